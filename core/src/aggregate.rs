@@ -1,0 +1,535 @@
+//! Guild status, session leaderboards and summary reports.
+//!
+//! A window `[from, to)` is answered in three parts that never overlap:
+//! 1. whole local days inside the window, from `rollup_day` (closed sessions);
+//! 2. the partial days at either edge, from the closed sessions that can reach them (found by
+//!    start time, bounded by the guild's longest session), clipped;
+//! 3. running sessions, clipped to `[start, now)`.
+//!
+//! `all` uses the all-time totals instead of part 1 and has no edges.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use rusqlite::{params, Transaction};
+use serde::{Deserialize, Serialize};
+
+use crate::categories;
+use crate::error::{Error, Result};
+use crate::guilds::{load_guild, Guild};
+use crate::store::Engine;
+use crate::time::{self, floor_second, Millis, Timeframe};
+use crate::wire::{self, hours, Timestamp};
+
+/// Guild status, exactly the seed's shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct GuildStatus {
+    /// The guild.
+    pub guild_id: i64,
+    /// All recorded seconds, running sessions up to now.
+    pub total_time_seconds: i64,
+    /// The same in hours, two decimals.
+    pub total_time_hours: f64,
+    /// Users with any session in the guild.
+    pub total_users: i64,
+    /// Sessions running now.
+    pub active_sessions: i64,
+    /// Seconds per category name.
+    pub categories: BTreeMap<String, i64>,
+}
+
+/// Arguments of [`Engine::leaderboard`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LeaderboardQuery {
+    /// The guild.
+    #[serde(with = "wire::id")]
+    pub guild_id: i64,
+    /// `today`, `week`, `month`, `year`, `all` (default), `last_24_hours`, `last_7_days`,
+    /// `last_30_days` or `custom` (with `from` and `to`).
+    pub timeframe: Option<String>,
+    /// Start of a custom window.
+    pub from: Option<Timestamp>,
+    /// End of a custom window (exclusive).
+    pub to: Option<Timestamp>,
+    /// Only this category.
+    pub category: Option<String>,
+    /// Entries to return (default 10, at most 1000).
+    pub limit: Option<u32>,
+    /// Entries to skip.
+    pub offset: Option<u32>,
+}
+
+/// A session leaderboard, in the shape the seed's client reads.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Leaderboard {
+    /// The guild.
+    pub guild_id: i64,
+    /// The timeframe's name.
+    pub timeframe: String,
+    /// The category filter, if any.
+    pub category: Option<String>,
+    /// Window start (`None` for `all`).
+    pub start: Option<Timestamp>,
+    /// Window end, exclusive (`None` for `all`).
+    pub end: Option<Timestamp>,
+    /// When it was computed.
+    pub generated_at: Timestamp,
+    /// Users with time in the window, most first; ties share a rank and are listed by user id.
+    pub leaderboard: Vec<LeaderboardEntry>,
+}
+
+/// One row of a [`Leaderboard`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeaderboardEntry {
+    /// 1-based rank; ties share it ("1, 2, 2, 4").
+    pub rank: u32,
+    /// The user.
+    pub user_id: i64,
+    /// Their username.
+    pub username: String,
+    /// Seconds in the window.
+    pub total_seconds: i64,
+    /// Hours, two decimals.
+    pub hours: f64,
+}
+
+/// Grouping keys of a report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum GroupKey {
+    /// By user.
+    User,
+    /// By category.
+    Category,
+    /// By local day in the guild's zone.
+    Day,
+}
+
+/// Arguments of [`Engine::report`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ReportQuery {
+    /// The guild.
+    #[serde(with = "wire::id")]
+    pub guild_id: i64,
+    /// As in [`LeaderboardQuery::timeframe`] (default `week`).
+    pub timeframe: Option<String>,
+    /// Start of a custom window.
+    pub from: Option<Timestamp>,
+    /// End of a custom window (exclusive).
+    pub to: Option<Timestamp>,
+    /// Grouping keys, in order (default `["user", "category", "day"]`).
+    pub group_by: Option<Vec<GroupKey>>,
+    /// Only this user.
+    #[serde(default, deserialize_with = "wire::id::option::deserialize")]
+    pub user_id: Option<i64>,
+    /// Only this category.
+    pub category: Option<String>,
+}
+
+/// A summary report: totals grouped by the requested keys; rows add up exactly to the total.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Report {
+    /// The guild.
+    pub guild_id: i64,
+    /// The timeframe's name.
+    pub timeframe: String,
+    /// Window start (`None` for `all`).
+    pub start: Option<Timestamp>,
+    /// Window end (`None` for `all`).
+    pub end: Option<Timestamp>,
+    /// The grouping keys.
+    pub group_by: Vec<GroupKey>,
+    /// Seconds in the window.
+    pub total_seconds: i64,
+    /// Hours, two decimals.
+    pub total_hours: f64,
+    /// One row per group with time, ordered by the keys.
+    pub rows: Vec<ReportRow>,
+}
+
+/// One row of a [`Report`]; a key not grouped by is absent.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportRow {
+    /// The user, when grouped by user.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub user_id: Option<i64>,
+    /// The username, when grouped by user.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub username: Option<String>,
+    /// The category, when grouped by category.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub category: Option<String>,
+    /// The local day `YYYY-MM-DD`, when grouped by day.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub day: Option<String>,
+    /// Seconds.
+    pub total_seconds: i64,
+}
+
+/// A resolved window.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Window {
+    pub from: Option<Millis>,
+    pub to: Option<Millis>,
+}
+
+impl Window {
+    fn clip(&self, start: Millis, end: Millis) -> Option<(Millis, Millis)> {
+        let s = self.from.map_or(start, |f| start.max(f));
+        let e = self.to.map_or(end, |t| end.min(t));
+        (e > s).then_some((s, e))
+    }
+}
+
+/// Whole local days `[first, last)` inside a bounded window, and the edge ranges outside them.
+struct Split {
+    days: Option<(i32, i32)>,
+    edges: Vec<(Millis, Millis)>,
+}
+
+fn split_window(guild: &Guild, from: Millis, to: Millis) -> Split {
+    if to <= from {
+        return Split { days: None, edges: vec![] };
+    }
+    let mut first = time::local_day(guild.tz, from);
+    if time::day_start(guild.tz, first) < from {
+        first += 1;
+    }
+    let last = time::local_day(guild.tz, to);
+    let (fs, ls) = (time::day_start(guild.tz, first), time::day_start(guild.tz, last));
+    if first >= last || fs >= ls {
+        return Split { days: None, edges: vec![(from, to)] };
+    }
+    let edges = [(from, fs), (ls, to)].into_iter().filter(|(a, b)| b > a).collect();
+    Split { days: Some((first, last)), edges }
+}
+
+/// One clipped piece of a session inside a window.
+#[derive(Debug, Clone, Copy)]
+struct Piece {
+    user_id: i64,
+    category_id: i64,
+    start: Millis,
+    end: Millis,
+}
+
+/// Closed sessions' pieces inside the edge ranges, and running sessions' pieces (up to now)
+/// inside the window.
+fn raw_pieces(
+    tx: &Transaction<'_>,
+    guild: &Guild,
+    w: Window,
+    edges: &[(Millis, Millis)],
+    cat: Option<i64>,
+    now: Millis,
+    out: &mut Vec<Piece>,
+) -> Result<()> {
+    let mut edge_stmt = tx.prepare_cached(
+        "SELECT user_id, category_id, start_ms, end_ms FROM sessions
+         WHERE guild_id = ?1 AND start_ms >= ?2 AND start_ms < ?3 AND end_ms > ?4 AND (?5 IS NULL OR category_id = ?5)",
+    )?;
+    for &(a, b) in edges {
+        let lower = a.saturating_sub(guild.longest_session_ms);
+        let mut rows = edge_stmt.query(params![guild.id, lower, b, a, cat])?;
+        while let Some(r) = rows.next()? {
+            let (s, e): (Millis, Millis) = (r.get(2)?, r.get(3)?);
+            let (s, e) = (s.max(a), e.min(b));
+            if e > s {
+                out.push(Piece { user_id: r.get(0)?, category_id: r.get(1)?, start: s, end: e });
+            }
+        }
+    }
+    let now = floor_second(now);
+    let mut running = tx.prepare_cached(
+        "SELECT user_id, category_id, start_ms FROM sessions WHERE guild_id = ?1 AND end_ms IS NULL AND (?2 IS NULL OR category_id = ?2)",
+    )?;
+    let mut rows = running.query(params![guild.id, cat])?;
+    while let Some(r) = rows.next()? {
+        if let Some((s, e)) = w.clip(r.get(2)?, now) {
+            out.push(Piece { user_id: r.get(0)?, category_id: r.get(1)?, start: s, end: e });
+        }
+    }
+    Ok(())
+}
+
+/// Seconds per user in a window (optionally one category).
+pub(crate) fn seconds_by_user(
+    tx: &Transaction<'_>,
+    guild: &Guild,
+    w: Window,
+    cat: Option<i64>,
+    now: Millis,
+) -> Result<HashMap<i64, i64>> {
+    let mut totals: HashMap<i64, i64> = HashMap::new();
+    let mut pieces = Vec::new();
+    match (w.from, w.to) {
+        (Some(from), Some(to)) => {
+            let split = split_window(guild, from, to);
+            if let Some((d0, d1)) = split.days {
+                let mut stmt = tx.prepare_cached(
+                    "SELECT user_id, seconds FROM rollup_day WHERE guild_id = ?1 AND day >= ?2 AND day < ?3 AND (?4 IS NULL OR category_id = ?4)",
+                )?;
+                let mut rows = stmt.query(params![guild.id, d0, d1, cat])?;
+                while let Some(r) = rows.next()? {
+                    *totals.entry(r.get(0)?).or_default() += r.get::<_, i64>(1)?;
+                }
+            }
+            raw_pieces(tx, guild, w, &split.edges, cat, now, &mut pieces)?;
+        }
+        _ => {
+            let mut stmt = tx.prepare_cached(
+                "SELECT user_id, seconds FROM totals_user WHERE guild_id = ?1 AND ?2 IS NULL
+                 UNION ALL SELECT user_id, seconds FROM totals_user_cat WHERE guild_id = ?1 AND category_id = ?2",
+            )?;
+            let mut rows = stmt.query(params![guild.id, cat])?;
+            while let Some(r) = rows.next()? {
+                *totals.entry(r.get(0)?).or_default() += r.get::<_, i64>(1)?;
+            }
+            raw_pieces(tx, guild, w, &[], cat, now, &mut pieces)?;
+        }
+    }
+    for p in pieces {
+        *totals.entry(p.user_id).or_default() += (p.end - p.start) / 1000;
+    }
+    Ok(totals)
+}
+
+/// Seconds per (day, user, category) in a window, the report's finest grain.
+fn seconds_by_day(
+    tx: &Transaction<'_>,
+    guild: &Guild,
+    w: Window,
+    cat: Option<i64>,
+    user: Option<i64>,
+    now: Millis,
+) -> Result<HashMap<(i32, i64, i64), i64>> {
+    let mut cells: HashMap<(i32, i64, i64), i64> = HashMap::new();
+    let mut pieces = Vec::new();
+    let (d0, d1, edges) = match (w.from, w.to) {
+        (Some(from), Some(to)) => {
+            let split = split_window(guild, from, to);
+            let (d0, d1) = split.days.unwrap_or((0, 0));
+            (d0, d1, split.edges)
+        }
+        _ => (i32::MIN, i32::MAX, vec![]),
+    };
+    if d1 > d0 {
+        let mut stmt = tx.prepare_cached(
+            "SELECT day, user_id, category_id, seconds FROM rollup_day WHERE guild_id = ?1 AND day >= ?2 AND day < ?3
+             AND (?4 IS NULL OR category_id = ?4) AND (?5 IS NULL OR user_id = ?5)",
+        )?;
+        let mut rows = stmt.query(params![guild.id, d0, d1, cat, user])?;
+        while let Some(r) = rows.next()? {
+            *cells.entry((r.get(0)?, r.get(1)?, r.get(2)?)).or_default() += r.get::<_, i64>(3)?;
+        }
+    }
+    raw_pieces(tx, guild, w, &edges, cat, now, &mut pieces)?;
+    for p in pieces.into_iter().filter(|p| user.is_none_or(|u| u == p.user_id)) {
+        time::split_by_day(guild.tz, p.start, p.end, |day, a, b| {
+            *cells.entry((day, p.user_id, p.category_id)).or_default() += (b - a) / 1000;
+        });
+    }
+    Ok(cells)
+}
+
+fn red_users(tx: &Transaction<'_>) -> Result<HashSet<i64>> {
+    Ok(tx
+        .prepare_cached("SELECT user_id FROM users WHERE trust_level = 'red'")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?)
+}
+
+pub(crate) fn username(tx: &Transaction<'_>, user_id: i64) -> Result<String> {
+    use rusqlite::OptionalExtension;
+    Ok(tx
+        .prepare_cached("SELECT username FROM users WHERE user_id = ?1")?
+        .query_row([user_id], |r| r.get(0))
+        .optional()?
+        .unwrap_or_else(|| user_id.to_string()))
+}
+
+/// Ranks `(user, seconds)` pairs: most first, ties share a rank and are ordered by user id.
+pub(crate) fn rank(mut totals: Vec<(i64, i64)>) -> Vec<(u32, i64, i64)> {
+    totals.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut out = Vec::with_capacity(totals.len());
+    let mut prev: Option<(i64, u32)> = None;
+    for (i, (user, secs)) in totals.into_iter().enumerate() {
+        let r = match prev {
+            Some((p, r)) if p == secs => r,
+            _ => i as u32 + 1,
+        };
+        prev = Some((secs, r));
+        out.push((r, user, secs));
+    }
+    out
+}
+
+fn resolve(
+    guild: &Guild,
+    name: Option<&str>,
+    default: &str,
+    from: Option<Timestamp>,
+    to: Option<Timestamp>,
+    now: Millis,
+) -> Result<(Timeframe, Window)> {
+    let name = name.unwrap_or(if from.is_some() || to.is_some() { "custom" } else { default });
+    let tf = Timeframe::parse(name, from.map(|t| t.0), to.map(|t| t.0))?;
+    let (from, to) = tf.resolve(guild.tz, guild.week_start, now);
+    Ok((tf, Window { from, to }))
+}
+
+impl Engine {
+    /// Guild status in the seed's shape: all time, running sessions counted up to now.
+    ///
+    /// ```
+    /// let engine = timekeeper::Engine::open(":memory:").unwrap();
+    /// let s = engine.guild_status(123456789).unwrap();
+    /// assert_eq!((s.total_time_seconds, s.total_users, s.active_sessions), (0, 0, 0));
+    /// ```
+    pub fn guild_status(&self, guild_id: i64) -> Result<GuildStatus> {
+        self.settle_guild(guild_id)?;
+        let now = floor_second(self.now_ms());
+        self.read(|tx| {
+            let mut categories = BTreeMap::new();
+            let mut total = 0;
+            let mut stmt = tx.prepare_cached(
+                "SELECT c.name, t.seconds + COALESCE((SELECT SUM(MAX(0, ?2 - s.start_ms)) / 1000 FROM sessions s
+                        WHERE s.guild_id = ?1 AND s.end_ms IS NULL AND s.category_id = t.category_id), 0)
+                 FROM totals_cat t JOIN categories c ON c.category_id = t.category_id
+                 WHERE t.guild_id = ?1 AND t.sessions > 0",
+            )?;
+            let mut rows = stmt.query(params![guild_id, now])?;
+            while let Some(r) = rows.next()? {
+                let secs: i64 = r.get(1)?;
+                total += secs;
+                categories.insert(r.get::<_, String>(0)?, secs);
+            }
+            let total_users: i64 = tx
+                .prepare_cached("SELECT COUNT(*) FROM totals_user WHERE guild_id = ?1 AND sessions > 0")?
+                .query_row([guild_id], |r| r.get(0))?;
+            let active_sessions: i64 = tx
+                .prepare_cached("SELECT COUNT(*) FROM sessions WHERE guild_id = ?1 AND end_ms IS NULL")?
+                .query_row([guild_id], |r| r.get(0))?;
+            Ok(GuildStatus {
+                guild_id,
+                total_time_seconds: total,
+                total_time_hours: hours(total),
+                total_users,
+                active_sessions,
+                categories,
+            })
+        })
+    }
+
+    /// The session leaderboard over a timeframe; red-trust users are left out.
+    pub fn leaderboard(&self, q: &LeaderboardQuery) -> Result<Leaderboard> {
+        let limit = q.limit.unwrap_or(10);
+        if !(1..=1000).contains(&limit) {
+            return Err(Error::invalid("limit", "must be 1 to 1000"));
+        }
+        self.settle_guild(q.guild_id)?;
+        let now = self.now_ms();
+        self.read(|tx| {
+            let guild = load_guild(tx, q.guild_id)?;
+            let (tf, w) = resolve(&guild, q.timeframe.as_deref(), "all", q.from, q.to, now)?;
+            let cat = q.category.as_deref().map(|c| categories::find(tx, guild.id, c)).transpose()?;
+            let red = red_users(tx)?;
+            let totals: Vec<(i64, i64)> = seconds_by_user(tx, &guild, w, cat.as_ref().map(|c| c.id), now)?
+                .into_iter()
+                .filter(|(u, s)| *s > 0 && !red.contains(u))
+                .collect();
+            let leaderboard = rank(totals)
+                .into_iter()
+                .skip(q.offset.unwrap_or(0) as usize)
+                .take(limit as usize)
+                .map(|(rank, user_id, total_seconds)| {
+                    Ok(LeaderboardEntry {
+                        rank,
+                        user_id,
+                        username: username(tx, user_id)?,
+                        total_seconds,
+                        hours: hours(total_seconds),
+                    })
+                })
+                .collect::<Result<_>>()?;
+            Ok(Leaderboard {
+                guild_id: guild.id,
+                timeframe: tf.name().to_string(),
+                category: cat.map(|c| c.name),
+                start: w.from.map(Timestamp),
+                end: w.to.map(Timestamp),
+                generated_at: Timestamp(now),
+                leaderboard,
+            })
+        })
+    }
+
+    /// A summary report over a window, grouped by any of user, category and day. Rows are
+    /// computed at day grain and summed, so day buckets add up exactly to the total.
+    pub fn report(&self, q: &ReportQuery) -> Result<Report> {
+        let group_by = q.group_by.clone().unwrap_or_else(|| vec![GroupKey::User, GroupKey::Category, GroupKey::Day]);
+        let mut seen = HashSet::new();
+        if !group_by.iter().all(|k| seen.insert(*k)) {
+            return Err(Error::invalid("group_by", "each key at most once"));
+        }
+        self.settle_guild(q.guild_id)?;
+        let now = self.now_ms();
+        self.read(|tx| {
+            let guild = load_guild(tx, q.guild_id)?;
+            let (tf, w) = resolve(&guild, q.timeframe.as_deref(), "week", q.from, q.to, now)?;
+            let cat = q.category.as_deref().map(|c| categories::find(tx, guild.id, c)).transpose()?;
+            let cells = seconds_by_day(tx, &guild, w, cat.as_ref().map(|c| c.id), q.user_id, now)?;
+            // Group keys ordered as asked: (user, category name, day).
+            let mut groups: BTreeMap<Vec<(i64, String)>, i64> = BTreeMap::new();
+            let mut names: HashMap<i64, String> = HashMap::new();
+            let mut total = 0;
+            for ((day, user, cat_id), secs) in cells {
+                if secs == 0 {
+                    continue;
+                }
+                total += secs;
+                let mut key = Vec::with_capacity(group_by.len());
+                for k in &group_by {
+                    key.push(match k {
+                        GroupKey::User => (user, String::new()),
+                        GroupKey::Day => (i64::from(day), String::new()),
+                        GroupKey::Category => {
+                            if !names.contains_key(&cat_id) {
+                                names.insert(cat_id, categories::name_of(tx, cat_id)?);
+                            }
+                            (0, names[&cat_id].clone())
+                        }
+                    });
+                }
+                *groups.entry(key).or_default() += secs;
+            }
+            let mut rows = Vec::with_capacity(groups.len());
+            for (key, secs) in groups {
+                let mut row =
+                    ReportRow { user_id: None, username: None, category: None, day: None, total_seconds: secs };
+                for (k, (n, s)) in group_by.iter().zip(key) {
+                    match k {
+                        GroupKey::User => {
+                            row.username = Some(username(tx, n)?);
+                            row.user_id = Some(n);
+                        }
+                        GroupKey::Category => row.category = Some(s),
+                        GroupKey::Day => row.day = Some(time::format_day(n as i32)),
+                    }
+                }
+                rows.push(row);
+            }
+            Ok(Report {
+                guild_id: guild.id,
+                timeframe: tf.name().to_string(),
+                start: w.from.map(Timestamp),
+                end: w.to.map(Timestamp),
+                group_by: group_by.clone(),
+                total_seconds: total,
+                total_hours: hours(total),
+                rows,
+            })
+        })
+    }
+}

@@ -1,0 +1,237 @@
+//! Operations by name with JSON arguments and results: the one table every binding's generic
+//! entry point and every scenario runner goes through.
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+use crate::error::{Error, Result};
+use crate::store::Engine;
+use crate::wire::{self, args_error};
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GuildArg {
+    #[serde(with = "wire::id")]
+    guild_id: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UserArg {
+    #[serde(with = "wire::id")]
+    user_id: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GuildUserArg {
+    #[serde(with = "wire::id")]
+    guild_id: i64,
+    #[serde(with = "wire::id")]
+    user_id: i64,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AdminArg {
+    #[serde(with = "wire::id")]
+    guild_id: i64,
+    #[serde(with = "wire::id")]
+    user_id: i64,
+    is_admin: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TrustArg {
+    #[serde(with = "wire::id")]
+    user_id: i64,
+    trust_level: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EmailArg {
+    email: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SlackArg {
+    slack_uid: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CategoryListArg {
+    #[serde(with = "wire::id")]
+    guild_id: i64,
+    #[serde(default)]
+    include_archived: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CategoryArg {
+    #[serde(with = "wire::id")]
+    guild_id: i64,
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RenameArg {
+    #[serde(with = "wire::id")]
+    guild_id: i64,
+    name: String,
+    new_name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct SessionArg {
+    #[serde(with = "wire::id")]
+    guild_id: i64,
+    session_id: String,
+}
+
+fn args<T: DeserializeOwned>(v: Value) -> Result<T> {
+    let v = if v.is_null() { json!({}) } else { v };
+    serde_json::from_value(v).map_err(args_error)
+}
+
+fn out<T: Serialize>(v: T) -> Result<Value> {
+    serde_json::to_value(v).map_err(|e| Error::Storage(format!("could not serialise result: {e}")))
+}
+
+fn done() -> Result<Value> {
+    Ok(json!({ "success": true }))
+}
+
+/// Every operation name [`Engine::call`] accepts.
+pub const OPERATIONS: &[&str] = &[
+    "guild_settings",
+    "update_guild",
+    "upsert_user",
+    "get_user",
+    "find_user_by_email",
+    "find_user_by_slack_uid",
+    "set_trust_level",
+    "set_admin",
+    "is_admin",
+    "create_category",
+    "list_categories",
+    "get_category",
+    "update_category",
+    "rename_category",
+    "archive_category",
+    "delete_category",
+    "clock_in",
+    "clock_out",
+    "active_session",
+    "add_entry",
+    "get_session",
+    "update_session",
+    "delete_session",
+    "list_sessions",
+    "guild_status",
+    "leaderboard",
+    "report",
+];
+
+impl Engine {
+    /// Calls an operation by name with JSON arguments (an object of the operation's named
+    /// arguments) and returns its JSON result in the spec's shape.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// let engine = timekeeper::Engine::open(":memory:").unwrap();
+    /// engine.call("create_category", json!({"guild_id": 1, "name": "Dev"})).unwrap();
+    /// let r = engine.call("clock_in", json!({"guild_id": 1, "user_id": "42", "category": "dev"})).unwrap();
+    /// assert_eq!(r["success"], true);
+    /// let err = engine.call("clock_out", json!({"guild_id": 1, "user_id": 7})).unwrap_err();
+    /// assert_eq!(err.code(), "NO_ACTIVE_SESSION");
+    /// ```
+    pub fn call(&self, op: &str, a: Value) -> Result<Value> {
+        match op {
+            "guild_settings" => out(self.guild_settings(args::<GuildArg>(a)?.guild_id)?),
+            "update_guild" => out(self.update_guild(&args(a)?)?),
+            "upsert_user" => out(self.upsert_user(&args(a)?)?),
+            "get_user" => out(self.get_user(args::<UserArg>(a)?.user_id)?),
+            "find_user_by_email" => out(self.find_user_by_email(&args::<EmailArg>(a)?.email)?),
+            "find_user_by_slack_uid" => out(self.find_user_by_slack_uid(&args::<SlackArg>(a)?.slack_uid)?),
+            "set_trust_level" => {
+                let t: TrustArg = args(a)?;
+                out(self.set_trust_level(t.user_id, &t.trust_level)?)
+            }
+            "set_admin" => {
+                let t: AdminArg = args(a)?;
+                self.set_admin(t.guild_id, t.user_id, t.is_admin)?;
+                done()
+            }
+            "is_admin" => {
+                let t: GuildUserArg = args(a)?;
+                out(json!({ "is_admin": self.is_admin(t.guild_id, t.user_id)? }))
+            }
+            "create_category" => out(self.create_category(&args(a)?)?),
+            "list_categories" => {
+                let t: CategoryListArg = args(a)?;
+                out(self.list_categories(t.guild_id, t.include_archived)?)
+            }
+            "get_category" => {
+                let t: CategoryArg = args(a)?;
+                out(self.get_category(t.guild_id, &t.name)?)
+            }
+            "update_category" => out(self.update_category(&args(a)?)?),
+            "rename_category" => {
+                let t: RenameArg = args(a)?;
+                out(self.rename_category(t.guild_id, &t.name, &t.new_name)?)
+            }
+            "archive_category" => {
+                let t: CategoryArg = args(a)?;
+                out(self.archive_category(t.guild_id, &t.name)?)
+            }
+            "delete_category" => {
+                let t: CategoryArg = args(a)?;
+                self.delete_category(t.guild_id, &t.name)?;
+                done()
+            }
+            "clock_in" => out(self.clock_in(&args(a)?)?),
+            "clock_out" => out(self.clock_out(&args(a)?)?),
+            "active_session" => {
+                let t: GuildUserArg = args(a)?;
+                out(self.active_session(t.guild_id, t.user_id)?)
+            }
+            "add_entry" => out(self.add_entry(&args(a)?)?),
+            "get_session" => {
+                let t: SessionArg = args(a)?;
+                out(self.get_session(t.guild_id, &t.session_id)?)
+            }
+            "update_session" => out(self.update_session(&args(a)?)?),
+            "delete_session" => {
+                let t: SessionArg = args(a)?;
+                self.delete_session(t.guild_id, &t.session_id)?;
+                done()
+            }
+            "list_sessions" => out(self.list_sessions(&args(a)?)?),
+            "guild_status" => out(self.guild_status(args::<GuildArg>(a)?.guild_id)?),
+            "leaderboard" => out(self.leaderboard(&args(a)?)?),
+            "report" => out(self.report(&args(a)?)?),
+            other => Err(Error::invalid("op", format!("unknown operation {other:?}"))),
+        }
+    }
+
+    /// Like [`Engine::call`] with JSON text in and out; errors come back as the error body.
+    /// Convenient for bindings that pass strings.
+    pub fn call_json(&self, op: &str, args_json: &str) -> Result<String> {
+        let a: Value = if args_json.trim().is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(args_json)
+                .map_err(|e| Error::invalid("args", format!("arguments are not valid JSON: {e}")))?
+        };
+        let v = self.call(op, a)?;
+        Ok(v.to_string())
+    }
+}

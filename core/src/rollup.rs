@@ -1,0 +1,95 @@
+//! Incremental rollups of closed sessions: per local day and per user/category totals.
+//!
+//! Every change to a closed session is applied as "subtract the old interval, add the new one",
+//! inside the same transaction as the change, so the rollups always equal a recomputation from
+//! the sessions table. Running sessions are never rolled up; reads add them up to "now".
+
+use rusqlite::{params, Transaction};
+
+use crate::error::Result;
+use crate::guilds::Guild;
+use crate::time::{self, Millis};
+
+/// One session's contribution to the rollups.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Contribution {
+    pub user_id: i64,
+    pub category_id: i64,
+    pub start: Millis,
+    /// `None` while running: counts as a session but adds no seconds.
+    pub end: Option<Millis>,
+}
+
+/// Adds (`sign = 1`) or removes (`sign = -1`) a session's seconds, and changes its session
+/// count by `count` (a clock-in counts a session with no seconds yet; its clock-out adds the
+/// seconds with `count = 0`).
+pub(crate) fn apply(tx: &Transaction<'_>, guild: &Guild, c: Contribution, sign: i64, count: i64) -> Result<()> {
+    let seconds = c.end.map_or(0, |e| (e - c.start) / 1000);
+    if let Some(end) = c.end {
+        add_days(tx, guild, c.user_id, c.category_id, c.start, end, sign)?;
+        if sign > 0 && end - c.start > guild.longest_session_ms {
+            tx.prepare_cached(
+                "UPDATE guilds SET longest_session_ms = MAX(longest_session_ms, ?2) WHERE guild_id = ?1",
+            )?
+            .execute(params![guild.id, end - c.start])?;
+        }
+    }
+    let ds = sign * seconds;
+    tx.prepare_cached(
+        "INSERT INTO totals_user_cat (guild_id, user_id, category_id, seconds, sessions) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT DO UPDATE SET seconds = seconds + ?4, sessions = sessions + ?5",
+    )?
+    .execute(params![guild.id, c.user_id, c.category_id, ds, count])?;
+    tx.prepare_cached(
+        "INSERT INTO totals_user (guild_id, user_id, seconds, sessions) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT DO UPDATE SET seconds = seconds + ?3, sessions = sessions + ?4",
+    )?
+    .execute(params![guild.id, c.user_id, ds, count])?;
+    tx.prepare_cached(
+        "INSERT INTO totals_cat (guild_id, category_id, seconds, sessions) VALUES (?1, ?2, ?3, ?4)
+         ON CONFLICT DO UPDATE SET seconds = seconds + ?3, sessions = sessions + ?4",
+    )?
+    .execute(params![guild.id, c.category_id, ds, count])?;
+    Ok(())
+}
+
+fn add_days(
+    tx: &Transaction<'_>,
+    guild: &Guild,
+    user: i64,
+    cat: i64,
+    start: Millis,
+    end: Millis,
+    sign: i64,
+) -> Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "INSERT INTO rollup_day (guild_id, day, user_id, category_id, seconds) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT DO UPDATE SET seconds = seconds + ?5",
+    )?;
+    let mut result = Ok(());
+    time::split_by_day(guild.tz, start, end, |day, a, b| {
+        if result.is_ok() {
+            result = stmt.execute(params![guild.id, day, user, cat, sign * ((b - a) / 1000)]).map(|_| ());
+        }
+    });
+    result?;
+    if sign < 0 {
+        tx.prepare_cached("DELETE FROM rollup_day WHERE guild_id = ?1 AND user_id = ?2 AND category_id = ?3 AND seconds = 0 AND day BETWEEN ?4 AND ?5")?
+            .execute(params![guild.id, user, cat, time::local_day(guild.tz, start), time::local_day(guild.tz, end)])?;
+    }
+    Ok(())
+}
+
+/// Recomputes a guild's day rollups from its closed sessions (after a change of time zone).
+/// Totals do not depend on the zone and are kept.
+pub(crate) fn rebuild_day_rollups(tx: &Transaction<'_>, guild: &Guild) -> Result<()> {
+    tx.execute("DELETE FROM rollup_day WHERE guild_id = ?1", [guild.id])?;
+    let mut stmt = tx.prepare(
+        "SELECT user_id, category_id, start_ms, end_ms FROM sessions WHERE guild_id = ?1 AND end_ms IS NOT NULL",
+    )?;
+    let mut rows = stmt.query([guild.id])?;
+    while let Some(r) = rows.next()? {
+        add_days(tx, guild, r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, 1)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,571 @@
+//! Sessions (time entries): clock in/out, switch, manual entries, overlap rules and the lazy
+//! auto-close at a guild's maximum session length.
+
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde::{Deserialize, Serialize};
+
+use crate::categories;
+use crate::error::{Error, Result};
+use crate::guilds::{ensure_guild, ensure_member, load_guild, Guild};
+use crate::rollup::{self, Contribution};
+use crate::store::{random_base62, Engine};
+use crate::time::{floor_second, Millis};
+use crate::wire::{self, Timestamp};
+
+/// A session as returned to hosts (ClockEye's time-entry shape plus Timekeeper's fields).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Session {
+    /// Opaque id, `ses_...`.
+    pub id: String,
+    /// The guild.
+    pub guild_id: i64,
+    /// The user.
+    pub user_id: i64,
+    /// The category's current name.
+    pub category: String,
+    /// Optional description.
+    pub description: Option<String>,
+    /// Start instant.
+    pub start_time: Timestamp,
+    /// End instant; `None` while running.
+    pub end_time: Option<Timestamp>,
+    /// Whole seconds; a running session counts up to now.
+    pub duration: i64,
+    /// Billable flag.
+    pub billable: bool,
+    /// Still running.
+    pub running: bool,
+    /// Closed by the engine at the guild's maximum session length.
+    pub auto_closed: bool,
+}
+
+/// The result of a clock-in, in the seed's shape.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ClockInResult {
+    /// Always `true` (failures are errors).
+    pub success: bool,
+    /// The new session's id.
+    pub session_id: String,
+    /// Category name.
+    pub category: String,
+    /// Start instant.
+    pub start_time: Timestamp,
+    /// The user.
+    pub user_id: i64,
+    /// Description, if given.
+    pub description: Option<String>,
+    /// With `switch`, the session that was closed at the same instant.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub switched_from: Option<Session>,
+}
+
+/// Arguments of [`Engine::clock_in`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockIn {
+    /// The guild.
+    #[serde(with = "wire::id")]
+    pub guild_id: i64,
+    /// The user (created on first sight with their id as username).
+    #[serde(with = "wire::id")]
+    pub user_id: i64,
+    /// An existing, unarchived category (any case).
+    pub category: String,
+    /// Optional description.
+    pub description: Option<String>,
+    /// Start instant; default now. Not in the future.
+    pub at: Option<Timestamp>,
+    /// If a session is running, close it at the same instant and open this one, atomically.
+    #[serde(default)]
+    pub switch: bool,
+}
+
+/// Arguments of [`Engine::clock_out`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClockOut {
+    /// The guild.
+    #[serde(with = "wire::id")]
+    pub guild_id: i64,
+    /// The user.
+    #[serde(with = "wire::id")]
+    pub user_id: i64,
+    /// End instant; default now. Not before the start, not in the future.
+    pub at: Option<Timestamp>,
+}
+
+/// Arguments of [`Engine::add_entry`]: a manual, closed time entry.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NewEntry {
+    /// The guild.
+    #[serde(with = "wire::id")]
+    pub guild_id: i64,
+    /// The user.
+    #[serde(with = "wire::id")]
+    pub user_id: i64,
+    /// An existing, unarchived category.
+    pub category: String,
+    /// Start instant.
+    pub start: Timestamp,
+    /// End instant, `>= start`.
+    pub end: Timestamp,
+    /// Billable flag.
+    #[serde(default)]
+    pub billable: bool,
+    /// Optional description.
+    pub description: Option<String>,
+}
+
+/// Arguments of [`Engine::update_session`]; absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionUpdate {
+    /// The guild.
+    #[serde(with = "wire::id")]
+    pub guild_id: i64,
+    /// The session's id.
+    pub session_id: String,
+    /// Move to another (unarchived) category.
+    pub category: Option<String>,
+    /// New start.
+    pub start: Option<Timestamp>,
+    /// New end (closes a running session).
+    pub end: Option<Timestamp>,
+    /// New description.
+    pub description: Option<String>,
+    /// New billable flag.
+    pub billable: Option<bool>,
+}
+
+/// Filters and page of [`Engine::list_sessions`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SessionQuery {
+    /// The guild.
+    #[serde(with = "wire::id")]
+    pub guild_id: i64,
+    /// Only this user's sessions.
+    #[serde(default, deserialize_with = "wire::id::option::deserialize")]
+    pub user_id: Option<i64>,
+    /// Only this category's sessions.
+    pub category: Option<String>,
+    /// Only sessions that end after this instant (or are running).
+    pub from: Option<Timestamp>,
+    /// Only sessions that start before this instant.
+    pub to: Option<Timestamp>,
+    /// 1-based page (default 1).
+    pub page: Option<u32>,
+    /// Page size, 1..=500 (default 50).
+    pub per_page: Option<u32>,
+}
+
+/// A page of results, as ClockEye lists them.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Page<T> {
+    /// The page's items.
+    pub data: Vec<T>,
+    /// Paging metadata.
+    pub meta: PageMeta,
+}
+
+/// `meta` of a [`Page`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PageMeta {
+    /// Items matching the filters, on all pages.
+    pub total: u64,
+    /// This page (1-based).
+    pub page: u32,
+    /// Page size.
+    pub per_page: u32,
+}
+
+/// A stored session row.
+#[derive(Debug, Clone)]
+struct Row {
+    id: i64,
+    public_id: String,
+    guild_id: i64,
+    user_id: i64,
+    category_id: i64,
+    category: String,
+    description: Option<String>,
+    start: Millis,
+    end: Option<Millis>,
+    billable: bool,
+    auto_closed: bool,
+}
+
+impl Row {
+    fn contribution(&self) -> Contribution {
+        Contribution { user_id: self.user_id, category_id: self.category_id, start: self.start, end: self.end }
+    }
+
+    fn to_session(&self, now: Millis) -> Session {
+        let end = self.end.unwrap_or_else(|| floor_second(now).max(self.start));
+        Session {
+            id: self.public_id.clone(),
+            guild_id: self.guild_id,
+            user_id: self.user_id,
+            category: self.category.clone(),
+            description: self.description.clone(),
+            start_time: Timestamp(self.start),
+            end_time: self.end.map(Timestamp),
+            duration: (end - self.start) / 1000,
+            billable: self.billable,
+            running: self.end.is_none(),
+            auto_closed: self.auto_closed,
+        }
+    }
+}
+
+const ROW_SELECT: &str = "SELECT s.id, s.public_id, s.guild_id, s.user_id, s.category_id, c.name, s.description, s.start_ms, s.end_ms, s.billable, s.auto_closed
+     FROM sessions s JOIN categories c ON c.category_id = s.category_id";
+
+fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+    Ok(Row {
+        id: r.get(0)?,
+        public_id: r.get(1)?,
+        guild_id: r.get(2)?,
+        user_id: r.get(3)?,
+        category_id: r.get(4)?,
+        category: r.get(5)?,
+        description: r.get(6)?,
+        start: r.get(7)?,
+        end: r.get(8)?,
+        billable: r.get(9)?,
+        auto_closed: r.get(10)?,
+    })
+}
+
+fn running_row(tx: &Transaction<'_>, guild_id: i64, user_id: i64) -> Result<Option<Row>> {
+    Ok(tx
+        .prepare_cached(&format!("{ROW_SELECT} WHERE s.guild_id = ?1 AND s.user_id = ?2 AND s.end_ms IS NULL"))?
+        .query_row(params![guild_id, user_id], row_from)
+        .optional()?)
+}
+
+fn row_by_public_id(tx: &Transaction<'_>, guild_id: i64, public_id: &str) -> Result<Row> {
+    tx.prepare_cached(&format!("{ROW_SELECT} WHERE s.public_id = ?1 AND s.guild_id = ?2"))?
+        .query_row(params![public_id, guild_id], row_from)
+        .optional()?
+        .ok_or_else(|| Error::SessionNotFound(public_id.to_string()))
+}
+
+/// Whether any running session of the guild has passed the guild's maximum length.
+pub(crate) fn needs_settle(tx: &Transaction<'_>, guild: &Guild, now: Millis) -> Result<bool> {
+    let Some(max) = guild.max_session_ms else { return Ok(false) };
+    Ok(tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM sessions WHERE guild_id = ?1 AND end_ms IS NULL AND start_ms + ?2 <= ?3)",
+        )?
+        .query_row(params![guild.id, max, now], |r| r.get(0))?)
+}
+
+/// Closes, at `start + max`, every running session of the guild that has passed the guild's
+/// maximum session length, and rolls them up. Called before every read or write of the guild
+/// so no result ever shows a session running past the cap.
+pub(crate) fn settle(tx: &Transaction<'_>, guild: &Guild, now: Millis) -> Result<()> {
+    let Some(max) = guild.max_session_ms else { return Ok(()) };
+    let due: Vec<Row> = tx
+        .prepare_cached(&format!("{ROW_SELECT} WHERE s.guild_id = ?1 AND s.end_ms IS NULL AND s.start_ms + ?2 <= ?3"))?
+        .query_map(params![guild.id, max, now], row_from)?
+        .collect::<rusqlite::Result<_>>()?;
+    for row in due {
+        let end = row.start + max;
+        tx.prepare_cached("UPDATE sessions SET end_ms = ?2, auto_closed = 1, updated_at = ?3 WHERE id = ?1")?
+            .execute(params![row.id, end, now])?;
+        rollup::apply(tx, guild, Contribution { end: Some(end), ..row.contribution() }, 1, 0)?;
+    }
+    Ok(())
+}
+
+fn check_overlap(
+    tx: &Transaction<'_>,
+    guild: &Guild,
+    user_id: i64,
+    exclude: i64,
+    start: Millis,
+    end: Option<Millis>,
+) -> Result<()> {
+    if guild.allow_overlap {
+        return Ok(());
+    }
+    let clash: bool = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM sessions WHERE guild_id = ?1 AND user_id = ?2 AND id <> ?3
+               AND start_ms < ?4 AND (end_ms IS NULL OR end_ms > ?5))",
+        )?
+        .query_row(params![guild.id, user_id, exclude, end.unwrap_or(i64::MAX), start], |r| r.get(0))?;
+    if clash {
+        return Err(Error::SessionOverlap);
+    }
+    Ok(())
+}
+
+fn check_description(d: &Option<String>) -> Result<()> {
+    match d {
+        Some(d) if d.chars().count() > 2000 => Err(Error::invalid("description", "at most 2000 characters")),
+        _ => Ok(()),
+    }
+}
+
+fn not_future(field: &str, t: Millis, now: Millis) -> Result<Millis> {
+    if t > now {
+        return Err(Error::invalid(field, "must not be in the future"));
+    }
+    Ok(floor_second(t))
+}
+
+fn insert(
+    tx: &Transaction<'_>,
+    guild: &Guild,
+    user_id: i64,
+    cat: &categories::CategoryRef,
+    e: &Insert,
+    now: Millis,
+) -> Result<Row> {
+    let public_id = format!("ses_{}", random_base62(16)?);
+    tx.prepare_cached(
+        "INSERT INTO sessions (public_id, guild_id, user_id, category_id, description, start_ms, end_ms, billable, created_at, updated_at)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
+    )?
+    .execute(params![public_id, guild.id, user_id, cat.id, e.description, e.start, e.end, e.billable, now])?;
+    let row = Row {
+        id: tx.last_insert_rowid(),
+        public_id,
+        guild_id: guild.id,
+        user_id,
+        category_id: cat.id,
+        category: cat.name.clone(),
+        description: e.description.clone(),
+        start: e.start,
+        end: e.end,
+        billable: e.billable,
+        auto_closed: false,
+    };
+    rollup::apply(tx, guild, row.contribution(), 1, 1)?;
+    Ok(row)
+}
+
+struct Insert {
+    start: Millis,
+    end: Option<Millis>,
+    billable: bool,
+    description: Option<String>,
+}
+
+fn close(tx: &Transaction<'_>, guild: &Guild, row: &Row, end: Millis, now: Millis) -> Result<Row> {
+    if end < row.start {
+        return Err(Error::invalid("at", "clock-out must not be before the session's start"));
+    }
+    tx.prepare_cached("UPDATE sessions SET end_ms = ?2, updated_at = ?3 WHERE id = ?1")?
+        .execute(params![row.id, end, now])?;
+    let closed = Row { end: Some(end), ..row.clone() };
+    rollup::apply(tx, guild, closed.contribution(), 1, 0)?;
+    Ok(closed)
+}
+
+impl Engine {
+    /// Runs `f` in a write transaction on a settled guild (created if new).
+    fn with_guild<T>(&self, guild_id: i64, f: impl FnOnce(&Transaction<'_>, &Guild, Millis) -> Result<T>) -> Result<T> {
+        let now = self.now_ms();
+        self.write(|tx| {
+            ensure_guild(tx, guild_id, now)?;
+            let guild = load_guild(tx, guild_id)?;
+            settle(tx, &guild, now)?;
+            // `settle` may have raised the longest-session bound.
+            let guild = load_guild(tx, guild_id)?;
+            f(tx, &guild, now)
+        })
+    }
+
+    /// Clocks a user in. A second clock-in is `SESSION_ALREADY_ACTIVE` unless `switch` is set,
+    /// which closes the running session and opens the new one at the same instant, atomically.
+    ///
+    /// ```
+    /// use timekeeper::{ClockIn, Engine, NewCategory};
+    /// let engine = Engine::open(":memory:").unwrap();
+    /// engine.create_category(&NewCategory { guild_id: 1, name: "Development".into(), ..Default::default() }).unwrap();
+    /// let r = engine.clock_in(&ClockIn { guild_id: 1, user_id: 42, category: "development".into(), ..Default::default() }).unwrap();
+    /// assert!(r.success && r.session_id.starts_with("ses_"));
+    /// assert_eq!(r.category, "Development");
+    /// ```
+    pub fn clock_in(&self, input: &ClockIn) -> Result<ClockInResult> {
+        check_description(&input.description)?;
+        self.with_guild(input.guild_id, |tx, guild, now| {
+            let at = not_future("at", input.at.map_or(now, Timestamp::millis), now)?;
+            let cat = categories::find_open(tx, guild.id, &input.category)?;
+            ensure_member(tx, guild.id, input.user_id, now)?;
+            let switched_from = match running_row(tx, guild.id, input.user_id)? {
+                Some(_) if !input.switch => return Err(Error::SessionAlreadyActive),
+                Some(running) => Some(close(tx, guild, &running, at, now)?.to_session(now)),
+                None => None,
+            };
+            check_overlap(tx, guild, input.user_id, 0, at, None)?;
+            let row = insert(
+                tx,
+                guild,
+                input.user_id,
+                &cat,
+                &Insert { start: at, end: None, billable: false, description: input.description.clone() },
+                now,
+            )?;
+            Ok(ClockInResult {
+                success: true,
+                session_id: row.public_id,
+                category: row.category,
+                start_time: Timestamp(row.start),
+                user_id: row.user_id,
+                description: row.description,
+                switched_from,
+            })
+        })
+    }
+
+    /// Clocks a user out; `NO_ACTIVE_SESSION` if nothing is running (including a session the
+    /// guild's maximum length already closed).
+    pub fn clock_out(&self, input: &ClockOut) -> Result<Session> {
+        self.with_guild(input.guild_id, |tx, guild, now| {
+            let at = not_future("at", input.at.map_or(now, Timestamp::millis), now)?;
+            let running = running_row(tx, guild.id, input.user_id)?.ok_or(Error::NoActiveSession)?;
+            Ok(close(tx, guild, &running, at, now)?.to_session(now))
+        })
+    }
+
+    /// The user's running session in the guild, if any.
+    pub fn active_session(&self, guild_id: i64, user_id: i64) -> Result<Option<Session>> {
+        self.settle_guild(guild_id)?;
+        let now = self.now_ms();
+        self.read(|tx| Ok(running_row(tx, guild_id, user_id)?.map(|r| r.to_session(now))))
+    }
+
+    /// Adds a closed manual entry. Overlap with another session of the user is
+    /// `SESSION_OVERLAP` unless the guild allows it.
+    pub fn add_entry(&self, input: &NewEntry) -> Result<Session> {
+        check_description(&input.description)?;
+        let (start, end) = (floor_second(input.start.0), floor_second(input.end.0));
+        if end < start {
+            return Err(Error::invalid("end", "end must not be before start"));
+        }
+        self.with_guild(input.guild_id, |tx, guild, now| {
+            let cat = categories::find_open(tx, guild.id, &input.category)?;
+            ensure_member(tx, guild.id, input.user_id, now)?;
+            check_overlap(tx, guild, input.user_id, 0, start, Some(end))?;
+            let e = Insert { start, end: Some(end), billable: input.billable, description: input.description.clone() };
+            Ok(insert(tx, guild, input.user_id, &cat, &e, now)?.to_session(now))
+        })
+    }
+
+    /// One session by id.
+    pub fn get_session(&self, guild_id: i64, session_id: &str) -> Result<Session> {
+        self.settle_guild(guild_id)?;
+        let now = self.now_ms();
+        self.read(|tx| Ok(row_by_public_id(tx, guild_id, session_id)?.to_session(now)))
+    }
+
+    /// Changes a session; its rollups move with it in the same transaction.
+    pub fn update_session(&self, input: &SessionUpdate) -> Result<Session> {
+        check_description(&input.description)?;
+        self.with_guild(input.guild_id, |tx, guild, now| {
+            let old = row_by_public_id(tx, guild.id, &input.session_id)?;
+            let cat = match &input.category {
+                Some(name) => {
+                    let c = categories::find(tx, guild.id, name)?;
+                    if c.archived && c.id != old.category_id {
+                        return Err(Error::CategoryArchived(c.name));
+                    }
+                    c
+                }
+                None => categories::CategoryRef { id: old.category_id, name: old.category.clone(), archived: false },
+            };
+            let start = input.start.map_or(old.start, |t| floor_second(t.0));
+            let end = match input.end {
+                Some(t) => Some(floor_second(t.0)),
+                None => old.end,
+            };
+            if old.end.is_none() && start > floor_second(now) {
+                return Err(Error::invalid("start", "a running session cannot start in the future"));
+            }
+            if let Some(e) = end {
+                if e < start {
+                    return Err(Error::invalid("end", "end must not be before start"));
+                }
+            }
+            check_overlap(tx, guild, old.user_id, old.id, start, end)?;
+            let new = Row {
+                category_id: cat.id,
+                category: cat.name,
+                start,
+                end,
+                description: input.description.clone().or(old.description.clone()),
+                billable: input.billable.unwrap_or(old.billable),
+                ..old.clone()
+            };
+            tx.prepare_cached(
+                "UPDATE sessions SET category_id = ?2, start_ms = ?3, end_ms = ?4, description = ?5, billable = ?6, updated_at = ?7 WHERE id = ?1",
+            )?
+            .execute(params![new.id, new.category_id, new.start, new.end, new.description, new.billable, now])?;
+            rollup::apply(tx, guild, old.contribution(), -1, -1)?;
+            rollup::apply(tx, guild, new.contribution(), 1, 1)?;
+            // A running session moved back past the cap is closed by the next settle.
+            settle(tx, guild, now)?;
+            Ok(row_by_public_id(tx, guild.id, &new.public_id)?.to_session(now))
+        })
+    }
+
+    /// Deletes a session and takes it out of every aggregate.
+    pub fn delete_session(&self, guild_id: i64, session_id: &str) -> Result<()> {
+        self.with_guild(guild_id, |tx, guild, _| {
+            let old = row_by_public_id(tx, guild.id, session_id)?;
+            tx.prepare_cached("DELETE FROM sessions WHERE id = ?1")?.execute([old.id])?;
+            rollup::apply(tx, guild, old.contribution(), -1, -1)
+        })
+    }
+
+    /// Lists sessions, newest first, with filters and pagination.
+    pub fn list_sessions(&self, q: &SessionQuery) -> Result<Page<Session>> {
+        let page = q.page.unwrap_or(1);
+        let per_page = q.per_page.unwrap_or(50);
+        if page == 0 {
+            return Err(Error::invalid("page", "pages start at 1"));
+        }
+        if !(1..=500).contains(&per_page) {
+            return Err(Error::invalid("per_page", "must be 1 to 500"));
+        }
+        self.settle_guild(q.guild_id)?;
+        let now = self.now_ms();
+        self.read(|tx| {
+            let category_id = match &q.category {
+                Some(name) => Some(categories::find(tx, q.guild_id, name)?.id),
+                None => None,
+            };
+            let filter = "s.guild_id = ?1 AND (?2 IS NULL OR s.user_id = ?2) AND (?3 IS NULL OR s.category_id = ?3)
+                 AND (?4 IS NULL OR s.end_ms IS NULL OR s.end_ms > ?4) AND (?5 IS NULL OR s.start_ms < ?5)";
+            let args = params![q.guild_id, q.user_id, category_id, q.from.map(|t| t.0), q.to.map(|t| t.0)];
+            let total: u64 = tx
+                .prepare_cached(&format!("SELECT COUNT(*) FROM sessions s WHERE {filter}"))?
+                .query_row(args, |r| r.get(0))?;
+            let offset = i64::from(page - 1) * i64::from(per_page);
+            let data = tx
+                .prepare_cached(&format!(
+                    "{ROW_SELECT} WHERE {filter} ORDER BY s.start_ms DESC, s.id DESC LIMIT ?6 OFFSET ?7"
+                ))?
+                .query_map(
+                    params![
+                        q.guild_id,
+                        q.user_id,
+                        category_id,
+                        q.from.map(|t| t.0),
+                        q.to.map(|t| t.0),
+                        per_page,
+                        offset
+                    ],
+                    row_from,
+                )?
+                .map(|r| r.map(|row| row.to_session(now)))
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(Page { data, meta: PageMeta { total, page, per_page } })
+        })
+    }
+}

@@ -1,0 +1,252 @@
+//! The engine handle: one SQLite connection behind a mutex, the schema and its migrations,
+//! transactions and the clock.
+
+use std::path::Path;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+
+use crate::error::{Error, Result};
+use crate::time::{Clock, Millis, SystemClock};
+
+/// Forward migrations, applied in order; `PRAGMA user_version` records how many have run.
+/// Never edit a released entry: append a new one.
+const MIGRATIONS: &[&str] = &[
+    // 1: guilds, users, categories, sessions and their rollups.
+    r#"
+    CREATE TABLE guilds (
+        guild_id INTEGER PRIMARY KEY,
+        timezone TEXT NOT NULL DEFAULT 'UTC',
+        week_start TEXT NOT NULL DEFAULT 'monday',
+        max_session_seconds INTEGER,
+        allow_overlap INTEGER NOT NULL DEFAULT 0,
+        heartbeat_timeout_seconds INTEGER NOT NULL DEFAULT 900,
+        longest_session_ms INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL
+    );
+    CREATE TABLE users (
+        user_id INTEGER PRIMARY KEY,
+        username TEXT NOT NULL,
+        display_name TEXT,
+        avatar_url TEXT,
+        email TEXT,
+        slack_uid TEXT,
+        trust_level TEXT NOT NULL DEFAULT 'blue',
+        created_at INTEGER NOT NULL
+    );
+    CREATE INDEX users_email ON users(email COLLATE NOCASE) WHERE email IS NOT NULL;
+    CREATE INDEX users_slack ON users(slack_uid) WHERE slack_uid IS NOT NULL;
+    CREATE TABLE guild_members (
+        guild_id INTEGER NOT NULL REFERENCES guilds(guild_id),
+        user_id INTEGER NOT NULL REFERENCES users(user_id),
+        is_admin INTEGER NOT NULL DEFAULT 0,
+        PRIMARY KEY (guild_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE categories (
+        category_id INTEGER PRIMARY KEY,
+        guild_id INTEGER NOT NULL REFERENCES guilds(guild_id),
+        name TEXT NOT NULL,
+        name_key TEXT NOT NULL,
+        description TEXT,
+        color TEXT,
+        archived INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        UNIQUE (guild_id, name_key)
+    );
+    CREATE TABLE sessions (
+        id INTEGER PRIMARY KEY,
+        public_id TEXT NOT NULL UNIQUE,
+        guild_id INTEGER NOT NULL REFERENCES guilds(guild_id),
+        user_id INTEGER NOT NULL REFERENCES users(user_id),
+        category_id INTEGER NOT NULL REFERENCES categories(category_id),
+        description TEXT,
+        start_ms INTEGER NOT NULL,
+        end_ms INTEGER,
+        billable INTEGER NOT NULL DEFAULT 0,
+        auto_closed INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        CHECK (end_ms IS NULL OR end_ms >= start_ms)
+    );
+    CREATE INDEX sessions_user ON sessions(guild_id, user_id, start_ms);
+    CREATE INDEX sessions_start ON sessions(guild_id, start_ms);
+    CREATE INDEX sessions_category ON sessions(category_id);
+    CREATE UNIQUE INDEX sessions_running ON sessions(guild_id, user_id) WHERE end_ms IS NULL;
+    -- Closed sessions only; running ones are added at read time up to "now".
+    CREATE TABLE rollup_day (
+        guild_id INTEGER NOT NULL,
+        day INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        category_id INTEGER NOT NULL,
+        seconds INTEGER NOT NULL,
+        PRIMARY KEY (guild_id, day, user_id, category_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE totals_user_cat (
+        guild_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        category_id INTEGER NOT NULL,
+        seconds INTEGER NOT NULL,
+        sessions INTEGER NOT NULL,
+        PRIMARY KEY (guild_id, user_id, category_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE totals_user (
+        guild_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        seconds INTEGER NOT NULL,
+        sessions INTEGER NOT NULL,
+        PRIMARY KEY (guild_id, user_id)
+    ) WITHOUT ROWID;
+    CREATE TABLE totals_cat (
+        guild_id INTEGER NOT NULL,
+        category_id INTEGER NOT NULL,
+        seconds INTEGER NOT NULL,
+        sessions INTEGER NOT NULL,
+        PRIMARY KEY (guild_id, category_id)
+    ) WITHOUT ROWID;
+    "#,
+];
+
+/// The schema version this build writes (the number of migrations).
+pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
+
+/// The embedded engine. Cheap to share: wrap it in an `Arc` and use it from any thread.
+///
+/// ```
+/// let engine = timekeeper::Engine::open(":memory:").unwrap();
+/// assert_eq!(engine.schema_version().unwrap(), timekeeper::SCHEMA_VERSION);
+/// ```
+pub struct Engine {
+    conn: Mutex<Connection>,
+    clock: Arc<dyn Clock>,
+    /// When not `i64::MIN`, the frozen "now" set by [`Engine::set_now`].
+    frozen: AtomicI64,
+}
+
+impl std::fmt::Debug for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Engine").finish_non_exhaustive()
+    }
+}
+
+impl Engine {
+    /// Opens (creating if needed) a database file, or an in-memory database for `":memory:"`,
+    /// with the system clock.
+    pub fn open(path: impl AsRef<Path>) -> Result<Self> {
+        Self::open_with_clock(path, Arc::new(SystemClock))
+    }
+
+    /// Opens a database with an injected clock.
+    pub fn open_with_clock(path: impl AsRef<Path>, clock: Arc<dyn Clock>) -> Result<Self> {
+        let path = path.as_ref();
+        let conn = if path.as_os_str() == ":memory:" {
+            Connection::open_in_memory()?
+        } else {
+            Connection::open_with_flags(
+                path,
+                OpenFlags::SQLITE_OPEN_READ_WRITE
+                    | OpenFlags::SQLITE_OPEN_CREATE
+                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                    | OpenFlags::SQLITE_OPEN_URI,
+            )?
+        };
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.set_prepared_statement_cache_capacity(128);
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL;
+             PRAGMA synchronous = NORMAL;
+             PRAGMA foreign_keys = ON;
+             PRAGMA temp_store = MEMORY;",
+        )?;
+        migrate(&conn)?;
+        Ok(Engine { conn: Mutex::new(conn), clock, frozen: AtomicI64::new(i64::MIN) })
+    }
+
+    /// The schema version of the open database.
+    pub fn schema_version(&self) -> Result<i64> {
+        Ok(self.lock().query_row("PRAGMA user_version", [], |r| r.get(0))?)
+    }
+
+    /// Freezes the engine's clock at `now` (RFC 3339 handling is the caller's), or returns to
+    /// the injected clock with `None`. Meant for tests and replays.
+    pub fn set_now(&self, now: Option<Millis>) {
+        self.frozen.store(now.unwrap_or(i64::MIN), Ordering::SeqCst);
+    }
+
+    /// The engine's current instant in milliseconds.
+    pub fn now_ms(&self) -> Millis {
+        match self.frozen.load(Ordering::SeqCst) {
+            i64::MIN => self.clock.now_ms(),
+            t => t,
+        }
+    }
+
+    /// Writes a consistent copy of the database to `dest` using SQLite's online backup.
+    pub fn backup_to(&self, dest: impl AsRef<Path>) -> Result<()> {
+        let conn = self.lock();
+        let mut out = Connection::open(dest)?;
+        let backup = rusqlite::backup::Backup::new(&conn, &mut out)?;
+        backup.run_to_completion(256, Duration::from_millis(0), None)?;
+        Ok(())
+    }
+
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
+        // A panic while holding the lock cannot leave a transaction open (rusqlite rolls back
+        // on drop), so a poisoned lock is safe to reuse.
+        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    /// Runs `f` in an immediate (write) transaction, committed only if `f` succeeds.
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs `f` in a deferred (read) transaction for a consistent snapshot.
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let mut conn = self.lock();
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+}
+
+fn migrate(conn: &Connection) -> Result<()> {
+    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+    if version > SCHEMA_VERSION {
+        return Err(Error::Storage(format!(
+            "database schema version {version} is newer than this engine ({SCHEMA_VERSION}); upgrade timekeeper"
+        )));
+    }
+    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
+        conn.execute_batch(&format!("BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {}; COMMIT;", i + 1)).map_err(
+            |e| {
+                let _ = conn.execute_batch("ROLLBACK");
+                Error::Storage(format!("migration {} failed: {e}", i + 1))
+            },
+        )?;
+    }
+    Ok(())
+}
+
+/// Random base62 string from the OS's secure source.
+pub(crate) fn random_base62(len: usize) -> Result<String> {
+    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+    let mut out = String::with_capacity(len);
+    let mut buf = [0u8; 64];
+    while out.len() < len {
+        getrandom::fill(&mut buf).map_err(|e| Error::Storage(format!("random source failed: {e}")))?;
+        for &b in &buf {
+            // Rejection sampling keeps the distribution uniform: 248 = 62 * 4.
+            if b < 248 && out.len() < len {
+                out.push(ALPHABET[(b % 62) as usize] as char);
+            }
+        }
+    }
+    Ok(out)
+}
