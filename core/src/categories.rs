@@ -272,7 +272,7 @@ impl Engine {
                 return Err(Error::CategoryInUse(used as u64));
             }
             for sql in [
-                "DELETE FROM totals_cat WHERE category_id = ?1",
+                "DELETE FROM totals_cat WHERE category_id = ?1 AND guild_id = ?2",
                 "DELETE FROM totals_user_cat WHERE category_id = ?1 AND guild_id = ?2",
                 "DELETE FROM rollup_day WHERE category_id = ?1 AND guild_id = ?2",
                 "DELETE FROM categories WHERE category_id = ?1 AND guild_id = ?2",
