@@ -1,0 +1,231 @@
+//! Storage, concurrency and error-shape behaviour of the engine.
+
+use std::sync::Arc;
+use std::thread;
+
+use serde_json::json;
+use timekeeper::*;
+
+fn temp_db(name: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("timekeeper-test-{}-{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir.join("timekeeper.db")
+}
+
+fn dev(engine: &Engine, guild_id: i64) {
+    engine.create_category(&NewCategory { guild_id, name: "Dev".into(), ..Default::default() }).unwrap();
+}
+
+#[test]
+fn file_database_persists_across_reopen_in_wal_mode() {
+    let path = temp_db("persist");
+    {
+        let e = Engine::open(&path).unwrap();
+        dev(&e, 1);
+        e.add_entry(&NewEntry {
+            guild_id: 1,
+            user_id: 5,
+            category: "Dev".into(),
+            start: Timestamp::parse("2025-01-01T10:00:00Z").unwrap(),
+            end: Timestamp::parse("2025-01-01T11:00:00Z").unwrap(),
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    let e = Engine::open(&path).unwrap();
+    assert_eq!(e.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(e.guild_status(1).unwrap().total_time_seconds, 3600);
+    let mode: String =
+        rusqlite::Connection::open(&path).unwrap().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+}
+
+#[test]
+fn a_database_from_a_newer_engine_is_refused() {
+    let path = temp_db("newer");
+    drop(Engine::open(&path).unwrap());
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(&format!("PRAGMA user_version = {}", SCHEMA_VERSION + 1))
+        .unwrap();
+    let err = Engine::open(&path).unwrap_err();
+    assert_eq!(err.code(), "STORAGE_ERROR");
+    assert!(err.to_string().contains("newer"));
+}
+
+#[test]
+fn threads_sharing_one_engine_lose_no_writes() {
+    let e = Arc::new(Engine::open(":memory:").unwrap());
+    e.set_now(Some(Timestamp::parse("2025-06-01T00:00:00Z").unwrap().millis()));
+    dev(&e, 1);
+    let handles: Vec<_> = (0..8)
+        .map(|t| {
+            let e = Arc::clone(&e);
+            thread::spawn(move || {
+                for i in 0..50i64 {
+                    let start = Timestamp::parse("2025-01-01T00:00:00Z").unwrap().millis() + i * 3_600_000;
+                    e.add_entry(&NewEntry {
+                        guild_id: 1,
+                        user_id: t,
+                        category: "Dev".into(),
+                        start: Timestamp(start),
+                        end: Timestamp(start + 60_000),
+                        ..Default::default()
+                    })
+                    .unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    let s = e.guild_status(1).unwrap();
+    assert_eq!(s.total_time_seconds, 8 * 50 * 60);
+    assert_eq!(s.total_users, 8);
+    let page = e.list_sessions(&SessionQuery { guild_id: 1, ..Default::default() }).unwrap();
+    assert_eq!(page.meta.total, 400);
+}
+
+#[test]
+fn two_engines_on_one_file_serialise_clock_ins() {
+    // Two handles stand for two processes: the unique running-session index and immediate
+    // transactions make exactly one of two racing clock-ins win.
+    let path = temp_db("two");
+    let a = Arc::new(Engine::open(&path).unwrap());
+    let b = Arc::new(Engine::open(&path).unwrap());
+    dev(&a, 1);
+    let mut wins = 0;
+    for user in 0..40i64 {
+        let (a2, b2) = (Arc::clone(&a), Arc::clone(&b));
+        let ci = move |e: Arc<Engine>| {
+            thread::spawn(move || {
+                e.clock_in(&ClockIn { guild_id: 1, user_id: user, category: "Dev".into(), ..Default::default() })
+            })
+        };
+        let (x, y) = (ci(a2), ci(b2));
+        let results = [x.join().unwrap(), y.join().unwrap()];
+        let ok = results.iter().filter(|r| r.is_ok()).count();
+        assert_eq!(ok, 1, "exactly one clock-in wins: {results:?}");
+        assert!(results.iter().any(|r| matches!(r, Err(Error::SessionAlreadyActive))));
+        wins += ok;
+    }
+    assert_eq!(wins, 40);
+    assert_eq!(b.guild_status(1).unwrap().active_sessions, 40);
+}
+
+#[test]
+fn online_backup_copies_everything() {
+    let path = temp_db("backup");
+    let e = Engine::open(":memory:").unwrap();
+    dev(&e, 1);
+    e.backup_to(&path).unwrap();
+    let copy = Engine::open(&path).unwrap();
+    assert_eq!(copy.list_categories(1, false).unwrap()[0].name, "Dev");
+}
+
+#[test]
+fn snowflake_ids_round_trip_exactly_as_numbers_or_strings() {
+    let e = Engine::open(":memory:").unwrap();
+    let big = i64::MAX; // 9223372036854775807, past 2^53
+    e.call("create_category", json!({"guild_id": big.to_string(), "name": "Dev"})).unwrap();
+    let r = e.call("clock_in", json!({"guild_id": big, "user_id": "1234567890123456789", "category": "Dev"})).unwrap();
+    assert_eq!(r["user_id"].as_i64(), Some(1_234_567_890_123_456_789));
+    let s = e.guild_status(big).unwrap();
+    assert_eq!(s.guild_id, big);
+    let err = e.call("guild_status", json!({"guild_id": "9223372036854775808"})).unwrap_err();
+    assert_eq!(err.code(), "INVALID_INPUT");
+    let err = e.call("guild_status", json!({"guild_id": 1.5})).unwrap_err();
+    assert_eq!(err.code(), "INVALID_INPUT");
+}
+
+#[test]
+fn unknown_argument_names_are_rejected_with_the_field() {
+    let e = Engine::open(":memory:").unwrap();
+    let err = e.call("guild_status", json!({"guild_id": 1, "guild": 2})).unwrap_err();
+    assert_eq!(err.code(), "INVALID_INPUT");
+    assert_eq!(err.to_json()["field"], "guild");
+    let err = e.call("clock_in", json!({"guild_id": 1, "user_id": 2})).unwrap_err();
+    assert_eq!(err.to_json()["field"], "category");
+}
+
+#[test]
+fn call_json_rejects_malformed_json() {
+    let e = Engine::open(":memory:").unwrap();
+    assert_eq!(e.call_json("guild_status", "{nope").unwrap_err().code(), "INVALID_INPUT");
+    let out = e.call_json("guild_status", r#"{"guild_id": 3}"#).unwrap();
+    assert!(out.contains(r#""guild_id":3"#));
+}
+
+#[test]
+fn every_error_has_a_stable_code_status_and_seed_body() {
+    let cases: Vec<(Error, &str, u16)> = vec![
+        (Error::invalid("x", "bad"), "INVALID_INPUT", 400),
+        (Error::UserNotFound, "USER_NOT_FOUND", 404),
+        (Error::CategoryNotFound("a".into()), "CATEGORY_NOT_FOUND", 404),
+        (Error::CategoryArchived("a".into()), "CATEGORY_ARCHIVED", 409),
+        (Error::CategoryExists("a".into()), "CATEGORY_EXISTS", 409),
+        (Error::CategoryInUse(2), "CATEGORY_IN_USE", 409),
+        (Error::SessionNotFound("s".into()), "SESSION_NOT_FOUND", 404),
+        (Error::SessionAlreadyActive, "SESSION_ALREADY_ACTIVE", 409),
+        (Error::NoActiveSession, "NO_ACTIVE_SESSION", 409),
+        (Error::SessionOverlap, "SESSION_OVERLAP", 409),
+        (Error::Storage("x".into()), "STORAGE_ERROR", 500),
+    ];
+    for (e, code, status) in cases {
+        assert_eq!(e.code(), code);
+        assert_eq!(e.status(), status);
+        let body = e.to_json();
+        assert_eq!(body["code"], code);
+        assert!(body["error"].is_string() && body["message"].is_string());
+    }
+    let limited =
+        Error::RateLimited { limit: 60, window: "minute", remaining: 0, reset_in: 42, tier: "PREMIUM".into() };
+    assert_eq!(
+        limited.to_json(),
+        json!({"error": "Rate limit exceeded", "message": "Limit: 60 requests/minute", "code": "RATE_001",
+               "remaining": 0, "reset_in": 42, "tier": "PREMIUM"})
+    );
+}
+
+#[test]
+fn a_failed_call_leaves_nothing_half_written() {
+    let e = Engine::open(":memory:").unwrap();
+    dev(&e, 1);
+    e.clock_in(&ClockIn { guild_id: 1, user_id: 1, category: "Dev".into(), ..Default::default() }).unwrap();
+    // Switch to an archived category fails after the running session would have been closed.
+    e.create_category(&NewCategory { guild_id: 1, name: "Old".into(), ..Default::default() }).unwrap();
+    e.archive_category(1, "Old").unwrap();
+    let err = e
+        .clock_in(&ClockIn { guild_id: 1, user_id: 1, category: "Old".into(), switch: true, ..Default::default() })
+        .unwrap_err();
+    assert_eq!(err.code(), "CATEGORY_ARCHIVED");
+    let still = e.active_session(1, 1).unwrap().unwrap();
+    assert_eq!(still.category, "Dev");
+    assert!(still.running);
+}
+
+#[test]
+fn users_are_found_by_email_ignoring_case_and_by_slack_id() {
+    let e = Engine::open(":memory:").unwrap();
+    e.upsert_user(&UserInput {
+        user_id: 3,
+        username: "ana".into(),
+        email: Some("Ana@Example.org".into()),
+        slack_uid: Some("U123".into()),
+        guild_id: Some(1),
+        is_admin: Some(true),
+        ..Default::default()
+    })
+    .unwrap();
+    assert_eq!(e.find_user_by_email("ana@example.ORG").unwrap().user_id, 3);
+    assert_eq!(e.find_user_by_slack_uid("U123").unwrap().username, "ana");
+    assert_eq!(e.find_user_by_slack_uid("U999").unwrap_err().code(), "USER_NOT_FOUND");
+    assert!(e.is_admin(1, 3).unwrap());
+    e.set_admin(1, 3, false).unwrap();
+    assert!(!e.is_admin(1, 3).unwrap());
+    // Updating keeps fields that are not given.
+    let u = e.upsert_user(&UserInput { user_id: 3, username: "ana2".into(), ..Default::default() }).unwrap();
+    assert_eq!((u.username.as_str(), u.email.as_deref()), ("ana2", Some("Ana@Example.org")));
+}
