@@ -183,12 +183,12 @@ impl Window {
 }
 
 /// Whole local days `[first, last)` inside a bounded window, and the edge ranges outside them.
-struct Split {
-    days: Option<(i32, i32)>,
-    edges: Vec<(Millis, Millis)>,
+pub(crate) struct Split {
+    pub days: Option<(i32, i32)>,
+    pub edges: Vec<(Millis, Millis)>,
 }
 
-fn split_window(guild: &Guild, from: Millis, to: Millis) -> Split {
+pub(crate) fn split_window(guild: &Guild, from: Millis, to: Millis) -> Split {
     if to <= from {
         return Split { days: None, edges: vec![] };
     }
@@ -495,10 +495,13 @@ impl Engine {
                         GroupKey::User => (user, String::new()),
                         GroupKey::Day => (i64::from(day), String::new()),
                         GroupKey::Category => {
-                            if !names.contains_key(&cat_id) {
-                                names.insert(cat_id, categories::name_of(tx, cat_id)?);
-                            }
-                            (0, names[&cat_id].clone())
+                            let name = match names.entry(cat_id) {
+                                std::collections::hash_map::Entry::Occupied(e) => e.get().clone(),
+                                std::collections::hash_map::Entry::Vacant(e) => {
+                                    e.insert(categories::name_of(tx, cat_id)?).clone()
+                                }
+                            };
+                            (0, name)
                         }
                     });
                 }

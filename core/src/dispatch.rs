@@ -138,6 +138,12 @@ pub const OPERATIONS: &[&str] = &[
     "guild_status",
     "leaderboard",
     "report",
+    "ingest_heartbeats",
+    "list_heartbeats",
+    "most_recent_heartbeat",
+    "statusbar_today",
+    "coding_stats",
+    "coding_leaderboard",
 ];
 
 impl Engine {
@@ -218,6 +224,18 @@ impl Engine {
             "guild_status" => out(self.guild_status(args::<GuildArg>(a)?.guild_id)?),
             "leaderboard" => out(self.leaderboard(&args(a)?)?),
             "report" => out(self.report(&args(a)?)?),
+            "ingest_heartbeats" => out(self.ingest_heartbeats(&args(a)?)?),
+            "list_heartbeats" => out(json!({ "data": self.list_heartbeats(&args(a)?)? })),
+            "most_recent_heartbeat" => {
+                let t: GuildUserArg = args(a)?;
+                out(json!({ "data": self.most_recent_heartbeat(t.guild_id, t.user_id)? }))
+            }
+            "statusbar_today" => {
+                let t: GuildUserArg = args(a)?;
+                self.statusbar_today(t.guild_id, t.user_id)
+            }
+            "coding_stats" => self.coding_stats(&args(a)?),
+            "coding_leaderboard" => self.coding_leaderboard(&args(a)?),
             other => Err(Error::invalid("op", format!("unknown operation {other:?}"))),
         }
     }

@@ -289,6 +289,9 @@ impl Engine {
             if after.tz != before.tz {
                 crate::rollup::rebuild_day_rollups(tx, &after)?;
             }
+            if after.heartbeat_timeout_s != before.heartbeat_timeout_s || after.tz != before.tz {
+                crate::heartbeats::rebuild_rollups(tx, &after)?;
+            }
             crate::sessions::settle(tx, &after, now)?;
             Ok(after.settings())
         })
@@ -346,26 +349,24 @@ impl Engine {
     /// A user by e-mail, compared case-insensitively (`USER_NOT_FOUND` if none).
     pub fn find_user_by_email(&self, email: &str) -> Result<User> {
         self.read(|tx| {
-            Ok(tx
-                .prepare_cached(&format!(
-                    "SELECT {USER_COLUMNS} FROM users WHERE email = ?1 COLLATE NOCASE ORDER BY user_id LIMIT 1"
-                ))?
-                .query_row([email.trim()], user_from_row)
-                .optional()?
-                .ok_or(Error::UserNotFound)?)
+            tx.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE email = ?1 COLLATE NOCASE ORDER BY user_id LIMIT 1"
+            ))?
+            .query_row([email.trim()], user_from_row)
+            .optional()?
+            .ok_or(Error::UserNotFound)
         })
     }
 
     /// A user by Slack id (`USER_NOT_FOUND` if none).
     pub fn find_user_by_slack_uid(&self, slack_uid: &str) -> Result<User> {
         self.read(|tx| {
-            Ok(tx
-                .prepare_cached(&format!(
-                    "SELECT {USER_COLUMNS} FROM users WHERE slack_uid = ?1 ORDER BY user_id LIMIT 1"
-                ))?
-                .query_row([slack_uid.trim()], user_from_row)
-                .optional()?
-                .ok_or(Error::UserNotFound)?)
+            tx.prepare_cached(&format!(
+                "SELECT {USER_COLUMNS} FROM users WHERE slack_uid = ?1 ORDER BY user_id LIMIT 1"
+            ))?
+            .query_row([slack_uid.trim()], user_from_row)
+            .optional()?
+            .ok_or(Error::UserNotFound)
         })
     }
 

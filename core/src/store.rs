@@ -106,6 +106,68 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (guild_id, category_id)
     ) WITHOUT ROWID;
     "#,
+    // 2: heartbeats (WakaTime-compatible coding time) and their rollups.
+    r#"
+    CREATE TABLE heartbeats (
+        id INTEGER PRIMARY KEY,
+        guild_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        time_ms INTEGER NOT NULL,
+        ident INTEGER NOT NULL,
+        entity TEXT NOT NULL,
+        type TEXT NOT NULL,
+        category TEXT NOT NULL,
+        project TEXT,
+        branch TEXT,
+        language TEXT,
+        is_write INTEGER NOT NULL,
+        editor TEXT,
+        operating_system TEXT,
+        machine TEXT,
+        user_agent TEXT,
+        lines INTEGER,
+        lineno INTEGER,
+        cursorpos INTEGER,
+        line_additions INTEGER,
+        line_deletions INTEGER,
+        project_root_count INTEGER,
+        dependencies TEXT,
+        dim_id INTEGER NOT NULL,
+        created_at INTEGER NOT NULL
+    );
+    -- The WakaTime identity: a duplicate is the same user, guild, time and identity hash.
+    CREATE UNIQUE INDEX heartbeats_identity ON heartbeats(guild_id, user_id, time_ms, ident);
+    CREATE INDEX heartbeats_time ON heartbeats(guild_id, time_ms);
+    -- Dimensions a duration is credited to, interned.
+    CREATE TABLE hb_dims (
+        dim_id INTEGER PRIMARY KEY,
+        category TEXT NOT NULL,
+        project TEXT NOT NULL,
+        language TEXT NOT NULL,
+        editor TEXT NOT NULL,
+        operating_system TEXT NOT NULL,
+        machine TEXT NOT NULL,
+        branch TEXT NOT NULL,
+        UNIQUE (category, project, language, editor, operating_system, machine, branch)
+    );
+    -- Milliseconds of coding time per local day and dimensions, and per UTC hour.
+    CREATE TABLE hb_day (
+        guild_id INTEGER NOT NULL,
+        day INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        dim_id INTEGER NOT NULL,
+        ms INTEGER NOT NULL,
+        PRIMARY KEY (guild_id, user_id, day, dim_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX hb_day_by_day ON hb_day(guild_id, day, user_id, ms);
+    CREATE TABLE hb_hour (
+        guild_id INTEGER NOT NULL,
+        hour INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        ms INTEGER NOT NULL,
+        PRIMARY KEY (guild_id, hour, user_id)
+    ) WITHOUT ROWID;
+    "#,
 ];
 
 /// The schema version this build writes (the number of migrations).

@@ -25,6 +25,9 @@ struct Spec {
     len: i64,
 }
 
+/// `(session index, None = delete | Some((start s, length s, category)))`.
+type Edit = (usize, Option<(i64, i64, usize)>);
+
 #[derive(Debug, Clone)]
 struct Case {
     zone: usize,
@@ -32,7 +35,7 @@ struct Case {
     base: Millis,
     sessions: Vec<Spec>,
     running: Vec<(i64, usize, i64)>,
-    edits: Vec<(usize, Option<(i64, i64, usize)>)>,
+    edits: Vec<Edit>,
     windows: Vec<(i64, i64)>,
     sunday: bool,
 }

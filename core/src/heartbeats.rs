@@ -1,0 +1,997 @@
+//! WakaTime-compatible heartbeats: ingestion with deduplication, durations by WakaTime's rule,
+//! rollups, statusbar, stats and coding leaderboards.
+//!
+//! Durations: per user, heartbeats ordered by (time, identity); the gap to the next heartbeat
+//! counts when it is at most the guild's timeout and is credited to the earlier heartbeat's
+//! dimensions. Every such pair is an interval `[t_i, t_i+1)`, split by local day into `hb_day`
+//! (with dimensions) and by UTC hour into `hb_hour`. Ingesting heartbeats can only change pairs
+//! within one timeout of them, so a batch reloads that neighbourhood, subtracts the old pairs,
+//! adds the new ones, and the rollups always equal a recomputation from the sorted heartbeats,
+//! whatever the arrival order, batching or duplicates.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use rusqlite::{params, OptionalExtension, Transaction};
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+
+use crate::aggregate::{rank, split_window, username, Window};
+use crate::error::{Error, Result};
+use crate::guilds::{ensure_guild, ensure_member, load_guild, Guild};
+use crate::store::Engine;
+use crate::time::{self, Millis, Timeframe};
+use crate::wire::{self, Timestamp};
+
+const HOUR: Millis = 3_600_000;
+/// 2001-01-01T00:00:00Z and 2100-01-01T00:00:00Z in seconds: heartbeats outside are refused.
+const MIN_TIME_S: f64 = 978_307_200.0;
+const MAX_TIME_S: f64 = 4_102_444_800.0;
+const TYPES: [&str; 4] = ["file", "domain", "app", "url"];
+const UNKNOWN: &str = "Unknown";
+
+/// A normalised heartbeat, as stored.
+#[derive(Debug, Clone)]
+struct Hb {
+    time_ms: Millis,
+    entity: String,
+    kind: String,
+    category: String,
+    project: Option<String>,
+    branch: Option<String>,
+    language: Option<String>,
+    is_write: bool,
+    editor: Option<String>,
+    operating_system: Option<String>,
+    machine: Option<String>,
+    user_agent: Option<String>,
+    lines: Option<i64>,
+    lineno: Option<i64>,
+    cursorpos: Option<i64>,
+    line_additions: Option<i64>,
+    line_deletions: Option<i64>,
+    project_root_count: Option<i64>,
+    dependencies: Option<Vec<String>>,
+}
+
+impl Hb {
+    /// The WakaTime identity (everything but the time, which has its own column), hashed.
+    fn ident(&self) -> i64 {
+        let mut h = Sha256::new();
+        for part in [
+            self.entity.as_str(),
+            self.kind.as_str(),
+            self.category.as_str(),
+            self.project.as_deref().unwrap_or("\u{0}"),
+            self.branch.as_deref().unwrap_or("\u{0}"),
+            self.language.as_deref().unwrap_or("\u{0}"),
+            if self.is_write { "w" } else { "r" },
+        ] {
+            h.update((part.len() as u64).to_le_bytes());
+            h.update(part.as_bytes());
+        }
+        let d = h.finalize();
+        i64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
+    }
+
+    fn dims(&self) -> [String; 7] {
+        let or_unknown =
+            |v: &Option<String>| v.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| UNKNOWN.to_string());
+        [
+            self.category.clone(),
+            or_unknown(&self.project),
+            or_unknown(&self.language),
+            or_unknown(&self.editor),
+            or_unknown(&self.operating_system),
+            or_unknown(&self.machine),
+            or_unknown(&self.branch),
+        ]
+    }
+}
+
+/// Rescales a heartbeat time to seconds: milliseconds, microseconds and nanoseconds are
+/// recognised by magnitude.
+fn rescale_time(t: f64) -> f64 {
+    if t > 1e17 {
+        t / 1e9
+    } else if t > 1e14 {
+        t / 1e6
+    } else if t > 1e11 {
+        t / 1e3
+    } else {
+        t
+    }
+}
+
+fn opt_string(o: &Map<String, Value>, key: &str, max: usize) -> std::result::Result<Option<String>, String> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => {
+            let s = s.trim();
+            if s.chars().count() > max {
+                return Err(format!("{key} is longer than {max} characters"));
+            }
+            Ok((!s.is_empty()).then(|| s.to_string()))
+        }
+        Some(Value::Number(n)) => Ok(Some(n.to_string())),
+        Some(_) => Err(format!("{key} must be a string")),
+    }
+}
+
+fn opt_int(o: &Map<String, Value>, key: &str) -> std::result::Result<Option<i64>, String> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n
+            .as_i64()
+            .or_else(|| n.as_f64().map(|f| f as i64))
+            .map(Some)
+            .ok_or_else(|| format!("{key} must be an integer")),
+        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
+        Some(Value::String(s)) => s.trim().parse::<i64>().map(Some).map_err(|_| format!("{key} must be an integer")),
+        Some(_) => Err(format!("{key} must be an integer")),
+    }
+}
+
+fn opt_bool(o: &Map<String, Value>, key: &str) -> std::result::Result<bool, String> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(false),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(Value::Number(n)) => Ok(n.as_f64().unwrap_or(0.0) != 0.0),
+        Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+            "true" | "1" => Ok(true),
+            "false" | "0" | "" => Ok(false),
+            _ => Err(format!("{key} must be a boolean")),
+        },
+        Some(_) => Err(format!("{key} must be a boolean")),
+    }
+}
+
+/// Editor names for the plugin ids found in WakaTime user agents.
+fn editor_name(id: &str) -> String {
+    let known = [
+        ("vscode", "VS Code"),
+        ("vim", "Vim"),
+        ("neovim", "Neovim"),
+        ("nvim", "Neovim"),
+        ("emacs", "Emacs"),
+        ("sublime", "Sublime Text"),
+        ("sublime_text", "Sublime Text"),
+        ("jetbrains", "JetBrains"),
+        ("intellij", "IntelliJ IDEA"),
+        ("intellijidea", "IntelliJ IDEA"),
+        ("pycharm", "PyCharm"),
+        ("webstorm", "WebStorm"),
+        ("goland", "GoLand"),
+        ("rider", "Rider"),
+        ("xcode", "Xcode"),
+        ("atom", "Atom"),
+        ("zed", "Zed"),
+        ("cursor", "Cursor"),
+        ("chrome", "Chrome"),
+        ("firefox", "Firefox"),
+        ("terminal", "Terminal"),
+        ("visualstudio", "Visual Studio"),
+        ("eclipse", "Eclipse"),
+        ("androidstudio", "Android Studio"),
+    ];
+    let key = id.to_ascii_lowercase();
+    known.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_string()).unwrap_or_else(|| {
+        let mut c = id.chars();
+        c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
+    })
+}
+
+/// Derives `(editor, operating_system)` from a WakaTime user agent such as
+/// `wakatime/v1.90.0 (linux-6.5.0-14-generic-x86_64) go1.21.5 vscode/1.85.1 vscode-wakatime/24.4.0`.
+pub(crate) fn parse_user_agent(ua: &str) -> (Option<String>, Option<String>) {
+    let os = ua.split_once('(').and_then(|(_, rest)| rest.split_once(')')).map(|(inside, _)| {
+        let first = inside.split(['-', ' ', ';']).next().unwrap_or("").to_ascii_lowercase();
+        match first.as_str() {
+            "darwin" | "macos" | "mac" => "Mac".to_string(),
+            "windows" | "win32" => "Windows".to_string(),
+            "linux" => "Linux".to_string(),
+            "" => UNKNOWN.to_string(),
+            other => editor_name(other),
+        }
+    });
+    let tokens: Vec<&str> = ua.split_whitespace().collect();
+    // The plugin is the last token (`vscode-wakatime/24.4.0`); the editor is named before `-wakatime`.
+    let editor = tokens.iter().rev().find_map(|t| {
+        let name = t.split('/').next().unwrap_or("");
+        name.strip_suffix("-wakatime")
+            .or_else(|| name.strip_suffix("_wakatime"))
+            .filter(|s| !s.is_empty())
+            .map(editor_name)
+    });
+    let editor = editor.or_else(|| {
+        tokens
+            .iter()
+            .skip(1)
+            .rev()
+            .map(|t| t.split('/').next().unwrap_or(""))
+            .find(|n| !n.is_empty() && *n != "wakatime" && !n.starts_with('(') && !n.starts_with("go1"))
+            .map(editor_name)
+    });
+    (editor, os)
+}
+
+fn normalize(v: &Value, batch_ua: Option<&str>, machine_name: Option<&str>) -> std::result::Result<Hb, String> {
+    let o = v.as_object().ok_or("heartbeat must be a JSON object")?;
+    let entity = opt_string(o, "entity", 4096)?.ok_or("entity is required")?;
+    let time_s = match o.get("time") {
+        Some(Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
+        Some(Value::String(s)) => s.trim().parse::<f64>().map_err(|_| "time must be a number of Unix seconds")?,
+        None | Some(Value::Null) => return Err("time is required".into()),
+        Some(_) => return Err("time must be a number of Unix seconds".into()),
+    };
+    if !time_s.is_finite() {
+        return Err("time must be a finite number".into());
+    }
+    let time_s = rescale_time(time_s);
+    if !(MIN_TIME_S..MAX_TIME_S).contains(&time_s) {
+        return Err("time must be between 2001 and 2100".into());
+    }
+    let kind = opt_string(o, "type", 16)?.map(|s| s.to_ascii_lowercase()).unwrap_or_else(|| "file".into());
+    if !TYPES.contains(&kind.as_str()) {
+        return Err(format!("type must be one of {}", TYPES.join(", ")));
+    }
+    let category = opt_string(o, "category", 64)?
+        .map(|s| s.to_ascii_lowercase())
+        .unwrap_or_else(|| if kind == "domain" || kind == "url" { "browsing" } else { "coding" }.to_string());
+    let user_agent = opt_string(o, "user_agent", 1024)?.or_else(|| batch_ua.map(str::to_string));
+    let (ua_editor, ua_os) = user_agent.as_deref().map(parse_user_agent).unwrap_or((None, None));
+    let dependencies = match o.get("dependencies") {
+        None | Some(Value::Null) => None,
+        Some(Value::Array(a)) => Some(
+            a.iter()
+                .map(|d| d.as_str().map(str::to_string).ok_or("dependencies must be strings"))
+                .collect::<std::result::Result<_, _>>()?,
+        ),
+        Some(Value::String(s)) => Some(s.split(',').map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect()),
+        Some(_) => return Err("dependencies must be a list of strings".into()),
+    };
+    Ok(Hb {
+        time_ms: (time_s * 1000.0).round() as Millis,
+        entity,
+        kind,
+        category,
+        project: opt_string(o, "project", 512)?,
+        branch: opt_string(o, "branch", 512)?,
+        language: opt_string(o, "language", 128)?,
+        is_write: opt_bool(o, "is_write")?,
+        editor: opt_string(o, "editor", 128)?.or(ua_editor),
+        operating_system: opt_string(o, "operating_system", 128)?.or(ua_os),
+        machine: opt_string(o, "machine", 256)?.or_else(|| machine_name.map(str::to_string)),
+        user_agent,
+        lines: opt_int(o, "lines")?,
+        lineno: opt_int(o, "lineno")?,
+        cursorpos: opt_int(o, "cursorpos")?,
+        line_additions: opt_int(o, "line_additions")?,
+        line_deletions: opt_int(o, "line_deletions")?,
+        project_root_count: opt_int(o, "project_root_count")?,
+        dependencies,
+    })
+}
+
+/// Arguments of [`Engine::ingest_heartbeats`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatBatch {
+    /// The guild.
+    #[serde(with = "wire::id")]
+    pub guild_id: i64,
+    /// The user the heartbeats belong to (the key's owner, as the host authenticated it).
+    #[serde(with = "wire::id")]
+    pub user_id: i64,
+    /// One heartbeat object or a list of them, as the plugin sent them.
+    pub heartbeats: Value,
+    /// The request's `User-Agent`, used when a heartbeat has no `user_agent`.
+    pub user_agent: Option<String>,
+    /// The request's `X-Machine-Name`, used when a heartbeat has no `machine`.
+    pub machine_name: Option<String>,
+}
+
+/// Bulk ingest result in WakaTime's shape: `{"responses": [[body, status], ...]}`, one per
+/// heartbeat, in order; 201 stored, 202 duplicate, 400 invalid.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BulkResult {
+    /// `(body, status)` per heartbeat.
+    pub responses: Vec<(Value, u16)>,
+}
+
+impl BulkResult {
+    /// How many heartbeats were stored (201).
+    pub fn stored(&self) -> usize {
+        self.responses.iter().filter(|r| r.1 == 201).count()
+    }
+}
+
+/// A per-pair contribution: `[start, end)` credited to `(user, dim)`.
+type Deltas = (HashMap<(i64, i32, i64), i64>, HashMap<(i64, i64), i64>);
+
+fn add_pair(guild: &Guild, user: i64, dim: i64, start: Millis, end: Millis, sign: i64, d: &mut Deltas) {
+    time::split_by_day(guild.tz, start, end, |day, a, b| {
+        *d.0.entry((user, day, dim)).or_default() += sign * (b - a);
+    });
+    let mut a = start;
+    while a < end {
+        let hour = a.div_euclid(HOUR);
+        let b = ((hour + 1) * HOUR).min(end);
+        *d.1.entry((user, hour)).or_default() += sign * (b - a);
+        a = b;
+    }
+}
+
+/// Credits each gap of a sorted sequence `(time, dim)` to the earlier heartbeat.
+fn add_sequence(guild: &Guild, user: i64, seq: &[(Millis, i64)], sign: i64, d: &mut Deltas) {
+    let timeout = guild.heartbeat_timeout_s * 1000;
+    for w in seq.windows(2) {
+        let gap = w[1].0 - w[0].0;
+        if gap > 0 && gap <= timeout {
+            add_pair(guild, user, w[0].1, w[0].0, w[1].0, sign, d);
+        }
+    }
+}
+
+fn write_deltas(tx: &Transaction<'_>, guild: &Guild, d: Deltas) -> Result<()> {
+    let mut day = tx.prepare_cached(
+        "INSERT INTO hb_day (guild_id, day, user_id, dim_id, ms) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT DO UPDATE SET ms = ms + ?5",
+    )?;
+    for ((user, d_, dim), ms) in d.0 {
+        if ms != 0 {
+            day.execute(params![guild.id, d_, user, dim, ms])?;
+        }
+    }
+    let mut hour = tx.prepare_cached(
+        "INSERT INTO hb_hour (guild_id, hour, user_id, ms) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO UPDATE SET ms = ms + ?4",
+    )?;
+    for ((user, h), ms) in d.1 {
+        if ms != 0 {
+            hour.execute(params![guild.id, h, user, ms])?;
+        }
+    }
+    Ok(())
+}
+
+fn dim_id(tx: &Transaction<'_>, dims: &[String; 7], cache: &mut HashMap<[String; 7], i64>) -> Result<i64> {
+    if let Some(id) = cache.get(dims) {
+        return Ok(*id);
+    }
+    tx.prepare_cached(
+        "INSERT OR IGNORE INTO hb_dims (category, project, language, editor, operating_system, machine, branch) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![dims[0], dims[1], dims[2], dims[3], dims[4], dims[5], dims[6]])?;
+    let id: i64 = tx
+        .prepare_cached(
+            "SELECT dim_id FROM hb_dims WHERE category = ?1 AND project = ?2 AND language = ?3 AND editor = ?4 AND operating_system = ?5 AND machine = ?6 AND branch = ?7",
+        )?
+        .query_row(params![dims[0], dims[1], dims[2], dims[3], dims[4], dims[5], dims[6]], |r| r.get(0))?;
+    cache.insert(dims.clone(), id);
+    Ok(id)
+}
+
+/// Recomputes the guild's coding rollups from its heartbeats (after a change of zone or
+/// timeout).
+pub(crate) fn rebuild_rollups(tx: &Transaction<'_>, guild: &Guild) -> Result<()> {
+    tx.execute("DELETE FROM hb_day WHERE guild_id = ?1", [guild.id])?;
+    tx.execute("DELETE FROM hb_hour WHERE guild_id = ?1", [guild.id])?;
+    let mut stmt = tx.prepare(
+        "SELECT user_id, time_ms, dim_id FROM heartbeats WHERE guild_id = ?1 ORDER BY user_id, time_ms, ident",
+    )?;
+    let mut rows = stmt.query([guild.id])?;
+    let mut d: Deltas = Default::default();
+    let mut seq: Vec<(Millis, i64)> = Vec::new();
+    let mut current: Option<i64> = None;
+    while let Some(r) = rows.next()? {
+        let user: i64 = r.get(0)?;
+        if current != Some(user) {
+            if let Some(u) = current {
+                add_sequence(guild, u, &seq, 1, &mut d);
+            }
+            seq.clear();
+            current = Some(user);
+        }
+        seq.push((r.get(1)?, r.get(2)?));
+    }
+    if let Some(u) = current {
+        add_sequence(guild, u, &seq, 1, &mut d);
+    }
+    write_deltas(tx, guild, d)
+}
+
+/// A stored heartbeat as returned by the read calls.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Heartbeat {
+    /// Row id.
+    pub id: i64,
+    /// The user.
+    pub user_id: i64,
+    /// File path, domain, app or URL.
+    pub entity: String,
+    /// `file`, `domain`, `app` or `url`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// Activity category (`coding`, `debugging`, `browsing`, ...).
+    pub category: String,
+    /// Float Unix seconds.
+    pub time: f64,
+    /// Project.
+    pub project: Option<String>,
+    /// Branch.
+    pub branch: Option<String>,
+    /// Language.
+    pub language: Option<String>,
+    /// The heartbeat was triggered by a save.
+    pub is_write: bool,
+    /// Editor (given or derived from the user agent).
+    pub editor: Option<String>,
+    /// Operating system (given or derived from the user agent).
+    pub operating_system: Option<String>,
+    /// Machine name (given or from `X-Machine-Name`).
+    pub machine: Option<String>,
+    /// The plugin's user agent.
+    pub user_agent: Option<String>,
+    /// Lines in the file.
+    pub lines: Option<i64>,
+    /// Cursor line.
+    pub lineno: Option<i64>,
+    /// Cursor position.
+    pub cursorpos: Option<i64>,
+    /// Lines added.
+    pub line_additions: Option<i64>,
+    /// Lines deleted.
+    pub line_deletions: Option<i64>,
+    /// Project root count.
+    pub project_root_count: Option<i64>,
+    /// Dependencies found in the file.
+    pub dependencies: Option<Vec<String>>,
+}
+
+const HB_COLUMNS: &str = "id, user_id, entity, type, category, time_ms, project, branch, language, is_write, editor, operating_system, machine, user_agent, lines, lineno, cursorpos, line_additions, line_deletions, project_root_count, dependencies";
+
+fn hb_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Heartbeat> {
+    let deps: Option<String> = r.get(20)?;
+    Ok(Heartbeat {
+        id: r.get(0)?,
+        user_id: r.get(1)?,
+        entity: r.get(2)?,
+        kind: r.get(3)?,
+        category: r.get(4)?,
+        time: r.get::<_, i64>(5)? as f64 / 1000.0,
+        project: r.get(6)?,
+        branch: r.get(7)?,
+        language: r.get(8)?,
+        is_write: r.get(9)?,
+        editor: r.get(10)?,
+        operating_system: r.get(11)?,
+        machine: r.get(12)?,
+        user_agent: r.get(13)?,
+        lines: r.get(14)?,
+        lineno: r.get(15)?,
+        cursorpos: r.get(16)?,
+        line_additions: r.get(17)?,
+        line_deletions: r.get(18)?,
+        project_root_count: r.get(19)?,
+        dependencies: deps.and_then(|d| serde_json::from_str(&d).ok()),
+    })
+}
+
+/// Arguments of [`Engine::list_heartbeats`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HeartbeatQuery {
+    /// The guild.
+    #[serde(with = "wire::id")]
+    pub guild_id: i64,
+    /// The user.
+    #[serde(with = "wire::id")]
+    pub user_id: i64,
+    /// Inclusive start (default: the start of today in the guild's zone).
+    pub start: Option<Timestamp>,
+    /// Exclusive end (default: the end of today).
+    pub end: Option<Timestamp>,
+    /// At most this many, 1..=100 (default 100).
+    pub limit: Option<u32>,
+}
+
+/// Arguments of the per-user coding reads.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UserWindow {
+    /// The guild.
+    #[serde(with = "wire::id")]
+    pub guild_id: i64,
+    /// The user.
+    #[serde(with = "wire::id")]
+    pub user_id: i64,
+    /// As the session timeframes (default `all`).
+    pub timeframe: Option<String>,
+    /// Custom start.
+    pub from: Option<Timestamp>,
+    /// Custom end.
+    pub to: Option<Timestamp>,
+}
+
+/// Arguments of [`Engine::coding_leaderboard`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CodingLeaderboardQuery {
+    /// The guild.
+    #[serde(with = "wire::id")]
+    pub guild_id: i64,
+    /// `daily` (rolling 24 hours, default) or `weekly` (`last_7_days`).
+    pub period: Option<String>,
+    /// Entries to return (default 100, at most 1000).
+    pub limit: Option<u32>,
+    /// Entries to skip.
+    pub offset: Option<u32>,
+}
+
+/// The `{total_seconds, text, digital, hours, minutes, decimal}` block WakaTime uses.
+fn wakatime_total(ms: i64) -> Map<String, Value> {
+    let secs = ms / 1000;
+    let (h, m) = (secs / 3600, (secs % 3600) / 60);
+    let text = match (h, m) {
+        (0, 0) => format!("{} secs", secs),
+        (0, m) => format!("{m} min{}", if m == 1 { "" } else { "s" }),
+        (h, 0) => format!("{h} hr{}", if h == 1 { "" } else { "s" }),
+        (h, m) => format!("{h} hr{} {m} min{}", if h == 1 { "" } else { "s" }, if m == 1 { "" } else { "s" }),
+    };
+    let mut o = Map::new();
+    o.insert("total_seconds".into(), json!(ms as f64 / 1000.0));
+    o.insert("text".into(), json!(text));
+    o.insert("digital".into(), json!(format!("{h}:{m:02}")));
+    o.insert("hours".into(), json!(h));
+    o.insert("minutes".into(), json!(m));
+    o.insert("decimal".into(), json!(format!("{:.2}", secs as f64 / 3600.0)));
+    o
+}
+
+const DIM_NAMES: [&str; 7] =
+    ["categories", "projects", "languages", "editors", "operating_systems", "machines", "branches"];
+
+/// Milliseconds per (user, dim) inside `[from, to)` from raw heartbeats of one user (or all).
+fn raw_coding(
+    tx: &Transaction<'_>,
+    guild: &Guild,
+    user: Option<i64>,
+    from: Millis,
+    to: Millis,
+    out: &mut HashMap<(i64, i64), i64>,
+) -> Result<()> {
+    if to <= from {
+        return Ok(());
+    }
+    let timeout = guild.heartbeat_timeout_s * 1000;
+    let mut stmt = tx.prepare_cached(
+        "SELECT user_id, time_ms, dim_id FROM heartbeats WHERE guild_id = ?1 AND (?2 IS NULL OR user_id = ?2)
+         AND time_ms >= ?3 AND time_ms <= ?4 ORDER BY user_id, time_ms, ident",
+    )?;
+    let mut rows = stmt.query(params![guild.id, user, from - timeout, to + timeout])?;
+    let mut prev: Option<(i64, Millis, i64)> = None;
+    while let Some(r) = rows.next()? {
+        let cur: (i64, Millis, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        if let Some((pu, pt, pd)) = prev {
+            if pu == cur.0 && cur.1 - pt > 0 && cur.1 - pt <= timeout {
+                let (a, b) = (pt.max(from), cur.1.min(to));
+                if b > a {
+                    *out.entry((pu, pd)).or_default() += b - a;
+                }
+            }
+        }
+        prev = Some(cur);
+    }
+    Ok(())
+}
+
+/// Milliseconds per (user, dim) in a window for one user: whole days from `hb_day`, edges raw.
+fn coding_by_dim(tx: &Transaction<'_>, guild: &Guild, user: i64, w: Window) -> Result<HashMap<i64, i64>> {
+    let mut cells: HashMap<(i64, i64), i64> = HashMap::new();
+    let (days, edges) = match (w.from, w.to) {
+        (Some(f), Some(t)) => {
+            let s = split_window(guild, f, t);
+            (s.days, s.edges)
+        }
+        _ => (Some((i32::MIN, i32::MAX)), vec![]),
+    };
+    if let Some((d0, d1)) = days {
+        let mut stmt = tx.prepare_cached(
+            "SELECT dim_id, ms FROM hb_day WHERE guild_id = ?1 AND user_id = ?2 AND day >= ?3 AND day < ?4",
+        )?;
+        let mut rows = stmt.query(params![guild.id, user, d0, d1])?;
+        while let Some(r) = rows.next()? {
+            *cells.entry((user, r.get(0)?)).or_default() += r.get::<_, i64>(1)?;
+        }
+    }
+    for (a, b) in edges {
+        raw_coding(tx, guild, Some(user), a, b, &mut cells)?;
+    }
+    Ok(cells.into_iter().map(|((_, d), ms)| (d, ms)).collect())
+}
+
+/// Milliseconds per user in a window, all users: whole days from `hb_day`, whole hours of the
+/// edges from `hb_hour`, partial hours raw.
+fn coding_by_user(tx: &Transaction<'_>, guild: &Guild, w: Window) -> Result<HashMap<i64, i64>> {
+    let mut totals: HashMap<i64, i64> = HashMap::new();
+    let (days, edges) = match (w.from, w.to) {
+        (Some(f), Some(t)) => {
+            let s = split_window(guild, f, t);
+            (s.days, s.edges)
+        }
+        _ => (Some((i32::MIN, i32::MAX)), vec![]),
+    };
+    if let Some((d0, d1)) = days {
+        let mut stmt =
+            tx.prepare_cached("SELECT user_id, ms FROM hb_day WHERE guild_id = ?1 AND day >= ?2 AND day < ?3")?;
+        let mut rows = stmt.query(params![guild.id, d0, d1])?;
+        while let Some(r) = rows.next()? {
+            *totals.entry(r.get(0)?).or_default() += r.get::<_, i64>(1)?;
+        }
+    }
+    let mut raw: HashMap<(i64, i64), i64> = HashMap::new();
+    for (a, b) in edges {
+        let (h0, h1) = ((a + HOUR - 1).div_euclid(HOUR), b.div_euclid(HOUR));
+        if h0 < h1 {
+            let mut stmt =
+                tx.prepare_cached("SELECT user_id, ms FROM hb_hour WHERE guild_id = ?1 AND hour >= ?2 AND hour < ?3")?;
+            let mut rows = stmt.query(params![guild.id, h0, h1])?;
+            while let Some(r) = rows.next()? {
+                *totals.entry(r.get(0)?).or_default() += r.get::<_, i64>(1)?;
+            }
+            raw_coding(tx, guild, None, a, h0 * HOUR, &mut raw)?;
+            raw_coding(tx, guild, None, h1 * HOUR, b, &mut raw)?;
+        } else {
+            raw_coding(tx, guild, None, a, b, &mut raw)?;
+        }
+    }
+    for ((u, _), ms) in raw {
+        *totals.entry(u).or_default() += ms;
+    }
+    Ok(totals)
+}
+
+/// `(name, ms)` lists per dimension name, most first.
+type Breakdown = BTreeMap<&'static str, Vec<(String, i64)>>;
+
+/// Totals per dimension name (`languages` -> `[(name, ms)]`, most first).
+fn by_dimension(tx: &Transaction<'_>, cells: &HashMap<i64, i64>) -> Result<(i64, Breakdown)> {
+    let mut per: BTreeMap<&'static str, HashMap<String, i64>> = BTreeMap::new();
+    let mut total = 0;
+    let mut stmt = tx.prepare_cached(
+        "SELECT category, project, language, editor, operating_system, machine, branch FROM hb_dims WHERE dim_id = ?1",
+    )?;
+    for (&dim, &ms) in cells {
+        if ms <= 0 {
+            continue;
+        }
+        total += ms;
+        let names: [String; 7] = stmt
+            .query_row([dim], |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?]))?;
+        for (k, name) in DIM_NAMES.iter().zip(names) {
+            *per.entry(k).or_default().entry(name).or_default() += ms;
+        }
+    }
+    let mut out = BTreeMap::new();
+    for k in DIM_NAMES {
+        let mut v: Vec<(String, i64)> = per.remove(k).unwrap_or_default().into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        out.insert(k, v);
+    }
+    Ok((total, out))
+}
+
+impl Engine {
+    /// Ingests one heartbeat or a bulk list, as WakaTime plugins send them, in one transaction.
+    /// Answers one `[body, status]` per heartbeat, in order: 201 stored, 202 duplicate,
+    /// 400 invalid (with `{"error": message}`); good heartbeats beside bad ones are stored.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// use timekeeper::{Engine, HeartbeatBatch};
+    /// let engine = Engine::open(":memory:").unwrap();
+    /// let batch = HeartbeatBatch {
+    ///     guild_id: 1,
+    ///     user_id: 7,
+    ///     heartbeats: json!([{"entity": "src/main.rs", "time": 1760000000.25, "language": "Rust"}, {"time": 1}]),
+    ///     ..Default::default()
+    /// };
+    /// let r = engine.ingest_heartbeats(&batch).unwrap();
+    /// assert_eq!((r.responses[0].1, r.responses[1].1), (201, 400));
+    /// assert_eq!(engine.ingest_heartbeats(&batch).unwrap().responses[0].1, 202);
+    /// ```
+    pub fn ingest_heartbeats(&self, batch: &HeartbeatBatch) -> Result<BulkResult> {
+        let items: Vec<&Value> = match &batch.heartbeats {
+            Value::Array(a) => a.iter().collect(),
+            v @ Value::Object(_) => vec![v],
+            _ => return Err(Error::invalid("heartbeats", "expected a heartbeat object or a list of them")),
+        };
+        if items.len() > 10_000 {
+            return Err(Error::invalid("heartbeats", "at most 10000 heartbeats per bulk"));
+        }
+        // Parse outside the lock.
+        let parsed: Vec<std::result::Result<Hb, String>> =
+            items.iter().map(|v| normalize(v, batch.user_agent.as_deref(), batch.machine_name.as_deref())).collect();
+        let now = self.now_ms();
+        self.write(|tx| {
+            ensure_guild(tx, batch.guild_id, now)?;
+            ensure_member(tx, batch.guild_id, batch.user_id, now)?;
+            let guild = load_guild(tx, batch.guild_id)?;
+            let mut responses = Vec::with_capacity(parsed.len());
+            let mut cache = HashMap::new();
+            let mut fresh: HashSet<(Millis, i64)> = HashSet::new();
+            let (mut lo, mut hi) = (Millis::MAX, Millis::MIN);
+            let mut insert = tx.prepare_cached(
+                "INSERT OR IGNORE INTO heartbeats (guild_id, user_id, time_ms, ident, entity, type, category, project, branch, language, is_write,
+                   editor, operating_system, machine, user_agent, lines, lineno, cursorpos, line_additions, line_deletions, project_root_count,
+                   dependencies, dim_id, created_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+            )?;
+            let mut existing = tx.prepare_cached("SELECT id FROM heartbeats WHERE guild_id = ?1 AND user_id = ?2 AND time_ms = ?3 AND ident = ?4")?;
+            for p in &parsed {
+                let hb = match p {
+                    Ok(hb) => hb,
+                    Err(msg) => {
+                        responses.push((json!({ "error": msg }), 400));
+                        continue;
+                    }
+                };
+                let ident = hb.ident();
+                let dim = dim_id(tx, &hb.dims(), &mut cache)?;
+                let deps = hb.dependencies.as_ref().map(|d| serde_json::to_string(d).unwrap_or_default());
+                let n = insert.execute(params![
+                    guild.id,
+                    batch.user_id,
+                    hb.time_ms,
+                    ident,
+                    hb.entity,
+                    hb.kind,
+                    hb.category,
+                    hb.project,
+                    hb.branch,
+                    hb.language,
+                    hb.is_write,
+                    hb.editor,
+                    hb.operating_system,
+                    hb.machine,
+                    hb.user_agent,
+                    hb.lines,
+                    hb.lineno,
+                    hb.cursorpos,
+                    hb.line_additions,
+                    hb.line_deletions,
+                    hb.project_root_count,
+                    deps,
+                    dim,
+                    now
+                ])?;
+                let (id, status) = if n == 1 {
+                    fresh.insert((hb.time_ms, ident));
+                    lo = lo.min(hb.time_ms);
+                    hi = hi.max(hb.time_ms);
+                    (tx.last_insert_rowid(), 201)
+                } else {
+                    (existing.query_row(params![guild.id, batch.user_id, hb.time_ms, ident], |r| r.get::<_, i64>(0))?, 202)
+                };
+                responses.push((
+                    json!({ "data": { "id": id, "entity": hb.entity, "type": hb.kind, "time": hb.time_ms as f64 / 1000.0 } }),
+                    status,
+                ));
+            }
+            if !fresh.is_empty() {
+                // Only pairs within one timeout of a new heartbeat can change.
+                let timeout = guild.heartbeat_timeout_s * 1000;
+                let mut stmt = tx.prepare_cached(
+                    "SELECT time_ms, ident, dim_id FROM heartbeats WHERE guild_id = ?1 AND user_id = ?2 AND time_ms >= ?3 AND time_ms <= ?4
+                     ORDER BY time_ms, ident",
+                )?;
+                let all: Vec<(Millis, i64, i64)> = stmt
+                    .query_map(params![guild.id, batch.user_id, lo - timeout, hi + timeout], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .collect::<rusqlite::Result<_>>()?;
+                let new_seq: Vec<(Millis, i64)> = all.iter().map(|&(t, _, d)| (t, d)).collect();
+                let old_seq: Vec<(Millis, i64)> = all.iter().filter(|(t, i, _)| !fresh.contains(&(*t, *i))).map(|&(t, _, d)| (t, d)).collect();
+                let mut d: Deltas = Default::default();
+                add_sequence(&guild, batch.user_id, &new_seq, 1, &mut d);
+                add_sequence(&guild, batch.user_id, &old_seq, -1, &mut d);
+                write_deltas(tx, &guild, d)?;
+            }
+            Ok(BulkResult { responses })
+        })
+    }
+
+    /// Raw heartbeats of a user in `[start, end)`, oldest first, at most `limit` (<= 100).
+    pub fn list_heartbeats(&self, q: &HeartbeatQuery) -> Result<Vec<Heartbeat>> {
+        let limit = q.limit.unwrap_or(100);
+        if !(1..=100).contains(&limit) {
+            return Err(Error::invalid("limit", "must be 1 to 100"));
+        }
+        let now = self.now_ms();
+        self.read(|tx| {
+            let guild = load_guild(tx, q.guild_id)?;
+            let (ts, te) = Timeframe::Today.resolve(guild.tz, guild.week_start, now);
+            let start = q.start.map(|t| t.0).or(ts).unwrap_or(now);
+            let end = q.end.map(|t| t.0).or(te).unwrap_or(now);
+            if end < start {
+                return Err(Error::invalid("end", "end must not be before start"));
+            }
+            Ok(tx
+                .prepare_cached(&format!(
+                    "SELECT {HB_COLUMNS} FROM heartbeats WHERE guild_id = ?1 AND user_id = ?2 AND time_ms >= ?3 AND time_ms < ?4 ORDER BY time_ms, ident LIMIT ?5"
+                ))?
+                .query_map(params![q.guild_id, q.user_id, start, end, limit], hb_from_row)?
+                .collect::<rusqlite::Result<_>>()?)
+        })
+    }
+
+    /// The user's most recent heartbeat in the guild, if any.
+    pub fn most_recent_heartbeat(&self, guild_id: i64, user_id: i64) -> Result<Option<Heartbeat>> {
+        self.read(|tx| {
+            Ok(tx
+                .prepare_cached(&format!(
+                    "SELECT {HB_COLUMNS} FROM heartbeats WHERE guild_id = ?1 AND user_id = ?2 ORDER BY time_ms DESC, ident DESC LIMIT 1"
+                ))?
+                .query_row(params![guild_id, user_id], hb_from_row)
+                .optional()?)
+        })
+    }
+
+    /// Today's coding time in WakaTime's `statusbar/today` shape (`{"data": {grand_total,
+    /// categories, languages, projects, editors, operating_systems, machines, range}}`).
+    pub fn statusbar_today(&self, guild_id: i64, user_id: i64) -> Result<Value> {
+        let now = self.now_ms();
+        self.read(|tx| {
+            let guild = load_guild(tx, guild_id)?;
+            let (from, to) = Timeframe::Today.resolve(guild.tz, guild.week_start, now);
+            let cells = coding_by_dim(tx, &guild, user_id, Window { from, to })?;
+            let (total, dims) = by_dimension(tx, &cells)?;
+            let mut data = Map::new();
+            data.insert("grand_total".into(), Value::Object(wakatime_total(total)));
+            for (k, items) in dims {
+                if k == "branches" {
+                    continue;
+                }
+                let list: Vec<Value> = items
+                    .into_iter()
+                    .map(|(name, ms)| {
+                        let mut o = wakatime_total(ms);
+                        o.insert("name".into(), json!(name));
+                        let pct = if total > 0 { (ms as f64 * 10000.0 / total as f64).round() / 100.0 } else { 0.0 };
+                        o.insert("percent".into(), json!(pct));
+                        Value::Object(o)
+                    })
+                    .collect();
+                data.insert(k.into(), Value::Array(list));
+            }
+            let today = time::local_date(guild.tz, now).format("%Y-%m-%d").to_string();
+            data.insert(
+                "range".into(),
+                json!({
+                    "date": today,
+                    "start": from.map(Timestamp),
+                    "end": to.map(Timestamp),
+                    "text": "Today",
+                    "timezone": guild.tz.name(),
+                }),
+            );
+            Ok(json!({ "data": data }))
+        })
+    }
+
+    /// A user's coding stats over a window in Hackatime's shape (`{user, total_seconds,
+    /// languages: [{name, seconds}], projects, editors, operating_systems, machines,
+    /// categories, branches, start, end}`), whole seconds.
+    pub fn coding_stats(&self, q: &UserWindow) -> Result<Value> {
+        let now = self.now_ms();
+        self.read(|tx| {
+            let guild = load_guild(tx, q.guild_id)?;
+            let name =
+                q.timeframe.as_deref().unwrap_or(if q.from.is_some() || q.to.is_some() { "custom" } else { "all" });
+            let tf = Timeframe::parse(name, q.from.map(|t| t.0), q.to.map(|t| t.0))?;
+            let (from, to) = tf.resolve(guild.tz, guild.week_start, now);
+            let cells = coding_by_dim(tx, &guild, q.user_id, Window { from, to })?;
+            let (total, dims) = by_dimension(tx, &cells)?;
+            let mut out = Map::new();
+            out.insert("user".into(), json!(username(tx, q.user_id)?));
+            out.insert("user_id".into(), json!(q.user_id));
+            out.insert("total_seconds".into(), json!(total / 1000));
+            for (k, items) in dims {
+                out.insert(
+                    k.into(),
+                    json!(items
+                        .into_iter()
+                        .map(|(n, ms)| json!({"name": n, "seconds": ms / 1000}))
+                        .collect::<Vec<_>>()),
+                );
+            }
+            out.insert("timeframe".into(), json!(tf.name()));
+            out.insert("start".into(), json!(from.map(Timestamp)));
+            out.insert("end".into(), json!(to.map(Timestamp)));
+            Ok(Value::Object(out))
+        })
+    }
+
+    /// Coding leaderboard in Hackatime's shape: `daily` (rolling 24 hours) or `weekly`
+    /// (`last_7_days`); red-trust users left out; ties share a rank.
+    pub fn coding_leaderboard(&self, q: &CodingLeaderboardQuery) -> Result<Value> {
+        let limit = q.limit.unwrap_or(100);
+        if !(1..=1000).contains(&limit) {
+            return Err(Error::invalid("limit", "must be 1 to 1000"));
+        }
+        let (period, tf) = match q.period.as_deref().unwrap_or("daily") {
+            "daily" | "last_24_hours" => ("daily", Timeframe::Last24Hours),
+            "weekly" | "last_7_days" => ("last_7_days", Timeframe::Last7Days),
+            other => return Err(Error::invalid("period", format!("unknown period {other:?} (daily or weekly)"))),
+        };
+        let now = self.now_ms();
+        self.read(|tx| {
+            let guild = load_guild(tx, q.guild_id)?;
+            let (from, to) = tf.resolve(guild.tz, guild.week_start, now);
+            let red: HashSet<i64> = tx
+                .prepare_cached("SELECT user_id FROM users WHERE trust_level = 'red'")?
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<_>>()?;
+            let totals: Vec<(i64, i64)> = coding_by_user(tx, &guild, Window { from, to })?
+                .into_iter()
+                .map(|(u, ms)| (u, ms / 1000))
+                .filter(|(u, s)| *s > 0 && !red.contains(u))
+                .collect();
+            let mut entries = Vec::new();
+            let mut user = tx.prepare_cached("SELECT username, avatar_url FROM users WHERE user_id = ?1")?;
+            for (rank, user_id, secs) in rank(totals).into_iter().skip(q.offset.unwrap_or(0) as usize).take(limit as usize) {
+                let (name, avatar): (String, Option<String>) =
+                    user.query_row([user_id], |r| Ok((r.get(0)?, r.get(1)?))).optional()?.unwrap_or((user_id.to_string(), None));
+                entries.push(json!({"rank": rank, "user": {"id": user_id, "username": name, "avatar_url": avatar}, "total_seconds": secs}));
+            }
+            let fmt = |ms: Millis, year: bool| {
+                let d = time::local_date(guild.tz, ms);
+                if year { d.format("%a, %b %-d, %Y").to_string() } else { d.format("%a, %b %-d").to_string() }
+            };
+            let (f, t) = (from.unwrap_or(now), to.unwrap_or(now));
+            let date_range = if period == "daily" { fmt(t, true) } else { format!("{} - {}", fmt(f, false), fmt(t, true)) };
+            Ok(json!({
+                "period": period,
+                "start_date": Timestamp(f),
+                "end_date": Timestamp(t),
+                "date_range": date_range,
+                "generated_at": Timestamp(now),
+                "entries": entries,
+            }))
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_agent_gives_editor_and_os() {
+        let (e, o) = parse_user_agent(
+            "wakatime/v1.90.0 (linux-6.5.0-14-generic-x86_64) go1.21.5 vscode/1.85.1 vscode-wakatime/24.4.0",
+        );
+        assert_eq!((e.as_deref(), o.as_deref()), (Some("VS Code"), Some("Linux")));
+        let (e, o) = parse_user_agent(
+            "wakatime/13.0.7 (Darwin-22.1.0-arm64-arm-64bit) Python3.10.8 vim/9.0 vim-wakatime/10.0.0",
+        );
+        assert_eq!((e.as_deref(), o.as_deref()), (Some("Vim"), Some("Mac")));
+        let (e, o) = parse_user_agent("wakatime/v1.73.0 (windows-10.0.22621-x86_64) go1.20 emacs-wakatime/1.0.2");
+        assert_eq!((e.as_deref(), o.as_deref()), (Some("Emacs"), Some("Windows")));
+    }
+
+    #[test]
+    fn times_in_ms_us_ns_are_rescaled() {
+        for t in [1_760_000_000.5, 1_760_000_000_500.0, 1_760_000_000_500_000.0, 1_760_000_000_500_000_000.0] {
+            assert!((rescale_time(t) - 1_760_000_000.5).abs() < 1e-3, "{t}");
+        }
+    }
+
+    #[test]
+    fn wakatime_text_forms() {
+        assert_eq!(wakatime_total(7_200_000)["text"], "2 hrs");
+        assert_eq!(wakatime_total(7_500_000)["text"], "2 hrs 5 mins");
+        assert_eq!(wakatime_total(3_660_000)["text"], "1 hr 1 min");
+        assert_eq!(wakatime_total(7_500_000)["digital"], "2:05");
+        assert_eq!(wakatime_total(7_500_000)["decimal"], "2.08");
+        assert_eq!(wakatime_total(42_000)["text"], "42 secs");
+    }
+}
