@@ -1,0 +1,276 @@
+//! Property: the same heartbeats ingested in random order, random batch splits and with random
+//! duplicates give identical statusbar, stats and leaderboard results, equal to a brute force
+//! over the sorted raw heartbeats.
+
+use std::collections::BTreeMap;
+
+use chrono::{TimeZone, Utc};
+use chrono_tz::Tz;
+use proptest::prelude::*;
+use serde_json::{json, Value};
+use timekeeper::*;
+
+const ZONES: &[&str] = &["UTC", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"];
+const LANGS: &[&str] = &["Rust", "Go", "Python"];
+const BASE: i64 = 1_762_000_000_000; // 2025-11-01T12:26:40Z, before New York's fall-back
+
+#[derive(Debug, Clone)]
+struct Beat {
+    user: i64,
+    time: i64, // ms, unique per user
+    lang: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Case {
+    zone: usize,
+    timeout_min: i64,
+    beats: Vec<Beat>,
+    order: Vec<usize>,
+    cuts: Vec<usize>,
+    dups: Vec<usize>,
+    windows: Vec<(i64, i64)>,
+    /// `now` is this long after the last heartbeat, so rolling windows cut through the data.
+    now_after: i64,
+}
+
+fn case() -> impl Strategy<Value = Case> {
+    let gaps = proptest::collection::vec(
+        (1i64..4, prop_oneof![1i64..600_000, 600_000i64..3_000_000, Just(900_000i64), Just(60_000i64)], 0usize..3),
+        1..60,
+    );
+    (
+        0..ZONES.len(),
+        prop_oneof![Just(15i64), 1i64..60],
+        gaps,
+        proptest::collection::vec((0i64..8 * 3_600_000, 0i64..8 * 3_600_000), 1..4),
+        0i64..30 * 3_600_000,
+    )
+        .prop_flat_map(|(zone, timeout_min, gaps, windows, now_after)| {
+            let mut clock: BTreeMap<i64, i64> = BTreeMap::new();
+            let beats: Vec<Beat> = gaps
+                .into_iter()
+                .map(|(user, gap, lang)| {
+                    let t = clock.entry(user).or_insert(BASE);
+                    *t += gap;
+                    Beat { user, time: *t, lang }
+                })
+                .collect();
+            let n = beats.len();
+            (
+                Just(zone),
+                Just(timeout_min),
+                Just(beats),
+                Just((0..n).collect::<Vec<_>>()).prop_shuffle(),
+                proptest::collection::vec(0..n.max(1), 0..4),
+                proptest::collection::vec(0..n.max(1), 0..6),
+                Just(windows),
+                Just(now_after),
+            )
+        })
+        .prop_map(|(zone, timeout_min, beats, order, cuts, dups, windows, now_after)| Case {
+            zone,
+            timeout_min,
+            beats,
+            order,
+            cuts,
+            dups,
+            windows,
+            now_after,
+        })
+}
+
+fn json_beat(b: &Beat) -> Value {
+    json!({"entity": format!("f{}.x", b.lang), "time": b.time as f64 / 1000.0, "language": LANGS[b.lang], "project": "p"})
+}
+
+/// Brute force: ms per (user, language) inside [from, to).
+fn brute(beats: &[Beat], timeout_ms: i64, from: i64, to: i64) -> BTreeMap<(i64, String), i64> {
+    let mut sorted = beats.to_vec();
+    sorted.sort_by_key(|b| (b.user, b.time));
+    let mut out = BTreeMap::new();
+    for w in sorted.windows(2) {
+        let (a, b) = (&w[0], &w[1]);
+        let gap = b.time - a.time;
+        if a.user == b.user && gap > 0 && gap <= timeout_ms {
+            let (s, e) = (a.time.max(from), b.time.min(to));
+            if e > s {
+                *out.entry((a.user, LANGS[a.lang].to_string())).or_insert(0) += e - s;
+            }
+        }
+    }
+    out
+}
+
+fn ingest(engine: &Engine, c: &Case, order: &[usize], with_dups: bool) {
+    let mut seq: Vec<usize> = order.to_vec();
+    if with_dups {
+        for &d in &c.dups {
+            seq.push(d % c.beats.len());
+        }
+    }
+    let mut cuts: Vec<usize> = c.cuts.iter().map(|x| x % (seq.len() + 1)).collect();
+    cuts.push(0);
+    cuts.push(seq.len());
+    cuts.sort();
+    for w in cuts.windows(2) {
+        // One batch per user per slice (a bulk belongs to one user).
+        for user in 1..4 {
+            let items: Vec<Value> =
+                seq[w[0]..w[1]].iter().map(|&i| &c.beats[i]).filter(|b| b.user == user).map(json_beat).collect();
+            if items.is_empty() {
+                continue;
+            }
+            let r = engine
+                .ingest_heartbeats(&HeartbeatBatch {
+                    guild_id: 1,
+                    user_id: user,
+                    heartbeats: Value::Array(items),
+                    ..Default::default()
+                })
+                .unwrap();
+            assert!(r.responses.iter().all(|(_, s)| *s == 201 || *s == 202));
+        }
+    }
+}
+
+fn observe(engine: &Engine, c: &Case) -> Vec<Value> {
+    let mut seen = vec![];
+    for user in 1..4 {
+        seen.push(engine.statusbar_today(1, user).unwrap());
+        seen.push(engine.coding_stats(&UserWindow { guild_id: 1, user_id: user, ..Default::default() }).unwrap());
+        seen.push(
+            engine
+                .coding_stats(&UserWindow {
+                    guild_id: 1,
+                    user_id: user,
+                    timeframe: Some("last_7_days".into()),
+                    ..Default::default()
+                })
+                .unwrap(),
+        );
+        for &(a, l) in &c.windows {
+            let q = UserWindow {
+                guild_id: 1,
+                user_id: user,
+                from: Some(Timestamp(BASE + a)),
+                to: Some(Timestamp(BASE + a + l)),
+                ..Default::default()
+            };
+            seen.push(engine.coding_stats(&q).unwrap());
+        }
+    }
+    for period in ["daily", "weekly"] {
+        let mut lb = engine
+            .coding_leaderboard(&CodingLeaderboardQuery {
+                guild_id: 1,
+                period: Some(period.into()),
+                ..Default::default()
+            })
+            .unwrap();
+        lb.as_object_mut().unwrap().remove("generated_at");
+        seen.push(lb);
+    }
+    seen
+}
+
+fn engine_for(c: &Case, now: i64) -> Engine {
+    let engine = Engine::open(":memory:").unwrap();
+    engine.set_now(Some(now));
+    engine
+        .update_guild(&GuildUpdate {
+            guild_id: 1,
+            timezone: Some(ZONES[c.zone].into()),
+            heartbeat_timeout_seconds: Some(c.timeout_min * 60),
+            ..Default::default()
+        })
+        .unwrap();
+    engine
+}
+
+fn run(c: Case) -> Result<(), TestCaseError> {
+    let last = c.beats.iter().map(|b| b.time).max().unwrap_or(BASE);
+    let now = last + c.now_after;
+    let timeout_ms = c.timeout_min * 60_000;
+    let tz: Tz = ZONES[c.zone].parse().unwrap();
+
+    let sorted_engine = engine_for(&c, now);
+    ingest(&sorted_engine, &c, &(0..c.beats.len()).collect::<Vec<_>>(), false);
+    let shuffled_engine = engine_for(&c, now);
+    ingest(&shuffled_engine, &c, &c.order, true);
+    let a = observe(&sorted_engine, &c);
+    let b = observe(&shuffled_engine, &c);
+    prop_assert_eq!(&a, &b);
+
+    // Statusbar today against the brute force over today's local day.
+    let today = Utc.timestamp_millis_opt(now).unwrap().with_timezone(&tz).date_naive();
+    let day_start = |d: chrono::NaiveDate| -> i64 {
+        // First instant whose local date is d: scan minutes around the naive midnight.
+        let guess = d.and_hms_opt(0, 0, 0).unwrap().and_utc().timestamp_millis() - 14 * 3_600_000;
+        (0..(28 * 60))
+            .map(|m| guess + m * 60_000)
+            .find(|t| Utc.timestamp_millis_opt(*t).unwrap().with_timezone(&tz).date_naive() >= d)
+            .unwrap()
+    };
+    let (f, t) = (day_start(today), day_start(today.succ_opt().unwrap()));
+    for user in 1..4i64 {
+        let expected: i64 =
+            brute(&c.beats, timeout_ms, f, t).iter().filter(|((u, _), _)| *u == user).map(|(_, ms)| ms).sum();
+        let got =
+            a[(user as usize - 1) * (3 + c.windows.len())]["data"]["grand_total"]["total_seconds"].as_f64().unwrap();
+        prop_assert_eq!((got * 1000.0).round() as i64, expected, "statusbar user {}", user);
+    }
+    // Stats over all time and the custom windows, per language.
+    for user in 1..4i64 {
+        let base = (user as usize - 1) * (3 + c.windows.len());
+        let mut checks = vec![(base + 1, i64::MIN / 2, i64::MAX / 2)];
+        for (k, &(wa, wl)) in c.windows.iter().enumerate() {
+            checks.push((base + 3 + k, BASE + wa, BASE + wa + wl));
+        }
+        for (idx, from, to) in checks {
+            let exp = brute(&c.beats, timeout_ms, from, to);
+            let langs: BTreeMap<String, i64> = exp
+                .iter()
+                .filter(|((u, _), _)| *u == user)
+                .map(|((_, l), ms)| (l.clone(), ms / 1000))
+                .filter(|(_, s)| *s > 0)
+                .collect();
+            let got: BTreeMap<String, i64> = a[idx]["languages"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|x| (x["name"].as_str().unwrap().to_string(), x["seconds"].as_i64().unwrap()))
+                .filter(|(_, s)| *s > 0)
+                .collect();
+            prop_assert_eq!(got, langs, "stats user {} window {}..{}", user, from, to);
+        }
+    }
+    // Leaderboards: daily = [now - 24h, now), weekly = [now - 7d, now).
+    for (k, span) in [(0usize, 86_400_000i64), (1, 7 * 86_400_000)] {
+        let exp = brute(&c.beats, timeout_ms, now - span, now);
+        let mut per_user: BTreeMap<i64, i64> = BTreeMap::new();
+        for ((u, _), ms) in exp {
+            *per_user.entry(u).or_default() += ms;
+        }
+        let per_user: BTreeMap<i64, i64> =
+            per_user.into_iter().map(|(u, ms)| (u, ms / 1000)).filter(|(_, s)| *s > 0).collect();
+        let lb = &a[a.len() - 2 + k];
+        let got: BTreeMap<i64, i64> = lb["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| (e["user"]["id"].as_i64().unwrap(), e["total_seconds"].as_i64().unwrap()))
+            .collect();
+        prop_assert_eq!(got, per_user, "leaderboard {}", k);
+    }
+    Ok(())
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn order_batching_and_duplicates_do_not_change_results(c in case()) {
+        run(c)?;
+    }
+}
