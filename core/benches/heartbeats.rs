@@ -1,0 +1,208 @@
+//! Heartbeat ingestion and reads.
+//!
+//! 1. Bulk ingest (dedup + rollups) into a WAL file database, batches of 25 and 1000, against a
+//!    bare `INSERT` of the same rows into an unindexed table, one transaction per batch, on
+//!    another file in the same run (throughput in heartbeats/s; the ratio is what counts).
+//! 2. `statusbar_today` for a user with 1 M heartbeats.
+//! 3. Resident memory sampled while ingesting 10 M heartbeats in batches of 1000 (printed; it
+//!    should stay flat). Set `TK_BENCH_MEMORY_HEARTBEATS` to change the count (0 skips).
+//!
+//! `cargo bench -p timekeeper --bench heartbeats`
+#![allow(missing_docs)] // criterion's macros generate undocumented items
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+
+use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
+use rusqlite::{params, Connection};
+use serde_json::{json, Value};
+use timekeeper::*;
+
+const START_S: f64 = 1_735_689_600.0; // 2025-01-01T00:00:00Z
+const UA: &str = "wakatime/v1.90.0 (linux-6.5.0-14-generic-x86_64) go1.21.5 vscode/1.85.1 vscode-wakatime/24.4.0";
+
+fn dir() -> PathBuf {
+    let d = std::env::temp_dir().join(format!("timekeeper-hb-bench-{}", std::process::id()));
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A plugin-like heartbeat: one every 30 s, a handful of files, projects and languages.
+fn beat(i: u64) -> Value {
+    let file = i % 17;
+    json!({
+        "entity": format!("/home/dev/project{}/src/file{file}.rs", i % 3),
+        "type": "file",
+        "time": START_S + i as f64 * 30.0 + 0.125,
+        "project": format!("project{}", i % 3),
+        "branch": "main",
+        "language": if file % 4 == 0 { "Markdown" } else { "Rust" },
+        "is_write": i % 5 == 0,
+        "lines": 100 + file,
+        "lineno": 10 + i % 50,
+        "cursorpos": 3 + i % 40,
+        "user_agent": UA,
+    })
+}
+
+struct Bare {
+    conn: Connection,
+}
+
+impl Bare {
+    fn open(path: &Path) -> Self {
+        let conn = Connection::open(path).unwrap();
+        conn.execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+             CREATE TABLE bare (guild_id INTEGER, user_id INTEGER, time_ms INTEGER, entity TEXT, type TEXT, category TEXT,
+               project TEXT, branch TEXT, language TEXT, is_write INTEGER, lines INTEGER, lineno INTEGER, cursorpos INTEGER,
+               user_agent TEXT);",
+        )
+        .unwrap();
+        Bare { conn }
+    }
+
+    /// The floor: the same rows, already typed, into an unindexed table in one transaction.
+    fn insert(&mut self, user: i64, rows: &[Value]) {
+        let tx = self.conn.transaction().unwrap();
+        {
+            let mut st = tx
+                .prepare_cached("INSERT INTO bare VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)")
+                .unwrap();
+            for r in rows {
+                st.execute(params![
+                    1,
+                    user,
+                    (r["time"].as_f64().unwrap() * 1000.0) as i64,
+                    r["entity"].as_str(),
+                    r["type"].as_str(),
+                    "coding",
+                    r["project"].as_str(),
+                    r["branch"].as_str(),
+                    r["language"].as_str(),
+                    r["is_write"].as_bool(),
+                    r["lines"].as_i64(),
+                    r["lineno"].as_i64(),
+                    r["cursorpos"].as_i64(),
+                    r["user_agent"].as_str(),
+                ])
+                .unwrap();
+            }
+        }
+        tx.commit().unwrap();
+    }
+}
+
+fn rss_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+fn bench(c: &mut Criterion) {
+    let d = dir();
+    for batch in [25u64, 1000] {
+        let engine = Engine::open(d.join(format!("ingest{batch}.db"))).unwrap();
+        let mut bare = Bare::open(&d.join(format!("bare{batch}.db")));
+        let mut g = c.benchmark_group(format!("bulk_ingest_batch_{batch}"));
+        g.throughput(Throughput::Elements(batch));
+        g.sample_size(30);
+        // Each iteration sends the next batch of a stream, cycling over 50 users, as live plugins do.
+        let mut next = 0u64;
+        let mut make = move || {
+            let user = (next / batch % 50) as i64;
+            let rows: Vec<Value> = (next..next + batch).map(beat).collect();
+            next += batch;
+            (user, rows)
+        };
+        g.bench_function("engine", |b| {
+            b.iter_batched(
+                &mut make,
+                |(user, rows)| {
+                    let r = engine
+                        .ingest_heartbeats(&HeartbeatBatch {
+                            guild_id: 1,
+                            user_id: user,
+                            heartbeats: Value::Array(rows),
+                            ..Default::default()
+                        })
+                        .unwrap();
+                    assert_eq!(r.stored() as u64, batch);
+                },
+                BatchSize::SmallInput,
+            )
+        });
+        let mut next = 0u64;
+        g.bench_function("bare_insert", |b| {
+            b.iter_batched(
+                || {
+                    let user = (next / batch % 50) as i64;
+                    let rows: Vec<Value> = (next..next + batch).map(beat).collect();
+                    next += batch;
+                    (user, rows)
+                },
+                |(user, rows)| bare.insert(user, &rows),
+                BatchSize::SmallInput,
+            )
+        });
+        g.finish();
+    }
+
+    // statusbar_today over a user with 1 M heartbeats (one every 30 s: about a year).
+    let engine = Engine::open(d.join("statusbar.db")).unwrap();
+    let n = 1_000_000u64;
+    for start in (0..n).step_by(1000) {
+        let rows: Vec<Value> = (start..start + 1000).map(beat).collect();
+        engine
+            .ingest_heartbeats(&HeartbeatBatch {
+                guild_id: 1,
+                user_id: 7,
+                heartbeats: Value::Array(rows),
+                ..Default::default()
+            })
+            .unwrap();
+    }
+    let last_ms = ((START_S + (n - 1) as f64 * 30.0) * 1000.0) as i64;
+    engine.set_now(Some(last_ms + 60_000));
+    let today = engine.statusbar_today(1, 7).unwrap();
+    assert!(today["data"]["grand_total"]["total_seconds"].as_f64().unwrap() > 0.0);
+    c.bench_function("statusbar_today_1M_heartbeats", |b| b.iter(|| black_box(engine.statusbar_today(1, 7).unwrap())));
+    drop(engine);
+
+    // Memory while ingesting many heartbeats in batches of 1000.
+    let total: u64 =
+        std::env::var("TK_BENCH_MEMORY_HEARTBEATS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
+    if total > 0 {
+        let engine = Engine::open(d.join("memory.db")).unwrap();
+        let mut samples = vec![];
+        let t = std::time::Instant::now();
+        for start in (0..total).step_by(1000) {
+            let rows: Vec<Value> = (start..start + 1000).map(beat).collect();
+            engine
+                .ingest_heartbeats(&HeartbeatBatch {
+                    guild_id: 1,
+                    user_id: (start / 100_000) as i64,
+                    heartbeats: Value::Array(rows),
+                    ..Default::default()
+                })
+                .unwrap();
+            if (start + 1000) % (total / 10).max(1000) == 0 {
+                samples.push((start + 1000, rss_kib()));
+            }
+        }
+        println!("memory while ingesting {total} heartbeats in batches of 1000 ({:.1?}):", t.elapsed());
+        for (count, kib) in &samples {
+            println!("  after {count:>9} heartbeats: RSS {:>7} KiB", kib);
+        }
+    }
+    let _ = std::fs::remove_dir_all(&d);
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);
