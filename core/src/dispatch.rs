@@ -96,6 +96,54 @@ struct SessionArg {
     session_id: String,
 }
 
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MasterArg {
+    master_key: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ModeArg {
+    mode: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct KeyArg {
+    key_id: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RotateArg {
+    key_id: String,
+    grace_seconds: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct UpdateKeyArg {
+    key_id: String,
+    tier: Option<String>,
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct EventsArg {
+    key_id: Option<String>,
+    #[serde(default, deserialize_with = "wire::id::option::deserialize")]
+    guild_id: Option<i64>,
+    limit: Option<u32>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TiersArg {
+    tiers: Vec<crate::keys::TierDef>,
+}
+
 fn args<T: DeserializeOwned>(v: Value) -> Result<T> {
     let v = if v.is_null() { json!({}) } else { v };
     serde_json::from_value(v).map_err(args_error)
@@ -144,6 +192,20 @@ pub const OPERATIONS: &[&str] = &[
     "statusbar_today",
     "coding_stats",
     "coding_leaderboard",
+    "set_master_key",
+    "generate_key",
+    "mint_sub_key",
+    "authorize",
+    "set_rate_limiter",
+    "list_keys",
+    "get_key",
+    "revoke_key",
+    "rotate_key",
+    "update_key",
+    "key_events",
+    "tiers",
+    "set_tiers",
+    "extract_key",
 ];
 
 impl Engine {
@@ -236,6 +298,37 @@ impl Engine {
             }
             "coding_stats" => self.coding_stats(&args(a)?),
             "coding_leaderboard" => self.coding_leaderboard(&args(a)?),
+            "set_master_key" => {
+                let t: MasterArg = args(a)?;
+                self.set_master_key(&t.master_key)?;
+                done()
+            }
+            "generate_key" => out(self.generate_key(&args(a)?)?),
+            "mint_sub_key" => out(self.mint_sub_key(&args(a)?)?),
+            "authorize" => out(self.authorize(&args(a)?)?),
+            "set_rate_limiter" => {
+                let t: ModeArg = args(a)?;
+                self.set_rate_limiter(&t.mode)?;
+                done()
+            }
+            "list_keys" => out(self.list_keys(args::<GuildArg>(a)?.guild_id)?),
+            "get_key" => out(self.get_key(&args::<KeyArg>(a)?.key_id)?),
+            "revoke_key" => out(self.revoke_key(&args::<KeyArg>(a)?.key_id)?),
+            "rotate_key" => {
+                let t: RotateArg = args(a)?;
+                out(self.rotate_key(&t.key_id, t.grace_seconds.unwrap_or(0))?)
+            }
+            "update_key" => {
+                let t: UpdateKeyArg = args(a)?;
+                out(self.update_key(&t.key_id, t.tier.as_deref(), t.name.as_deref())?)
+            }
+            "key_events" => {
+                let t: EventsArg = args(a)?;
+                out(self.key_events(t.key_id.as_deref(), t.guild_id, t.limit.unwrap_or(100))?)
+            }
+            "tiers" => out(self.tiers()?),
+            "set_tiers" => out(self.set_tiers(&args::<TiersArg>(a)?.tiers)?),
+            "extract_key" => out(json!({ "api_key": self.extract_key(&args(a)?)? })),
             other => Err(Error::invalid("op", format!("unknown operation {other:?}"))),
         }
     }

@@ -32,6 +32,8 @@ mod dispatch;
 mod error;
 mod guilds;
 mod heartbeats;
+mod keys;
+mod ratelimit;
 mod rollup;
 mod sessions;
 mod store;
@@ -46,6 +48,9 @@ pub use dispatch::OPERATIONS;
 pub use error::{Error, Result};
 pub use guilds::{GuildSettings, GuildUpdate, User, UserInput, DEFAULT_HEARTBEAT_TIMEOUT, TRUST_LEVELS};
 pub use heartbeats::{BulkResult, CodingLeaderboardQuery, Heartbeat, HeartbeatBatch, HeartbeatQuery, UserWindow};
+pub use keys::{
+    default_tiers, AuthorizeRequest, GenerateKey, Grant, KeyInfo, KeySources, MintSubKey, NewKey, TierDef, ACTIONS,
+};
 pub use sessions::{ClockIn, ClockInResult, ClockOut, NewEntry, Page, PageMeta, Session, SessionQuery, SessionUpdate};
 pub use store::{Engine, SCHEMA_VERSION};
 pub use time::{Clock, SystemClock, Timeframe};

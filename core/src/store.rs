@@ -168,6 +168,61 @@ const MIGRATIONS: &[&str] = &[
         PRIMARY KEY (guild_id, hour, user_id)
     ) WITHOUT ROWID;
     "#,
+    // 3: API keys, tiers, rate-limit windows and the key audit trail. No key is stored in clear.
+    r#"
+    CREATE TABLE master_key (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        hash BLOB NOT NULL,
+        set_at INTEGER NOT NULL
+    );
+    CREATE TABLE tiers (
+        name TEXT PRIMARY KEY,
+        rank INTEGER NOT NULL,
+        per_minute INTEGER,
+        per_hour INTEGER,
+        per_day INTEGER,
+        permissions TEXT NOT NULL,
+        all_guilds INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE api_keys (
+        key_id TEXT PRIMARY KEY,
+        hash BLOB NOT NULL UNIQUE,
+        display_prefix TEXT NOT NULL,
+        form TEXT NOT NULL,
+        guild_id INTEGER NOT NULL,
+        owner_user_id INTEGER,
+        tier TEXT NOT NULL,
+        permissions TEXT,
+        name TEXT,
+        parent_id TEXT REFERENCES api_keys(key_id),
+        created_at INTEGER NOT NULL,
+        expires_at INTEGER,
+        revoked_at INTEGER,
+        grace_until INTEGER,
+        replaced_by TEXT,
+        last_used_at INTEGER,
+        request_count INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE INDEX api_keys_guild ON api_keys(guild_id);
+    CREATE INDEX api_keys_parent ON api_keys(parent_id);
+    CREATE TABLE rate_windows (
+        key_id TEXT NOT NULL,
+        period_ms INTEGER NOT NULL,
+        window_start INTEGER NOT NULL,
+        current INTEGER NOT NULL,
+        previous INTEGER NOT NULL,
+        PRIMARY KEY (key_id, period_ms)
+    ) WITHOUT ROWID;
+    CREATE TABLE key_events (
+        id INTEGER PRIMARY KEY,
+        key_id TEXT,
+        guild_id INTEGER,
+        event TEXT NOT NULL,
+        detail TEXT,
+        at INTEGER NOT NULL
+    );
+    CREATE INDEX key_events_key ON key_events(key_id, id);
+    "#,
 ];
 
 /// The schema version this build writes (the number of migrations).
@@ -184,6 +239,8 @@ pub struct Engine {
     clock: Arc<dyn Clock>,
     /// When not `i64::MIN`, the frozen "now" set by [`Engine::set_now`].
     frozen: AtomicI64,
+    /// The in-memory rate limiter, when chosen (see [`Engine::set_rate_limiter`]).
+    limiter: crate::keys::Limiter,
 }
 
 impl std::fmt::Debug for Engine {
@@ -222,7 +279,7 @@ impl Engine {
              PRAGMA temp_store = MEMORY;",
         )?;
         migrate(&conn)?;
-        Ok(Engine { conn: Mutex::new(conn), clock, frozen: AtomicI64::new(i64::MIN) })
+        Ok(Engine { conn: Mutex::new(conn), clock, frozen: AtomicI64::new(i64::MIN), limiter: Default::default() })
     }
 
     /// The schema version of the open database.
@@ -251,6 +308,10 @@ impl Engine {
         let backup = rusqlite::backup::Backup::new(&conn, &mut out)?;
         backup.run_to_completion(256, Duration::from_millis(0), None)?;
         Ok(())
+    }
+
+    pub(crate) fn limiter(&self) -> &crate::keys::Limiter {
+        &self.limiter
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {

@@ -1,0 +1,161 @@
+//! The sliding-window counter behind `authorize`.
+//!
+//! Each key has, per window length `P` (minute, hour, day), the count of the current fixed window
+//! `[kP, (k+1)P)` and of the previous one. A request at `now` is admitted when
+//!
+//! ```text
+//! previous * (P - elapsed) / P + current + 1 <= limit        (elapsed = now - kP)
+//! ```
+//!
+//! i.e. the previous window's count weighted by how much of it the sliding window `[now - P, now)`
+//! still covers. Exactness: since `current + 1 <= limit` is implied, no fixed window ever admits
+//! more than `limit`; over a sliding window the estimate assumes the previous window's requests
+//! were spread evenly, so a burst at the very end of one window followed by a burst at the start
+//! of the next can admit up to about `limit * (1 + elapsed/P)` in the `P` before `now`, and never
+//! `2 * limit`. All arithmetic is integer (milliseconds), so every process computes the same answer.
+
+use crate::time::Millis;
+
+/// One window's stored state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub(crate) struct WindowState {
+    pub start: Millis,
+    pub current: i64,
+    pub previous: i64,
+}
+
+/// The outcome of checking one window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Check {
+    /// The state to store if the request is admitted.
+    pub next: WindowState,
+    pub admitted: bool,
+    /// Requests still admissible after this one (if admitted) or now (if not).
+    pub remaining: i64,
+    /// Whole seconds until the current fixed window ends (the counter resets).
+    pub reset_in: i64,
+    /// Whole seconds until a request would be admitted (0 when admitted).
+    pub retry_after: i64,
+}
+
+/// Rolls the state forward to the fixed window holding `now`.
+fn roll(s: WindowState, period: Millis, now: Millis) -> WindowState {
+    let start = now.div_euclid(period) * period;
+    if start == s.start {
+        s
+    } else if start == s.start + period {
+        WindowState { start, current: 0, previous: s.current }
+    } else {
+        WindowState { start, current: 0, previous: 0 }
+    }
+}
+
+fn ceil_secs(ms: Millis) -> i64 {
+    (ms.max(0) + 999) / 1000
+}
+
+/// Checks a request against one window of `limit` requests per `period` milliseconds.
+pub(crate) fn check(state: WindowState, limit: i64, period: Millis, now: Millis) -> Check {
+    let s = roll(state, period, now);
+    let elapsed = now - s.start;
+    let weight = period - elapsed; // share of the previous window still inside [now - P, now), times P
+    let used = s.previous * weight + s.current * period; // scaled by P
+    let reset_in = ceil_secs(s.start + period - now);
+    if used + period <= limit * period {
+        let next = WindowState { current: s.current + 1, ..s };
+        let remaining = (limit * period - used - period) / period;
+        Check { next, admitted: true, remaining, reset_in, retry_after: 0 }
+    } else {
+        // Wait until the current window rolls over (if it alone is full), or until enough of the
+        // previous window has slid out.
+        let retry_ms = if s.current + 1 > limit || s.previous == 0 {
+            s.start + period - now
+        } else {
+            // Need previous * (P - e) <= (limit - current - 1) * P  =>  e >= P - (limit - current - 1) * P / previous.
+            let need_e = period - ((limit - s.current - 1) * period) / s.previous;
+            (need_e - elapsed).max(1)
+        };
+        Check { next: s, admitted: false, remaining: 0, reset_in, retry_after: ceil_secs(retry_ms).max(1) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: Millis = 60_000;
+
+    fn run(limit: i64, times: &[Millis]) -> Vec<bool> {
+        let mut s = WindowState::default();
+        times
+            .iter()
+            .map(|&t| {
+                let c = check(s, limit, MIN, t);
+                if c.admitted {
+                    s = c.next;
+                }
+                c.admitted
+            })
+            .collect()
+    }
+
+    #[test]
+    fn admits_exactly_the_limit_in_a_fresh_window() {
+        let r = run(3, &[1000, 2000, 3000, 4000]);
+        assert_eq!(r, [true, true, true, false]);
+    }
+
+    #[test]
+    fn remaining_counts_down_and_reset_is_the_window_end() {
+        let mut s = WindowState::default();
+        let mut seen = vec![];
+        for t in [60_000 + 1_000, 60_000 + 2_000] {
+            let c = check(s, 5, MIN, t);
+            s = c.next;
+            seen.push((c.remaining, c.reset_in));
+        }
+        assert_eq!(seen, [(4, 59), (3, 58)]);
+    }
+
+    #[test]
+    fn previous_window_weighs_in_then_slides_out() {
+        // 4 requests late in window 0, limit 4: at the start of window 1 the previous count
+        // still weighs nearly fully, so little is admitted; by its end everything is.
+        let mut s = WindowState::default();
+        for t in [56_000, 57_000, 58_000, 59_000] {
+            s = check(s, 4, MIN, t).next;
+        }
+        let early = check(s, 4, MIN, 61_000);
+        assert!(!early.admitted || early.remaining == 0);
+        let late = check(s, 4, MIN, 119_000);
+        assert!(late.admitted);
+        // The previous 4 still weigh 4/60 of a request: floor(4 - 4/60 - 1) = 2.
+        assert_eq!(late.remaining, 2);
+    }
+
+    #[test]
+    fn a_fixed_window_never_admits_more_than_the_limit() {
+        let times: Vec<Millis> = (0..1000).map(|i| i * 150).collect();
+        let admitted = run(7, &times);
+        let mut per_window = std::collections::HashMap::new();
+        for (t, ok) in times.iter().zip(admitted) {
+            if ok {
+                *per_window.entry(t / MIN).or_insert(0) += 1;
+            }
+        }
+        assert!(per_window.values().all(|&n| n <= 7), "{per_window:?}");
+        assert!(per_window.values().any(|&n| n == 7));
+    }
+
+    #[test]
+    fn retry_after_is_positive_when_refused() {
+        let mut s = WindowState::default();
+        for t in [10_000, 11_000] {
+            s = check(s, 2, MIN, t).next;
+        }
+        let c = check(s, 2, MIN, 12_000);
+        assert!(!c.admitted);
+        assert_eq!(c.retry_after, 48);
+        assert_eq!(c.remaining, 0);
+    }
+}
