@@ -215,7 +215,15 @@ pub(crate) fn parse_user_agent(ua: &str) -> (Option<String>, Option<String>) {
     (editor, os)
 }
 
-fn normalize(v: &Value, batch_ua: Option<&str>, machine_name: Option<&str>) -> std::result::Result<Hb, String> {
+/// Parsed user agents of one batch (plugins send the same one on every heartbeat).
+type UaMemo = HashMap<String, (Option<String>, Option<String>)>;
+
+fn normalize(
+    v: &Value,
+    batch_ua: Option<&str>,
+    machine_name: Option<&str>,
+    memo: &mut UaMemo,
+) -> std::result::Result<Hb, String> {
     let o = v.as_object().ok_or("heartbeat must be a JSON object")?;
     let entity = opt_string(o, "entity", 4096)?.ok_or("entity is required")?;
     let time_s = match o.get("time") {
@@ -239,7 +247,10 @@ fn normalize(v: &Value, batch_ua: Option<&str>, machine_name: Option<&str>) -> s
         .map(|s| s.to_ascii_lowercase())
         .unwrap_or_else(|| if kind == "domain" || kind == "url" { "browsing" } else { "coding" }.to_string());
     let user_agent = opt_string(o, "user_agent", 1024)?.or_else(|| batch_ua.map(str::to_string));
-    let (ua_editor, ua_os) = user_agent.as_deref().map(parse_user_agent).unwrap_or((None, None));
+    let (ua_editor, ua_os) = match user_agent.as_deref() {
+        Some(ua) => memo.entry(ua.to_string()).or_insert_with(|| parse_user_agent(ua)).clone(),
+        None => (None, None),
+    };
     let dependencies = match o.get("dependencies") {
         None | Some(Value::Null) => None,
         Some(Value::Array(a)) => Some(
@@ -306,13 +317,29 @@ impl BulkResult {
     }
 }
 
-/// A per-pair contribution: `[start, end)` credited to `(user, dim)`.
-type Deltas = (HashMap<(i64, i32, i64), i64>, HashMap<(i64, i64), i64>);
+/// Rollup changes: ms per (user, local day, dim), ms per (user, UTC hour), and the bounds of the
+/// last local day used (a cache).
+type Deltas = (HashMap<(i64, i32, i64), i64>, HashMap<(i64, i64), i64>, Option<(i32, Millis, Millis)>);
 
 fn add_pair(guild: &Guild, user: i64, dim: i64, start: Millis, end: Millis, sign: i64, d: &mut Deltas) {
-    time::split_by_day(guild.tz, start, end, |day, a, b| {
-        *d.0.entry((user, day, dim)).or_default() += sign * (b - a);
-    });
+    // Most pairs fall inside the local day of the previous pair: reuse its bounds.
+    match d.2 {
+        Some((day, from, to)) if from <= start && end <= to => {
+            *d.0.entry((user, day, dim)).or_default() += sign * (end - start);
+        }
+        _ => {
+            let day = time::local_day(guild.tz, start);
+            let (from, to) = (time::day_start(guild.tz, day), time::day_start(guild.tz, day + 1));
+            if end <= to {
+                d.2 = Some((day, from, to));
+                *d.0.entry((user, day, dim)).or_default() += sign * (end - start);
+            } else {
+                time::split_by_day(guild.tz, start, end, |day, a, b| {
+                    *d.0.entry((user, day, dim)).or_default() += sign * (b - a);
+                });
+            }
+        }
+    }
     let mut a = start;
     while a < end {
         let hour = a.div_euclid(HOUR);
@@ -354,8 +381,17 @@ fn write_deltas(tx: &Transaction<'_>, guild: &Guild, d: Deltas) -> Result<()> {
     Ok(())
 }
 
-fn dim_id(tx: &Transaction<'_>, dims: &[String; 7], cache: &mut HashMap<[String; 7], i64>) -> Result<i64> {
-    if let Some(id) = cache.get(dims) {
+/// Interned dimension ids known to this engine. Ids never change once committed, so the cache
+/// is only ever added to, and only after the transaction that created an id commits.
+pub(crate) type DimCache = std::sync::Mutex<HashMap<[String; 7], i64>>;
+
+fn dim_id(
+    tx: &Transaction<'_>,
+    dims: &[String; 7],
+    cache: &mut HashMap<[String; 7], i64>,
+    known: &HashMap<[String; 7], i64>,
+) -> Result<i64> {
+    if let Some(id) = cache.get(dims).or_else(|| known.get(dims)) {
         return Ok(*id);
     }
     tx.prepare_cached(
@@ -551,11 +587,11 @@ fn wakatime_total(ms: i64) -> Map<String, Value> {
 const DIM_NAMES: [&str; 7] =
     ["categories", "projects", "languages", "editors", "operating_systems", "machines", "branches"];
 
-/// Milliseconds per (user, dim) inside `[from, to)` from raw heartbeats of one user (or all).
+/// Milliseconds per (user, dim) inside `[from, to)` from one user's raw heartbeats.
 fn raw_coding(
     tx: &Transaction<'_>,
     guild: &Guild,
-    user: Option<i64>,
+    user: i64,
     from: Millis,
     to: Millis,
     out: &mut HashMap<(i64, i64), i64>,
@@ -565,8 +601,8 @@ fn raw_coding(
     }
     let timeout = guild.heartbeat_timeout_s * 1000;
     let mut stmt = tx.prepare_cached(
-        "SELECT user_id, time_ms, dim_id FROM heartbeats WHERE guild_id = ?1 AND (?2 IS NULL OR user_id = ?2)
-         AND time_ms >= ?3 AND time_ms <= ?4 ORDER BY user_id, time_ms, ident",
+        "SELECT user_id, time_ms, dim_id FROM heartbeats WHERE guild_id = ?1 AND user_id = ?2
+         AND time_ms >= ?3 AND time_ms <= ?4 ORDER BY time_ms, ident",
     )?;
     let mut rows = stmt.query(params![guild.id, user, from - timeout, to + timeout])?;
     let mut prev: Option<(i64, Millis, i64)> = None;
@@ -581,6 +617,31 @@ fn raw_coding(
             }
         }
         prev = Some(cur);
+    }
+    Ok(())
+}
+
+/// Raw pieces of every user inside `[from, to)`, which lies within at most two UTC hours: only
+/// users with time in those hours (per `hb_hour`) can have pairs there, and each is read through
+/// the per-user index.
+fn raw_partial(
+    tx: &Transaction<'_>,
+    guild: &Guild,
+    from: Millis,
+    to: Millis,
+    out: &mut HashMap<(i64, i64), i64>,
+) -> Result<()> {
+    if to <= from {
+        return Ok(());
+    }
+    let users: Vec<i64> = tx
+        .prepare_cached(
+            "SELECT DISTINCT user_id FROM hb_hour WHERE guild_id = ?1 AND hour >= ?2 AND hour <= ?3 AND ms > 0",
+        )?
+        .query_map(params![guild.id, from.div_euclid(HOUR), (to - 1).div_euclid(HOUR)], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    for u in users {
+        raw_coding(tx, guild, u, from, to, out)?;
     }
     Ok(())
 }
@@ -605,7 +666,7 @@ fn coding_by_dim(tx: &Transaction<'_>, guild: &Guild, user: i64, w: Window) -> R
         }
     }
     for (a, b) in edges {
-        raw_coding(tx, guild, Some(user), a, b, &mut cells)?;
+        raw_coding(tx, guild, user, a, b, &mut cells)?;
     }
     Ok(cells.into_iter().map(|((_, d), ms)| (d, ms)).collect())
 }
@@ -639,10 +700,10 @@ fn coding_by_user(tx: &Transaction<'_>, guild: &Guild, w: Window) -> Result<Hash
             while let Some(r) = rows.next()? {
                 *totals.entry(r.get(0)?).or_default() += r.get::<_, i64>(1)?;
             }
-            raw_coding(tx, guild, None, a, h0 * HOUR, &mut raw)?;
-            raw_coding(tx, guild, None, h1 * HOUR, b, &mut raw)?;
+            raw_partial(tx, guild, a, h0 * HOUR, &mut raw)?;
+            raw_partial(tx, guild, h1 * HOUR, b, &mut raw)?;
         } else {
-            raw_coding(tx, guild, None, a, b, &mut raw)?;
+            raw_partial(tx, guild, a, b, &mut raw)?;
         }
     }
     for ((u, _), ms) in raw {
@@ -710,15 +771,22 @@ impl Engine {
             return Err(Error::invalid("heartbeats", "at most 10000 heartbeats per bulk"));
         }
         // Parse outside the lock.
-        let parsed: Vec<std::result::Result<Hb, String>> =
-            items.iter().map(|v| normalize(v, batch.user_agent.as_deref(), batch.machine_name.as_deref())).collect();
+        let parsed: Vec<std::result::Result<Hb, String>> = {
+            let mut memo = UaMemo::new();
+            items
+                .iter()
+                .map(|v| normalize(v, batch.user_agent.as_deref(), batch.machine_name.as_deref(), &mut memo))
+                .collect()
+        };
         let now = self.now_ms();
-        self.write(|tx| {
+        let mut new_dims: HashMap<[String; 7], i64> = HashMap::new();
+        let result = self.write(|tx| {
+            let cache = &mut new_dims;
             ensure_guild(tx, batch.guild_id, now)?;
             ensure_member(tx, batch.guild_id, batch.user_id, now)?;
             let guild = load_guild(tx, batch.guild_id)?;
             let mut responses = Vec::with_capacity(parsed.len());
-            let mut cache = HashMap::new();
+            let known = self.dim_cache().lock().unwrap_or_else(|p| p.into_inner());
             let mut fresh: HashSet<(Millis, i64)> = HashSet::new();
             let (mut lo, mut hi) = (Millis::MAX, Millis::MIN);
             let mut insert = tx.prepare_cached(
@@ -737,7 +805,7 @@ impl Engine {
                     }
                 };
                 let ident = hb.ident();
-                let dim = dim_id(tx, &hb.dims(), &mut cache)?;
+                let dim = dim_id(tx, &hb.dims(), cache, &known)?;
                 let deps = hb.dependencies.as_ref().map(|d| serde_json::to_string(d).unwrap_or_default());
                 let n = insert.execute(params![
                     guild.id,
@@ -796,7 +864,11 @@ impl Engine {
                 write_deltas(tx, &guild, d)?;
             }
             Ok(BulkResult { responses })
-        })
+        });
+        if result.is_ok() {
+            self.dim_cache().lock().unwrap_or_else(|p| p.into_inner()).extend(new_dims);
+        }
+        result
     }
 
     /// Raw heartbeats of a user in `[start, end)`, oldest first, at most `limit` (<= 100).

@@ -137,7 +137,6 @@ const MIGRATIONS: &[&str] = &[
     );
     -- The WakaTime identity: a duplicate is the same user, guild, time and identity hash.
     CREATE UNIQUE INDEX heartbeats_identity ON heartbeats(guild_id, user_id, time_ms, ident);
-    CREATE INDEX heartbeats_time ON heartbeats(guild_id, time_ms);
     -- Dimensions a duration is credited to, interned.
     CREATE TABLE hb_dims (
         dim_id INTEGER PRIMARY KEY,
@@ -241,6 +240,8 @@ pub struct Engine {
     frozen: AtomicI64,
     /// The in-memory rate limiter, when chosen (see [`Engine::set_rate_limiter`]).
     limiter: crate::keys::Limiter,
+    /// Heartbeat dimension ids already committed (see `heartbeats::DimCache`).
+    dims: crate::heartbeats::DimCache,
 }
 
 impl std::fmt::Debug for Engine {
@@ -279,7 +280,13 @@ impl Engine {
              PRAGMA temp_store = MEMORY;",
         )?;
         migrate(&conn)?;
-        Ok(Engine { conn: Mutex::new(conn), clock, frozen: AtomicI64::new(i64::MIN), limiter: Default::default() })
+        Ok(Engine {
+            conn: Mutex::new(conn),
+            clock,
+            frozen: AtomicI64::new(i64::MIN),
+            limiter: Default::default(),
+            dims: Default::default(),
+        })
     }
 
     /// The schema version of the open database.
@@ -308,6 +315,10 @@ impl Engine {
         let backup = rusqlite::backup::Backup::new(&conn, &mut out)?;
         backup.run_to_completion(256, Duration::from_millis(0), None)?;
         Ok(())
+    }
+
+    pub(crate) fn dim_cache(&self) -> &crate::heartbeats::DimCache {
+        &self.dims
     }
 
     pub(crate) fn limiter(&self) -> &crate::keys::Limiter {
