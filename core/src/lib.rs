@@ -56,6 +56,11 @@ pub use store::{Engine, SCHEMA_VERSION};
 pub use time::{Clock, SystemClock, Timeframe};
 pub use wire::Timestamp;
 
+/// The README's Rust examples, compiled and run as doctests so they cannot rot.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
+
 #[cfg(test)]
 mod assert_traits {
     fn send_sync<T: Send + Sync>() {}
