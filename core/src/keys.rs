@@ -520,23 +520,25 @@ fn chain(tx: &Transaction<'_>, first: KeyRow) -> Result<Vec<KeyRow>> {
     Ok(out)
 }
 
+fn tier_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TierDef> {
+    let perms: String = r.get(5)?;
+    Ok(TierDef {
+        name: r.get(0)?,
+        rank: r.get(1)?,
+        per_minute: r.get(2)?,
+        per_hour: r.get(3)?,
+        per_day: r.get(4)?,
+        permissions: serde_json::from_str(&perms).unwrap_or_default(),
+        all_guilds: r.get(6)?,
+    })
+}
+
 fn load_tiers(tx: &Transaction<'_>) -> Result<Vec<TierDef>> {
     let rows: Vec<TierDef> = tx
         .prepare_cached(
             "SELECT name, rank, per_minute, per_hour, per_day, permissions, all_guilds FROM tiers ORDER BY rank, name",
         )?
-        .query_map([], |r| {
-            let perms: String = r.get(5)?;
-            Ok(TierDef {
-                name: r.get(0)?,
-                rank: r.get(1)?,
-                per_minute: r.get(2)?,
-                per_hour: r.get(3)?,
-                per_day: r.get(4)?,
-                permissions: serde_json::from_str(&perms).unwrap_or_default(),
-                all_guilds: r.get(6)?,
-            })
-        })?
+        .query_map([], tier_row)?
         .collect::<rusqlite::Result<_>>()?;
     Ok(if rows.is_empty() { default_tiers() } else { rows })
 }
@@ -769,14 +771,29 @@ pub struct KeySources {
     pub query: BTreeMap<String, String>,
 }
 
+/// Stores the default tier table when none is stored yet, so every tier is one indexed row away.
+pub(crate) fn seed_default_tiers(conn: &rusqlite::Connection) -> Result<()> {
+    let n: i64 = conn.query_row("SELECT COUNT(*) FROM tiers", [], |r| r.get(0))?;
+    if n == 0 {
+        for t in default_tiers() {
+            conn.execute(
+                "INSERT OR IGNORE INTO tiers (name, rank, per_minute, per_hour, per_day, permissions, all_guilds) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                params![t.name, t.rank, t.per_minute, t.per_hour, t.per_day, serde_json::to_string(&t.permissions).unwrap_or_default(), t.all_guilds],
+            )?;
+        }
+    }
+    Ok(())
+}
+
 fn chain_with_tiers(tx: &Transaction<'_>, first: KeyRow) -> Result<Vec<(KeyRow, TierDef)>> {
-    let tiers = load_tiers(tx)?;
+    let mut stmt = tx.prepare_cached(
+        "SELECT name, rank, per_minute, per_hour, per_day, permissions, all_guilds FROM tiers WHERE name = ?1",
+    )?;
     chain(tx, first)?
         .into_iter()
         .map(|k| {
-            let t = tier(&tiers, &k.tier)
-                .cloned()
-                .map_err(|_| Error::Storage(format!("key {} has unknown tier {}", k.key_id, k.tier)))?;
+            let t = stmt.query_row([&k.tier], tier_row).optional()?;
+            let t = t.ok_or_else(|| Error::Storage(format!("key {} has unknown tier {}", k.key_id, k.tier)))?;
             Ok((k, t))
         })
         .collect()

@@ -280,6 +280,7 @@ impl Engine {
              PRAGMA temp_store = MEMORY;",
         )?;
         migrate(&conn)?;
+        crate::keys::seed_default_tiers(&conn)?;
         Ok(Engine {
             conn: Mutex::new(conn),
             clock,
