@@ -74,20 +74,25 @@ impl Hb {
         i64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
     }
 
-    fn dims(&self) -> [String; 7] {
-        let or_unknown =
-            |v: &Option<String>| v.clone().filter(|s| !s.is_empty()).unwrap_or_else(|| UNKNOWN.to_string());
+    /// The interned dimension key: what durations are credited to, plus the user agent;
+    /// absent values are ''.
+    fn dims(&self) -> DimKey {
+        let v = |o: &Option<String>| o.clone().unwrap_or_default();
         [
             self.category.clone(),
-            or_unknown(&self.project),
-            or_unknown(&self.language),
-            or_unknown(&self.editor),
-            or_unknown(&self.operating_system),
-            or_unknown(&self.machine),
-            or_unknown(&self.branch),
+            v(&self.project),
+            v(&self.language),
+            v(&self.editor),
+            v(&self.operating_system),
+            v(&self.machine),
+            v(&self.branch),
+            v(&self.user_agent),
         ]
     }
 }
+
+/// `(category, project, language, editor, operating_system, machine, branch, user_agent)`.
+type DimKey = [String; 8];
 
 /// Rescales a heartbeat time to seconds: milliseconds, microseconds and nanoseconds are
 /// recognised by magnitude.
@@ -383,26 +388,28 @@ fn write_deltas(tx: &Transaction<'_>, guild: &Guild, d: Deltas) -> Result<()> {
 
 /// Interned dimension ids known to this engine. Ids never change once committed, so the cache
 /// is only ever added to, and only after the transaction that created an id commits.
-pub(crate) type DimCache = std::sync::Mutex<HashMap<[String; 7], i64>>;
+pub(crate) type DimCache = std::sync::Mutex<HashMap<DimKey, i64>>;
 
 fn dim_id(
     tx: &Transaction<'_>,
-    dims: &[String; 7],
-    cache: &mut HashMap<[String; 7], i64>,
-    known: &HashMap<[String; 7], i64>,
+    dims: &DimKey,
+    cache: &mut HashMap<DimKey, i64>,
+    known: &HashMap<DimKey, i64>,
 ) -> Result<i64> {
     if let Some(id) = cache.get(dims).or_else(|| known.get(dims)) {
         return Ok(*id);
     }
     tx.prepare_cached(
-        "INSERT OR IGNORE INTO hb_dims (category, project, language, editor, operating_system, machine, branch) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT OR IGNORE INTO hb_dims (category, project, language, editor, operating_system, machine, branch, user_agent)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     )?
-    .execute(params![dims[0], dims[1], dims[2], dims[3], dims[4], dims[5], dims[6]])?;
+    .execute(params![dims[0], dims[1], dims[2], dims[3], dims[4], dims[5], dims[6], dims[7]])?;
     let id: i64 = tx
         .prepare_cached(
-            "SELECT dim_id FROM hb_dims WHERE category = ?1 AND project = ?2 AND language = ?3 AND editor = ?4 AND operating_system = ?5 AND machine = ?6 AND branch = ?7",
+            "SELECT dim_id FROM hb_dims WHERE category = ?1 AND project = ?2 AND language = ?3 AND editor = ?4
+             AND operating_system = ?5 AND machine = ?6 AND branch = ?7 AND user_agent = ?8",
         )?
-        .query_row(params![dims[0], dims[1], dims[2], dims[3], dims[4], dims[5], dims[6]], |r| r.get(0))?;
+        .query_row(params![dims[0], dims[1], dims[2], dims[3], dims[4], dims[5], dims[6], dims[7]], |r| r.get(0))?;
     cache.insert(dims.clone(), id);
     Ok(id)
 }
@@ -439,8 +446,8 @@ pub(crate) fn rebuild_rollups(tx: &Transaction<'_>, guild: &Guild) -> Result<()>
 /// A stored heartbeat as returned by the read calls.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Heartbeat {
-    /// Row id.
-    pub id: i64,
+    /// Stable id: the time in milliseconds and the identity hash (`1760083200500-9f3c...`).
+    pub id: String,
     /// The user.
     pub user_id: i64,
     /// File path, domain, app or URL.
@@ -484,25 +491,35 @@ pub struct Heartbeat {
     pub dependencies: Option<Vec<String>>,
 }
 
-const HB_COLUMNS: &str = "id, user_id, entity, type, category, time_ms, project, branch, language, is_write, editor, operating_system, machine, user_agent, lines, lineno, cursorpos, line_additions, line_deletions, project_root_count, dependencies";
+const HB_SELECT: &str = "SELECT h.time_ms, h.ident, h.user_id, h.entity, h.type, d.category, d.project, d.branch, d.language, h.is_write,
+       d.editor, d.operating_system, d.machine, d.user_agent, h.lines, h.lineno, h.cursorpos, h.line_additions, h.line_deletions,
+       h.project_root_count, h.dependencies
+     FROM heartbeats h JOIN hb_dims d ON d.dim_id = h.dim_id";
+
+fn heartbeat_id(time_ms: Millis, ident: i64) -> String {
+    format!("{time_ms}-{:016x}", ident as u64)
+}
 
 fn hb_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Heartbeat> {
+    let text =
+        |i: usize| -> rusqlite::Result<Option<String>> { Ok(Some(r.get::<_, String>(i)?).filter(|s| !s.is_empty())) };
     let deps: Option<String> = r.get(20)?;
+    let time_ms: Millis = r.get(0)?;
     Ok(Heartbeat {
-        id: r.get(0)?,
-        user_id: r.get(1)?,
-        entity: r.get(2)?,
-        kind: r.get(3)?,
-        category: r.get(4)?,
-        time: r.get::<_, i64>(5)? as f64 / 1000.0,
-        project: r.get(6)?,
-        branch: r.get(7)?,
-        language: r.get(8)?,
+        id: heartbeat_id(time_ms, r.get(1)?),
+        user_id: r.get(2)?,
+        entity: r.get(3)?,
+        kind: r.get(4)?,
+        category: r.get(5)?,
+        time: time_ms as f64 / 1000.0,
+        project: text(6)?,
+        branch: text(7)?,
+        language: text(8)?,
         is_write: r.get(9)?,
-        editor: r.get(10)?,
-        operating_system: r.get(11)?,
-        machine: r.get(12)?,
-        user_agent: r.get(13)?,
+        editor: text(10)?,
+        operating_system: text(11)?,
+        machine: text(12)?,
+        user_agent: text(13)?,
         lines: r.get(14)?,
         lineno: r.get(15)?,
         cursorpos: r.get(16)?,
@@ -730,6 +747,7 @@ fn by_dimension(tx: &Transaction<'_>, cells: &HashMap<i64, i64>) -> Result<(i64,
         let names: [String; 7] = stmt
             .query_row([dim], |r| Ok([r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?]))?;
         for (k, name) in DIM_NAMES.iter().zip(names) {
+            let name = if name.is_empty() { UNKNOWN.to_string() } else { name };
             *per.entry(k).or_default().entry(name).or_default() += ms;
         }
     }
@@ -779,7 +797,7 @@ impl Engine {
                 .collect()
         };
         let now = self.now_ms();
-        let mut new_dims: HashMap<[String; 7], i64> = HashMap::new();
+        let mut new_dims: HashMap<DimKey, i64> = HashMap::new();
         let result = self.write(|tx| {
             let cache = &mut new_dims;
             ensure_guild(tx, batch.guild_id, now)?;
@@ -790,12 +808,10 @@ impl Engine {
             let mut fresh: HashSet<(Millis, i64)> = HashSet::new();
             let (mut lo, mut hi) = (Millis::MAX, Millis::MIN);
             let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO heartbeats (guild_id, user_id, time_ms, ident, entity, type, category, project, branch, language, is_write,
-                   editor, operating_system, machine, user_agent, lines, lineno, cursorpos, line_additions, line_deletions, project_root_count,
-                   dependencies, dim_id, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, ?23, ?24)",
+                "INSERT OR IGNORE INTO heartbeats (guild_id, user_id, time_ms, ident, entity, type, is_write, dim_id, lines, lineno,
+                   cursorpos, line_additions, line_deletions, project_root_count, dependencies)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?;
-            let mut existing = tx.prepare_cached("SELECT id FROM heartbeats WHERE guild_id = ?1 AND user_id = ?2 AND time_ms = ?3 AND ident = ?4")?;
             for p in &parsed {
                 let hb = match p {
                     Ok(hb) => hb,
@@ -814,15 +830,8 @@ impl Engine {
                     ident,
                     hb.entity,
                     hb.kind,
-                    hb.category,
-                    hb.project,
-                    hb.branch,
-                    hb.language,
                     hb.is_write,
-                    hb.editor,
-                    hb.operating_system,
-                    hb.machine,
-                    hb.user_agent,
+                    dim,
                     hb.lines,
                     hb.lineno,
                     hb.cursorpos,
@@ -830,17 +839,16 @@ impl Engine {
                     hb.line_deletions,
                     hb.project_root_count,
                     deps,
-                    dim,
-                    now
                 ])?;
-                let (id, status) = if n == 1 {
+                let status = if n == 1 {
                     fresh.insert((hb.time_ms, ident));
                     lo = lo.min(hb.time_ms);
                     hi = hi.max(hb.time_ms);
-                    (tx.last_insert_rowid(), 201)
+                    201
                 } else {
-                    (existing.query_row(params![guild.id, batch.user_id, hb.time_ms, ident], |r| r.get::<_, i64>(0))?, 202)
+                    202
                 };
+                let id = heartbeat_id(hb.time_ms, ident);
                 responses.push((
                     json!({ "data": { "id": id, "entity": hb.entity, "type": hb.kind, "time": hb.time_ms as f64 / 1000.0 } }),
                     status,
@@ -888,7 +896,7 @@ impl Engine {
             }
             Ok(tx
                 .prepare_cached(&format!(
-                    "SELECT {HB_COLUMNS} FROM heartbeats WHERE guild_id = ?1 AND user_id = ?2 AND time_ms >= ?3 AND time_ms < ?4 ORDER BY time_ms, ident LIMIT ?5"
+                    "{HB_SELECT} WHERE h.guild_id = ?1 AND h.user_id = ?2 AND h.time_ms >= ?3 AND h.time_ms < ?4 ORDER BY h.time_ms, h.ident LIMIT ?5"
                 ))?
                 .query_map(params![q.guild_id, q.user_id, start, end, limit], hb_from_row)?
                 .collect::<rusqlite::Result<_>>()?)
@@ -900,7 +908,7 @@ impl Engine {
         self.read(|tx| {
             Ok(tx
                 .prepare_cached(&format!(
-                    "SELECT {HB_COLUMNS} FROM heartbeats WHERE guild_id = ?1 AND user_id = ?2 ORDER BY time_ms DESC, ident DESC LIMIT 1"
+                    "{HB_SELECT} WHERE h.guild_id = ?1 AND h.user_id = ?2 ORDER BY h.time_ms DESC, h.ident DESC LIMIT 1"
                 ))?
                 .query_row(params![guild_id, user_id], hb_from_row)
                 .optional()?)

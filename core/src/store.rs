@@ -108,36 +108,7 @@ const MIGRATIONS: &[&str] = &[
     "#,
     // 2: heartbeats (WakaTime-compatible coding time) and their rollups.
     r#"
-    CREATE TABLE heartbeats (
-        id INTEGER PRIMARY KEY,
-        guild_id INTEGER NOT NULL,
-        user_id INTEGER NOT NULL,
-        time_ms INTEGER NOT NULL,
-        ident INTEGER NOT NULL,
-        entity TEXT NOT NULL,
-        type TEXT NOT NULL,
-        category TEXT NOT NULL,
-        project TEXT,
-        branch TEXT,
-        language TEXT,
-        is_write INTEGER NOT NULL,
-        editor TEXT,
-        operating_system TEXT,
-        machine TEXT,
-        user_agent TEXT,
-        lines INTEGER,
-        lineno INTEGER,
-        cursorpos INTEGER,
-        line_additions INTEGER,
-        line_deletions INTEGER,
-        project_root_count INTEGER,
-        dependencies TEXT,
-        dim_id INTEGER NOT NULL,
-        created_at INTEGER NOT NULL
-    );
-    -- The WakaTime identity: a duplicate is the same user, guild, time and identity hash.
-    CREATE UNIQUE INDEX heartbeats_identity ON heartbeats(guild_id, user_id, time_ms, ident);
-    -- Dimensions a duration is credited to, interned.
+    -- Dimensions a heartbeat's duration is credited to (plus its user agent), interned; '' = absent.
     CREATE TABLE hb_dims (
         dim_id INTEGER PRIMARY KEY,
         category TEXT NOT NULL,
@@ -147,8 +118,29 @@ const MIGRATIONS: &[&str] = &[
         operating_system TEXT NOT NULL,
         machine TEXT NOT NULL,
         branch TEXT NOT NULL,
-        UNIQUE (category, project, language, editor, operating_system, machine, branch)
+        user_agent TEXT NOT NULL,
+        UNIQUE (category, project, language, editor, operating_system, machine, branch, user_agent)
     );
+    -- One b-tree: the key is the WakaTime identity (everything else of the identity is hashed
+    -- into `ident`), so a duplicate is a key conflict and a user's heartbeats are stored in time order.
+    CREATE TABLE heartbeats (
+        guild_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        time_ms INTEGER NOT NULL,
+        ident INTEGER NOT NULL,
+        entity TEXT NOT NULL,
+        type TEXT NOT NULL,
+        is_write INTEGER NOT NULL,
+        dim_id INTEGER NOT NULL REFERENCES hb_dims(dim_id),
+        lines INTEGER,
+        lineno INTEGER,
+        cursorpos INTEGER,
+        line_additions INTEGER,
+        line_deletions INTEGER,
+        project_root_count INTEGER,
+        dependencies TEXT,
+        PRIMARY KEY (guild_id, user_id, time_ms, ident)
+    ) WITHOUT ROWID;
     -- Milliseconds of coding time per local day and dimensions, and per UTC hour.
     CREATE TABLE hb_day (
         guild_id INTEGER NOT NULL,

@@ -98,6 +98,9 @@ fn brute_by_day(raw: &[Raw], tz: Tz, from: Millis, to: Millis, now: Millis) -> B
     let mut m: BTreeMap<String, i64> = BTreeMap::new();
     for r in raw {
         let (s, e) = (r.start.max(from), r.end.unwrap_or(now).min(to));
+        if e <= s {
+            continue; // outside the window (walking it would add a negative piece)
+        }
         let mut minute = s - s.rem_euclid(60_000);
         while minute < e {
             let a = s.max(minute);
