@@ -74,6 +74,17 @@ impl Hb {
         i64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
     }
 
+    fn same_dims(&self, o: &Hb) -> bool {
+        self.category == o.category
+            && self.project == o.project
+            && self.language == o.language
+            && self.editor == o.editor
+            && self.operating_system == o.operating_system
+            && self.machine == o.machine
+            && self.branch == o.branch
+            && self.user_agent == o.user_agent
+    }
+
     /// The interned dimension key: what durations are credited to, plus the user agent;
     /// absent values are ''.
     fn dims(&self) -> DimKey {
@@ -800,9 +811,13 @@ impl Engine {
         let mut new_dims: HashMap<DimKey, i64> = HashMap::new();
         let result = self.write(|tx| {
             let cache = &mut new_dims;
-            ensure_guild(tx, batch.guild_id, now)?;
-            ensure_member(tx, batch.guild_id, batch.user_id, now)?;
+            // Guilds, users and memberships are never deleted: once committed, skip the upserts.
+            if !self.known_member(batch.guild_id, batch.user_id) {
+                ensure_guild(tx, batch.guild_id, now)?;
+                ensure_member(tx, batch.guild_id, batch.user_id, now)?;
+            }
             let guild = load_guild(tx, batch.guild_id)?;
+            let mut last: Option<(&Hb, i64)> = None;
             let mut responses = Vec::with_capacity(parsed.len());
             let known = self.dim_cache().lock().unwrap_or_else(|p| p.into_inner());
             let mut fresh: HashSet<(Millis, i64)> = HashSet::new();
@@ -821,7 +836,12 @@ impl Engine {
                     }
                 };
                 let ident = hb.ident();
-                let dim = dim_id(tx, &hb.dims(), cache, &known)?;
+                // Plugins send runs of heartbeats with the same dimensions: compare, don't allocate.
+                let dim = match last {
+                    Some((prev, id)) if prev.same_dims(hb) => id,
+                    _ => dim_id(tx, &hb.dims(), cache, &known)?,
+                };
+                last = Some((hb, dim));
                 let deps = hb.dependencies.as_ref().map(|d| serde_json::to_string(d).unwrap_or_default());
                 let n = insert.execute(params![
                     guild.id,
@@ -875,6 +895,7 @@ impl Engine {
         });
         if result.is_ok() {
             self.dim_cache().lock().unwrap_or_else(|p| p.into_inner()).extend(new_dims);
+            self.remember_member(batch.guild_id, batch.user_id);
         }
         result
     }

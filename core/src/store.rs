@@ -234,6 +234,8 @@ pub struct Engine {
     limiter: crate::keys::Limiter,
     /// Heartbeat dimension ids already committed (see `heartbeats::DimCache`).
     dims: crate::heartbeats::DimCache,
+    /// (guild, user) memberships known to be committed (never deleted), to skip upserts.
+    members: Mutex<std::collections::HashSet<(i64, i64)>>,
 }
 
 impl std::fmt::Debug for Engine {
@@ -279,6 +281,7 @@ impl Engine {
             frozen: AtomicI64::new(i64::MIN),
             limiter: Default::default(),
             dims: Default::default(),
+            members: Default::default(),
         })
     }
 
@@ -308,6 +311,14 @@ impl Engine {
         let backup = rusqlite::backup::Backup::new(&conn, &mut out)?;
         backup.run_to_completion(256, Duration::from_millis(0), None)?;
         Ok(())
+    }
+
+    pub(crate) fn known_member(&self, guild_id: i64, user_id: i64) -> bool {
+        self.members.lock().unwrap_or_else(|p| p.into_inner()).contains(&(guild_id, user_id))
+    }
+
+    pub(crate) fn remember_member(&self, guild_id: i64, user_id: i64) {
+        self.members.lock().unwrap_or_else(|p| p.into_inner()).insert((guild_id, user_id));
     }
 
     pub(crate) fn dim_cache(&self) -> &crate::heartbeats::DimCache {
