@@ -11,7 +11,12 @@ use pyo3::create_exception;
 use pyo3::exceptions::PyException;
 use pyo3::prelude::*;
 
-create_exception!(_native, NativeError, PyException, "An engine error: args are (code, status, message, body_json, headers_json).");
+create_exception!(
+    _native,
+    NativeError,
+    PyException,
+    "An engine error: args are (code, status, message, body_json, headers_json)."
+);
 
 fn to_py(e: timekeeper::Error) -> PyErr {
     let headers = serde_json::to_string(&e.headers()).unwrap_or_else(|_| "{}".into());

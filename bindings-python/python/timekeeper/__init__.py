@@ -180,9 +180,15 @@ def _instant(name: str, v: Any) -> Any:
 
 
 def _str(name: str, v: Any) -> Any:
-    if v is not None and not isinstance(v, str):
+    """A required string argument."""
+    if not isinstance(v, str):
         raise TypeError(f"{name} must be a str, not {type(v).__name__}")
     return v
+
+
+def _opt_str(name: str, v: Any) -> Any:
+    """An optional string argument."""
+    return None if v is None else _str(name, v)
 
 
 # Native engines replaced after a fork are kept here so the child never closes the parent's
@@ -263,8 +269,8 @@ class Engine:
                      max_session_seconds: Optional[int] = None, allow_overlap: Optional[bool] = None,
                      heartbeat_timeout_seconds: Optional[int] = None) -> Result:
         """Changes a guild's settings (``max_session_seconds=0`` removes the cap)."""
-        return self._call("update_guild", guild_id=_id("guild_id", guild_id), timezone=_str("timezone", timezone),  # type: ignore[no-any-return]
-                          week_start=_str("week_start", week_start), max_session_seconds=max_session_seconds,
+        return self._call("update_guild", guild_id=_id("guild_id", guild_id), timezone=_opt_str("timezone", timezone),  # type: ignore[no-any-return]
+                          week_start=_opt_str("week_start", week_start), max_session_seconds=max_session_seconds,
                           allow_overlap=allow_overlap, heartbeat_timeout_seconds=heartbeat_timeout_seconds)
 
     def upsert_user(self, user_id: Id, username: str, *, display_name: Optional[str] = None,
@@ -428,7 +434,8 @@ class Engine:
         elif isinstance(heartbeats, Sequence):
             payload = _json.dumps({**head, "heartbeats": list(heartbeats)})
         else:
-            raise TypeError(f"heartbeats must be a list of dicts, a dict or a JSON string, not {type(heartbeats).__name__}")
+            # Anything else goes to the engine, which answers INVALID_INPUT (a ValueError).
+            payload = _json.dumps({**head, "heartbeats": heartbeats})
         return self._run("ingest_heartbeats", payload)  # type: ignore[no-any-return]
 
     def list_heartbeats(self, guild_id: Id, user_id: Id, *, start: Optional[Instant] = None,

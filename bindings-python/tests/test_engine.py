@@ -1,0 +1,225 @@
+"""The Python binding: parity, results, exceptions, argument types, threads, the GIL, fork and the
+README quickstart."""
+
+import datetime as dt
+import os
+import pathlib
+import re
+import sys
+import threading
+
+import pytest
+
+import timekeeper
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+UTC = dt.timezone.utc
+MASTER = "python-tests-master-key-0000"
+
+
+@pytest.fixture
+def engine() -> timekeeper.Engine:
+    e = timekeeper.Engine(":memory:")
+    e.set_now(dt.datetime(2025, 10, 10, 12, 0, tzinfo=UTC))
+    e.create_category(1, "Development")
+    return e
+
+
+def test_every_engine_operation_has_a_python_method() -> None:
+    missing = [op for op in timekeeper.Engine.operations() if not callable(getattr(timekeeper.Engine, op, None))]
+    assert missing == []
+
+
+def test_every_method_has_a_docstring() -> None:
+    for op in timekeeper.Engine.operations():
+        assert getattr(timekeeper.Engine, op).__doc__, op
+
+
+def test_results_have_attribute_access_and_plain_to_dict(engine: timekeeper.Engine) -> None:
+    r = engine.clock_in(1, 987654321, "development", description="API", at=dt.datetime(2025, 10, 10, 10, 30, tzinfo=UTC))
+    assert r.success is True and r.session_id.startswith("ses_")
+    assert r.start_time == "2025-10-10T10:30:00Z"
+    status = engine.guild_status(1)
+    assert status.total_time_hours == 1.5
+    assert status.categories.Development == 5400
+    d = status.to_dict()
+    assert type(d) is dict and type(d["categories"]) is dict
+    assert d == {"guild_id": 1, "total_time_seconds": 5400, "total_time_hours": 1.5, "total_users": 1,
+                 "active_sessions": 1, "categories": {"Development": 5400}}
+    with pytest.raises(AttributeError):
+        status.nope
+
+
+def test_instants_as_datetime_unix_seconds_or_strings(engine: timekeeper.Engine) -> None:
+    a = engine.add_entry(1, 1, "Development", dt.datetime(2025, 10, 9, 11, 0, tzinfo=dt.timezone(dt.timedelta(hours=2))),
+                         1760007600.0)
+    assert (a.start_time, a.end_time, a.duration) == ("2025-10-09T09:00:00Z", "2025-10-09T11:00:00Z", 7200)
+    b = engine.add_entry(1, 2, "Development", "2025-10-09T09:00:00Z", 1760007600)
+    assert b.duration == 7200
+    with pytest.raises(ValueError, match="timezone-aware"):
+        engine.add_entry(1, 3, "Development", dt.datetime(2025, 10, 9, 9), 1760007600)
+
+
+def test_ids_as_int_or_decimal_string_and_past_2_53(engine: timekeeper.Engine) -> None:
+    big = 1234567890123456789
+    r = engine.clock_in(1, str(big), "Development")
+    assert r.user_id == big
+    assert engine.active_session(1, big).user_id == big
+
+
+def test_wrong_python_types_raise_type_or_value_errors(engine: timekeeper.Engine) -> None:
+    with pytest.raises(TypeError):
+        engine.clock_in(1, True, "Development")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        engine.clock_in(1, 2.5, "Development")  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        engine.clock_in(1, 2, None)  # type: ignore[arg-type]
+    with pytest.raises(ValueError):
+        engine.clock_in(1, 2**64, "Development")
+    with pytest.raises(TypeError):
+        engine.clock_in(1, 2, "Development", at=object())  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        engine.call("guild_status", {"guild_id": {1, 2}})
+    # Engine-level bad input is an InvalidInputError, which is a ValueError too.
+    with pytest.raises(ValueError) as info:
+        engine.leaderboard(1, timeframe="fortnight")
+    assert isinstance(info.value, timekeeper.InvalidInputError) and info.value.field == "timeframe"
+
+
+def test_each_exception_class(engine: timekeeper.Engine, tmp_path: pathlib.Path) -> None:
+    cases = [
+        (lambda: engine.clock_out(1, 5), timekeeper.ConflictError, "NO_ACTIVE_SESSION", 409),
+        (lambda: engine.get_session(1, "ses_nope"), timekeeper.NotFoundError, "SESSION_NOT_FOUND", 404),
+        (lambda: engine.create_category(1, " "), timekeeper.InvalidInputError, "INVALID_INPUT", 400),
+        (lambda: engine.authorize("tk_live_nope", 1, "read_status"), timekeeper.UnauthorizedError, "INVALID_API_KEY", 401),
+    ]
+    for call, cls, code, status in cases:
+        with pytest.raises(cls) as info:
+            call()
+        e = info.value
+        assert isinstance(e, timekeeper.TimekeeperError)
+        assert (e.code, e.status) == (code, status)
+        assert e.to_dict()["code"] == code and "message" in e.to_dict()
+    engine.set_master_key(MASTER)
+    key = engine.generate_key(1, 10, MASTER, tier="SUPPORTER").api_key
+    with pytest.raises(timekeeper.ForbiddenError) as forbidden:
+        engine.authorize(key, 1, "read_sessions")
+    assert forbidden.value.status == 403
+    with pytest.raises(timekeeper.ForbiddenError) as wrong:
+        engine.authorize(key, 2, "read_status")
+    assert wrong.value.code == "WRONG_GUILD"
+    with pytest.raises(timekeeper.StorageError) as storage:
+        timekeeper.Engine(tmp_path / "missing-dir" / "x.db")
+    assert storage.value.status == 500
+
+
+def test_rate_limited_error_carries_numbers_and_headers(engine: timekeeper.Engine) -> None:
+    engine.set_master_key(MASTER)
+    engine.set_tiers([{"name": "TINY", "rank": 1, "per_minute": 1, "permissions": ["read_status"]}])
+    key = engine.generate_key(1, 10, MASTER, tier="TINY").api_key
+    grant = engine.authorize(key, 1, "read_status")
+    assert grant.headers == {"X-API-Tier": "TINY", "X-RateLimit-Limit": "1", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "60"}
+    with pytest.raises(timekeeper.RateLimitedError) as info:
+        engine.authorize(key, 1, "read_status")
+    e = info.value
+    assert (e.code, e.status, e.remaining, e.reset_in, e.tier) == ("RATE_001", 429, 0, 60, "TINY")
+    assert e.headers["Retry-After"] == "60"
+    assert e.to_dict() == {"error": "Rate limit exceeded", "message": "Limit: 1 requests/minute", "code": "RATE_001",
+                           "remaining": 0, "reset_in": 60, "tier": "TINY"}
+
+
+def test_bulk_heartbeats_as_list_of_dicts_or_json_string(engine: timekeeper.Engine) -> None:
+    beats = [{"entity": "a.py", "time": 1760083200.0, "language": "Python"}, {"entity": "a.py", "time": 1760083260.0, "language": "Python"}]
+    r = engine.ingest_heartbeats(1, 7, beats, user_agent="wakatime/v1 (linux-6) go1 vim/9 vim-wakatime/10", machine_name="box")
+    assert [s for _, s in r.responses] == [201, 201]
+    again = engine.ingest_heartbeats(1, 7, '[{"entity": "a.py", "time": 1760083200.0, "language": "Python"}]')
+    assert again.responses[0][1] == 202
+    one = engine.ingest_heartbeats(1, 7, {"entity": "b.py", "time": 1760083320.0})
+    assert one.responses[0][1] == 201
+    with pytest.raises(timekeeper.InvalidInputError):
+        engine.ingest_heartbeats(1, 7, "{not json")
+    recent = engine.most_recent_heartbeat(1, 7).data
+    assert (recent.entity, recent.editor, recent.machine) == ("b.py", None, None)
+    listed = engine.list_heartbeats(1, 7, start=dt.datetime(2025, 10, 10, tzinfo=UTC), limit=2).data
+    assert [h.editor for h in listed] == ["Vim", "Vim"]
+    assert engine.statusbar_today(1, 7).data.grand_total.total_seconds == 120.0
+
+
+def test_threads_share_one_engine_without_losing_writes(tmp_path: pathlib.Path) -> None:
+    e = timekeeper.Engine(tmp_path / "threads.db")
+    e.create_category(1, "Dev")
+    errors = []
+
+    def work(user: int) -> None:
+        try:
+            for i in range(20):
+                start = 1_700_000_000 + i * 3600
+                e.add_entry(1, user, "Dev", start, start + 60)
+                e.ingest_heartbeats(1, user, [{"entity": "x", "time": start + j} for j in range(0, 60, 10)])
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(u,)) for u in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    assert e.guild_status(1).total_time_seconds == 8 * 20 * 60
+    assert e.list_sessions(1, per_page=1).meta.total == 160
+    assert sum(e.coding_stats(1, u).total_seconds for u in range(8)) == 8 * 20 * 50
+
+
+def test_engine_calls_release_the_gil() -> None:
+    e = timekeeper.Engine(":memory:")
+    counter = [0]
+    running = threading.Event()
+    stop = threading.Event()
+
+    def spin() -> None:
+        running.set()
+        while not stop.is_set():
+            counter[0] += 1
+
+    t = threading.Thread(target=spin)
+    t.start()
+    running.wait()
+    # One long engine call: 10 000 heartbeats in one bulk (the maximum).
+    body = "[" + ",".join(f'{{"entity": "f{i % 7}", "time": {1_700_000_000 + i}}}' for i in range(10_000)) + "]"
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(1.0)  # with the GIL held, the spinner would get no turn during the call
+    try:
+        before = counter[0]
+        e.ingest_heartbeats(1, 1, body)
+        during = counter[0] - before
+    finally:
+        sys.setswitchinterval(old)
+        stop.set()
+        t.join()
+    assert during > 1000, f"the spinning thread advanced only {during} times during the call"
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_an_engine_created_before_fork_works_in_the_child(tmp_path: pathlib.Path) -> None:
+    e = timekeeper.Engine(tmp_path / "fork.db")
+    e.create_category(1, "Dev")
+    pid = os.fork()
+    if pid == 0:  # child: use the inherited engine, then leave without running pytest's teardown
+        try:
+            e.clock_in(1, 42, "Dev")
+            os._exit(0)
+        except BaseException:
+            os._exit(1)
+    _, status = os.waitpid(pid, 0)
+    assert os.WEXITSTATUS(status) == 0
+    assert e.active_session(1, 42) is not None
+    assert e.guild_status(1).active_sessions == 1
+
+
+def test_readme_python_quickstart_runs(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
+    assert blocks, "the README has a Python quickstart"
+    monkeypatch.chdir(tmp_path)
+    for code in blocks:
+        exec(compile(code, "README.md", "exec"), {"__name__": "__readme__"})
