@@ -8,8 +8,10 @@
 use std::sync::Arc;
 
 use pyo3::create_exception;
-use pyo3::exceptions::PyException;
+use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
+use serde_json::{Map, Number, Value};
 
 create_exception!(
     _native,
@@ -18,9 +20,69 @@ create_exception!(
     "An engine error: args are (code, status, message, body_json, headers_json)."
 );
 
-fn to_py(e: timekeeper::Error) -> PyErr {
+fn error_to_py(e: timekeeper::Error) -> PyErr {
     let headers = serde_json::to_string(&e.headers()).unwrap_or_else(|_| "{}".into());
     NativeError::new_err((e.code(), e.status(), e.to_string(), e.to_json().to_string(), headers))
+}
+
+/// Python arguments to a JSON value (no text in between). Wrong types are `TypeError`s.
+fn to_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+    if obj.is_none() {
+        Ok(Value::Null)
+    } else if obj.is_instance_of::<PyBool>() {
+        Ok(Value::Bool(obj.extract()?))
+    } else if obj.is_instance_of::<PyInt>() {
+        match obj.extract::<i64>() {
+            Ok(i) => Ok(Value::from(i)),
+            Err(_) => obj
+                .extract::<u64>()
+                .map(Value::from)
+                .map_err(|_| PyValueError::new_err("integer does not fit in 64 bits")),
+        }
+    } else if obj.is_instance_of::<PyFloat>() {
+        let f: f64 = obj.extract()?;
+        Number::from_f64(f).map(Value::Number).ok_or_else(|| PyValueError::new_err("numbers must be finite"))
+    } else if obj.is_instance_of::<PyString>() {
+        Ok(Value::String(obj.extract()?))
+    } else if let Ok(d) = obj.cast::<PyDict>() {
+        let mut m = Map::with_capacity(d.len());
+        for (k, v) in d.iter() {
+            let k: String = k.extract().map_err(|_| PyTypeError::new_err("dictionary keys must be str"))?;
+            m.insert(k, to_value(&v)?);
+        }
+        Ok(Value::Object(m))
+    } else if let Ok(l) = obj.cast::<PyList>() {
+        l.iter().map(|x| to_value(&x)).collect::<PyResult<Vec<_>>>().map(Value::Array)
+    } else if let Ok(t) = obj.cast::<PyTuple>() {
+        t.iter().map(|x| to_value(&x)).collect::<PyResult<Vec<_>>>().map(Value::Array)
+    } else {
+        Err(PyTypeError::new_err(format!("cannot pass a {} to the engine", obj.get_type().name()?)))
+    }
+}
+
+/// A JSON value to plain Python objects (dict, list, str, int, float, bool, None).
+fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
+    Ok(match v {
+        Value::Null => py.None().into_bound(py),
+        Value::Bool(b) => PyBool::new(py, *b).to_owned().into_any(),
+        Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+            (Some(i), _) => i.into_pyobject(py)?.into_any(),
+            (None, Some(u)) => u.into_pyobject(py)?.into_any(),
+            _ => n.as_f64().unwrap_or(f64::NAN).into_pyobject(py)?.into_any(),
+        },
+        Value::String(s) => PyString::new(py, s).into_any(),
+        Value::Array(a) => {
+            let items = a.iter().map(|x| to_py(py, x)).collect::<PyResult<Vec<_>>>()?;
+            PyList::new(py, items)?.into_any()
+        }
+        Value::Object(m) => {
+            let d = PyDict::new(py);
+            for (k, x) in m {
+                d.set_item(k, to_py(py, x)?)?;
+            }
+            d.into_any()
+        }
+    })
 }
 
 /// An open engine. Share it between threads freely.
@@ -34,14 +96,23 @@ impl NativeEngine {
     /// Opens a database file (created if missing) or `":memory:"`.
     #[new]
     fn new(py: Python<'_>, path: String) -> PyResult<Self> {
-        let engine = py.detach(move || timekeeper::Engine::open(&path)).map_err(to_py)?;
+        let engine = py.detach(move || timekeeper::Engine::open(&path)).map_err(error_to_py)?;
         Ok(NativeEngine { inner: Arc::new(engine) })
     }
 
     /// Runs operation `op` with JSON arguments and returns the JSON result, GIL released.
     fn call(&self, py: Python<'_>, op: String, args_json: String) -> PyResult<String> {
         let engine = Arc::clone(&self.inner);
-        py.detach(move || engine.call_json(&op, &args_json)).map_err(to_py)
+        py.detach(move || engine.call_json(&op, &args_json)).map_err(error_to_py)
+    }
+
+    /// Runs operation `op` with arguments given as Python objects (dict of JSON-like values) and
+    /// returns plain Python objects, GIL released while the engine works.
+    fn call_obj<'py>(&self, py: Python<'py>, op: String, args: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+        let args = to_value(args)?;
+        let engine = Arc::clone(&self.inner);
+        let out = py.detach(move || engine.call(&op, args)).map_err(error_to_py)?;
+        to_py(py, &out)
     }
 
     /// Freezes the clock at `ms` (Unix milliseconds), or returns to the wall clock with `None`.

@@ -128,13 +128,15 @@ def _error(e: BaseException) -> TimekeeperError:
 
 class Result(dict):  # type: ignore[type-arg]
     """A result in the spec's JSON shape: a ``dict`` with attribute access
-    (``status.total_time_hours``); ``to_dict()`` returns plain ``dict``/``list`` values."""
+    (``status.total_time_hours``, nested too: ``board.leaderboard[0].username``);
+    ``to_dict()`` returns plain ``dict``/``list`` values."""
 
     def __getattr__(self, name: str) -> Any:
         try:
-            return self[name]
+            value = self[name]
         except KeyError:
             raise AttributeError(name) from None
+        return _wrap(value)
 
     def to_dict(self) -> Dict[str, Any]:
         """A deep copy as plain JSON types."""
@@ -142,9 +144,10 @@ class Result(dict):  # type: ignore[type-arg]
 
 
 def _wrap(v: Any) -> Any:
-    if isinstance(v, dict):
-        return Result((k, _wrap(x)) for k, x in v.items())
-    if isinstance(v, list):
+    # Shallow: nested values are wrapped when they are reached through attribute access.
+    if type(v) is dict:
+        return Result(v)
+    if type(v) is list:
         return [_wrap(x) for x in v]
     return v
 
@@ -225,6 +228,7 @@ class Engine:
         return self._native
 
     def _run(self, op: str, args: str) -> Any:
+        """Runs an operation on JSON text (raw request bodies)."""
         try:
             out = self._engine().call(op, args)
         except _native.NativeError as e:
@@ -232,15 +236,23 @@ class Engine:
         return _wrap(_json.loads(out))
 
     def _call(self, op: str, **args: Any) -> Any:
-        payload = _json.dumps({k: v for k, v in args.items() if v is not None})
-        return self._run(op, payload)
+        """Runs an operation on Python values, converted in Rust without JSON text."""
+        try:
+            out = self._engine().call_obj(op, {k: v for k, v in args.items() if v is not None})
+        except _native.NativeError as e:
+            raise _error(e) from None
+        return _wrap(out)
 
     # -- generic ---------------------------------------------------------------------------
 
     def call(self, op: str, args: Optional[Mapping[str, Any]] = None) -> Any:
         """Runs any operation by name with a mapping of JSON arguments (the README's table)."""
         _str("op", op)
-        return self._run(op, _json.dumps(dict(args or {})))
+        try:
+            out = self._engine().call_obj(op, dict(args or {}))
+        except _native.NativeError as e:
+            raise _error(e) from None
+        return _wrap(out)
 
     @staticmethod
     def operations() -> List[str]:
@@ -429,14 +441,14 @@ class Engine:
         if isinstance(heartbeats, str):
             # Splice the raw body in: no parse in Python, the engine validates it.
             payload = _json.dumps(head)[:-1] + ', "heartbeats": ' + heartbeats + "}"
-        elif isinstance(heartbeats, Mapping):
-            payload = _json.dumps({**head, "heartbeats": dict(heartbeats)})
+            return self._run("ingest_heartbeats", payload)  # type: ignore[no-any-return]
+        if isinstance(heartbeats, Mapping):
+            value: Any = dict(heartbeats)
         elif isinstance(heartbeats, Sequence):
-            payload = _json.dumps({**head, "heartbeats": list(heartbeats)})
+            value = heartbeats if isinstance(heartbeats, list) else list(heartbeats)
         else:
-            # Anything else goes to the engine, which answers INVALID_INPUT (a ValueError).
-            payload = _json.dumps({**head, "heartbeats": heartbeats})
-        return self._run("ingest_heartbeats", payload)  # type: ignore[no-any-return]
+            value = heartbeats  # the engine answers INVALID_INPUT (a ValueError)
+        return self._call("ingest_heartbeats", **head, heartbeats=value)  # type: ignore[no-any-return]
 
     def list_heartbeats(self, guild_id: Id, user_id: Id, *, start: Optional[Instant] = None,
                         end: Optional[Instant] = None, limit: Optional[int] = None) -> Result:
