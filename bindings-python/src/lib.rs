@@ -78,7 +78,8 @@ fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
         Value::Object(m) => {
             let d = PyDict::new(py);
             for (k, x) in m {
-                d.set_item(k, to_py(py, x)?)?;
+                // Keys repeat across results (`data`, `entity`, ...): interned strings are shared.
+                d.set_item(PyString::intern(py, k), to_py(py, x)?)?;
             }
             d.into_any()
         }

@@ -286,7 +286,18 @@ impl Engine {
             "guild_status" => out(self.guild_status(args::<GuildArg>(a)?.guild_id)?),
             "leaderboard" => out(self.leaderboard(&args(a)?)?),
             "report" => out(self.report(&args(a)?)?),
-            "ingest_heartbeats" => out(self.ingest_heartbeats(&args(a)?)?),
+            "ingest_heartbeats" => {
+                // Move the (possibly large) heartbeat list out instead of copying it through serde,
+                // and move the responses into the result the same way.
+                let mut a = a;
+                let heartbeats = a.as_object_mut().and_then(|m| m.remove("heartbeats")).unwrap_or(Value::Null);
+                let mut batch: crate::HeartbeatBatch = args(a)?;
+                batch.heartbeats = heartbeats;
+                let r = self.ingest_heartbeats(&batch)?;
+                let responses: Vec<Value> =
+                    r.responses.into_iter().map(|(body, status)| json!([body, status])).collect();
+                Ok(json!({ "responses": responses }))
+            }
             "list_heartbeats" => out(json!({ "data": self.list_heartbeats(&args(a)?)? })),
             "most_recent_heartbeat" => {
                 let t: GuildUserArg = args(a)?;

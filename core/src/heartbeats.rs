@@ -311,6 +311,7 @@ pub struct HeartbeatBatch {
     #[serde(with = "wire::id")]
     pub user_id: i64,
     /// One heartbeat object or a list of them, as the plugin sent them.
+    #[serde(default)]
     pub heartbeats: Value,
     /// The request's `User-Agent`, used when a heartbeat has no `user_agent`.
     pub user_agent: Option<String>,
