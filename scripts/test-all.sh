@@ -2,7 +2,8 @@
 # Runs every test suite the project has, installing what it needs on a fresh machine.
 #   bash scripts/test-all.sh
 # Stages: Rust lint (fmt, clippy) -> Rust tests (unit, doc, scenarios, properties, processes)
-#         -> Python (venv + maturin build, stubtest, mypy --strict, pytest incl. scenarios).
+#         -> Python (venv + maturin build, stubtest, mypy --strict, pytest incl. scenarios)
+#         -> C (static + shared libs, header freshness, C tests and scenarios, valgrind).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
@@ -33,6 +34,47 @@ step "Python: stubs match the module (mypy.stubtest) and type-check (mypy --stri
 
 step "Python: pytest (binding tests and every scenario)"
 .venv/bin/python -m pytest -q bindings-python/tests
+
+step "C: build libtimekeeper.a and libtimekeeper.so"
+cargo build -p timekeeper-c
+mkdir -p target/c
+cp target/debug/libtimekeeper_c.a target/c/libtimekeeper.a
+cp target/debug/libtimekeeper_c.so target/c/libtimekeeper.so
+
+step "C: include/timekeeper.h is what cbindgen 0.29.4 generates"
+if ! cbindgen --version 2>/dev/null | grep -q "0.29.4"; then
+  cargo install cbindgen --version 0.29.4 --locked
+fi
+cbindgen --quiet --config bindings-c/cbindgen.toml --crate timekeeper-c --output target/c/timekeeper.h bindings-c
+if ! diff -u include/timekeeper.h target/c/timekeeper.h; then
+  echo "include/timekeeper.h is stale: run  cbindgen --config bindings-c/cbindgen.toml --crate timekeeper-c --output include/timekeeper.h bindings-c"
+  exit 1
+fi
+
+step "C: cJSON for the C scenario runner (Debian libcjson-dev)"
+if [ ! -f /usr/include/cjson/cJSON.h ]; then
+  apt-get update -qq && apt-get install -y -qq libcjson-dev
+fi
+
+step "C: compile the tests with -std=c11 -Wall -Wextra -Werror, static and shared; C++ include"
+CFLAGS="-std=c11 -Wall -Wextra -Werror -Iinclude"
+gcc $CFLAGS tests/c/test_timekeeper.c target/c/libtimekeeper.a -lcjson -lpthread -ldl -lm -o target/c/test_static
+gcc $CFLAGS tests/c/test_timekeeper.c -Ltarget/c -ltimekeeper -lcjson -lpthread -lm -o target/c/test_shared
+g++ -std=c++17 -Wall -Wextra -Werror -Iinclude tests/c/header_cpp.cpp target/c/libtimekeeper.a -lpthread -ldl -lm -o target/c/test_cpp
+
+step "C: the README's C example compiles as written and runs"
+python3 - <<'PY' > target/c/readme_example.c
+import re
+print(re.findall(r"```c\n(.*?)```", open("README.md").read(), re.S)[0])
+PY
+gcc $CFLAGS target/c/readme_example.c target/c/libtimekeeper.a -lpthread -ldl -lm -o target/c/readme_example
+target/c/readme_example
+
+step "C: run the static build, the C++ build, and the shared build under valgrind"
+target/c/test_static tests/scenarios
+target/c/test_cpp
+LD_LIBRARY_PATH=target/c valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
+  target/c/test_shared tests/scenarios
 
 echo
 echo "All test suites passed."
