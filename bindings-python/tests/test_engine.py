@@ -223,3 +223,65 @@ def test_readme_python_quickstart_runs(tmp_path: pathlib.Path, monkeypatch: pyte
     monkeypatch.chdir(tmp_path)
     for code in blocks:
         exec(compile(code, "README.md", "exec"), {"__name__": "__readme__"})
+
+
+def test_every_operation_is_callable_from_python(engine: timekeeper.Engine) -> None:
+    called = set()
+
+    def run(op: str, *args, **kwargs):  # type: ignore[no-untyped-def]
+        called.add(op)
+        return getattr(engine, op)(*args, **kwargs)
+
+    assert run("guild_settings", 1).timezone == "UTC"
+    assert run("update_guild", 1, timezone="Europe/Paris", week_start="sunday").week_start == "sunday"
+    assert run("upsert_user", 5, "ana", email="ana@example.org", slack_uid="U5", guild_id=1).username == "ana"
+    assert run("get_user", 5).email == "ana@example.org"
+    assert run("find_user_by_email", "ANA@example.org").user_id == 5
+    assert run("find_user_by_slack_uid", "U5").user_id == 5
+    assert run("set_trust_level", 5, "green").trust_level == "green"
+    assert run("set_admin", 1, 5, True).success is True
+    assert run("is_admin", 1, 5).is_admin is True
+    assert run("create_category", 1, "Ops").name == "Ops"
+    assert [c.name for c in run("list_categories", 1)] == ["Development", "Ops"]
+    assert run("get_category", 1, "ops").name == "Ops"
+    assert run("update_category", 1, "Ops", color="#123456").color == "#123456"
+    assert run("rename_category", 1, "Ops", "Operations").name == "Operations"
+    assert run("archive_category", 1, "Operations").archived is True
+    assert run("delete_category", 1, "Operations").success is True
+    s = run("clock_in", 1, 5, "Development", at="2025-10-10T09:00:00Z")
+    assert run("active_session", 1, 5).id == s.session_id
+    assert run("clock_out", 1, 5, at="2025-10-10T10:00:00Z").duration == 3600
+    entry = run("add_entry", 1, 5, "Development", "2025-10-09T09:00:00Z", "2025-10-09T09:30:00Z")
+    assert run("get_session", 1, entry.id).duration == 1800
+    assert run("update_session", 1, entry.id, billable=True).billable is True
+    assert run("list_sessions", 1, user_id=5, from_="2025-10-09T00:00:00Z").meta.total == 2
+    assert run("delete_session", 1, entry.id).success is True
+    assert run("guild_status", 1).total_time_seconds == 3600
+    assert run("leaderboard", 1, timeframe="custom", from_="2025-10-10T00:00:00Z", to="2025-10-11T00:00:00Z").leaderboard[0].total_seconds == 3600
+    assert run("report", 1, timeframe="all", group_by=["user"]).rows[0].total_seconds == 3600
+    r = run("ingest_heartbeats", 1, 5, [{"entity": "a", "time": 1760083200}, {"entity": "a", "time": 1760083500}])
+    assert [x[1] for x in r.responses] == [201, 201]
+    assert len(run("list_heartbeats", 1, 5, start=1760083200, end=1760083600).data) == 2
+    assert run("most_recent_heartbeat", 1, 5).data.time == 1760083500
+    assert run("statusbar_today", 1, 5).data.grand_total.total_seconds == 300  # 08:00-08:05Z is today
+    assert run("coding_stats", 1, 5).total_seconds == 300
+    assert run("coding_leaderboard", 1, period="weekly").period == "last_7_days"
+    assert run("set_master_key", MASTER).success is True
+    ent = run("generate_key", 1, 5, MASTER, tier="ENTERPRISE", name="main")
+    sub = run("mint_sub_key", ent.api_key, 1, tier="PREMIUM")
+    assert run("authorize", sub.api_key, 1, "read_status").tier == "PREMIUM"
+    assert run("set_rate_limiter", "memory").success is True
+    # The in-memory limiter counts from zero: it does not load the shared counters.
+    assert run("authorize", sub.api_key, 1, "read_status").remaining == 59
+    assert run("set_rate_limiter", "shared").success is True
+    assert {k.key_id for k in run("list_keys", 1)} == {ent.key_id, sub.key_id}
+    assert run("get_key", sub.key_id).parent_id == ent.key_id
+    assert run("update_key", sub.key_id, name="customer").name == "customer"
+    new = run("rotate_key", sub.key_id, grace_seconds=0)
+    assert run("get_key", sub.key_id).replaced_by == new.key_id
+    assert run("revoke_key", new.key_id).status == "revoked"
+    assert run("key_events", key_id=sub.key_id)[0].event == "rotated"
+    assert [t.name for t in run("tiers")][:2] == ["SUPPORTER", "PREMIUM"]
+    assert len(run("set_tiers", [t.to_dict() for t in engine.tiers()])) == 4
+    assert run("extract_key", headers={"Authorization": "Bearer abc"}).api_key == "abc"
+    assert called == set(timekeeper.Engine.operations())

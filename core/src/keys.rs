@@ -1052,7 +1052,8 @@ impl Engine {
 
     /// Chooses the limiter: `"shared"` (default; counters in the database, exact across
     /// processes sharing the file) or `"memory"` (counters and key records in this process;
-    /// for single-process hosts; faster, not shared).
+    /// for single-process hosts; faster, not shared). Switching to `"memory"` starts counting
+    /// from zero: it does not load the shared counters.
     pub fn set_rate_limiter(&self, mode: &str) -> Result<()> {
         let mut l = self.limiter().lock().unwrap_or_else(|p| p.into_inner());
         match mode {

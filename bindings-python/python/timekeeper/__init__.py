@@ -504,7 +504,7 @@ class Engine:
                           action=_str("action", action), target_user_id=_id("target_user_id", target_user_id))
 
     def set_rate_limiter(self, mode: str) -> Result:
-        """``shared`` (default, across processes) or ``memory`` (this process only)."""
+        """``shared`` (default, across processes) or ``memory`` (this process only; counts from zero)."""
         return self._call("set_rate_limiter", mode=_str("mode", mode))  # type: ignore[no-any-return]
 
     def list_keys(self, guild_id: Id) -> List[Result]:
