@@ -175,6 +175,14 @@ pub(crate) struct Window {
 }
 
 impl Window {
+    /// Whole local days and edge ranges of this window; unbounded (`all`) is every day, no edges.
+    pub(crate) fn parts(&self, guild: &Guild) -> Split {
+        match (self.from, self.to) {
+            (Some(from), Some(to)) => split_window(guild, from, to),
+            _ => Split { days: Some((i32::MIN, i32::MAX)), edges: vec![] },
+        }
+    }
+
     fn clip(&self, start: Millis, end: Millis) -> Option<(Millis, Millis)> {
         let s = self.from.map_or(start, |f| start.max(f));
         let e = self.to.map_or(end, |t| end.min(t));
@@ -306,14 +314,8 @@ fn seconds_by_day(
 ) -> Result<HashMap<(i32, i64, i64), i64>> {
     let mut cells: HashMap<(i32, i64, i64), i64> = HashMap::new();
     let mut pieces = Vec::new();
-    let (d0, d1, edges) = match (w.from, w.to) {
-        (Some(from), Some(to)) => {
-            let split = split_window(guild, from, to);
-            let (d0, d1) = split.days.unwrap_or((0, 0));
-            (d0, d1, split.edges)
-        }
-        _ => (i32::MIN, i32::MAX, vec![]),
-    };
+    let Split { days, edges } = w.parts(guild);
+    let (d0, d1) = days.unwrap_or((0, 0));
     if d1 > d0 {
         let mut stmt = tx.prepare_cached(
             "SELECT day, user_id, category_id, seconds FROM rollup_day WHERE guild_id = ?1 AND day >= ?2 AND day < ?3

@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::aggregate::{rank, split_window, username, Window};
+use crate::aggregate::{rank, username, Split, Window};
 use crate::error::{Error, Result};
 use crate::guilds::{ensure_guild, ensure_member, load_guild, Guild};
 use crate::store::Engine;
@@ -678,13 +678,7 @@ fn raw_partial(
 /// Milliseconds per (user, dim) in a window for one user: whole days from `hb_day`, edges raw.
 fn coding_by_dim(tx: &Transaction<'_>, guild: &Guild, user: i64, w: Window) -> Result<HashMap<i64, i64>> {
     let mut cells: HashMap<(i64, i64), i64> = HashMap::new();
-    let (days, edges) = match (w.from, w.to) {
-        (Some(f), Some(t)) => {
-            let s = split_window(guild, f, t);
-            (s.days, s.edges)
-        }
-        _ => (Some((i32::MIN, i32::MAX)), vec![]),
-    };
+    let Split { days, edges } = w.parts(guild);
     if let Some((d0, d1)) = days {
         let mut stmt = tx.prepare_cached(
             "SELECT dim_id, ms FROM hb_day WHERE guild_id = ?1 AND user_id = ?2 AND day >= ?3 AND day < ?4",
@@ -704,13 +698,7 @@ fn coding_by_dim(tx: &Transaction<'_>, guild: &Guild, user: i64, w: Window) -> R
 /// edges from `hb_hour`, partial hours raw.
 fn coding_by_user(tx: &Transaction<'_>, guild: &Guild, w: Window) -> Result<HashMap<i64, i64>> {
     let mut totals: HashMap<i64, i64> = HashMap::new();
-    let (days, edges) = match (w.from, w.to) {
-        (Some(f), Some(t)) => {
-            let s = split_window(guild, f, t);
-            (s.days, s.edges)
-        }
-        _ => (Some((i32::MIN, i32::MAX)), vec![]),
-    };
+    let Split { days, edges } = w.parts(guild);
     if let Some((d0, d1)) = days {
         let mut stmt =
             tx.prepare_cached("SELECT user_id, ms FROM hb_day WHERE guild_id = ?1 AND day >= ?2 AND day < ?3")?;
