@@ -74,6 +74,34 @@ impl Hb {
         i64::from_le_bytes([d[0], d[1], d[2], d[3], d[4], d[5], d[6], d[7]])
     }
 
+    fn dim_parts(&self) -> [&str; 8] {
+        fn v(o: &Option<String>) -> &str {
+            o.as_deref().unwrap_or("")
+        }
+        [
+            &self.category,
+            v(&self.project),
+            v(&self.language),
+            v(&self.editor),
+            v(&self.operating_system),
+            v(&self.machine),
+            v(&self.branch),
+            v(&self.user_agent),
+        ]
+    }
+
+    /// A process-local hash of [`Hb::dims`] (never stored).
+    fn dims_hash(&self) -> u64 {
+        use std::hash::{Hash, Hasher};
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        self.dim_parts().hash(&mut h);
+        h.finish()
+    }
+
+    fn has_dims(&self, key: &DimKey) -> bool {
+        self.dim_parts().iter().zip(key.iter()).all(|(a, b)| *a == b.as_str())
+    }
+
     fn same_dims(&self, o: &Hb) -> bool {
         self.category == o.category
             && self.project == o.project
@@ -398,19 +426,25 @@ fn write_deltas(tx: &Transaction<'_>, guild: &Guild, d: Deltas) -> Result<()> {
     Ok(())
 }
 
-/// Interned dimension ids known to this engine. Ids never change once committed, so the cache
-/// is only ever added to, and only after the transaction that created an id commits.
-pub(crate) type DimCache = std::sync::Mutex<HashMap<DimKey, i64>>;
+/// Interned dimension ids known to this engine, by a hash of the dimensions (each entry keeps
+/// its key, compared on every hit). Ids never change once committed, so the cache is only ever
+/// added to, and only after the transaction that created an id commits.
+pub(crate) type DimCache = std::sync::Mutex<HashMap<u64, (DimKey, i64)>>;
 
+/// Looks a heartbeat's dimension id up without allocating on a cache hit; interns new ones.
 fn dim_id(
     tx: &Transaction<'_>,
-    dims: &DimKey,
-    cache: &mut HashMap<DimKey, i64>,
-    known: &HashMap<DimKey, i64>,
+    hb: &Hb,
+    cache: &mut HashMap<u64, (DimKey, i64)>,
+    known: &HashMap<u64, (DimKey, i64)>,
 ) -> Result<i64> {
-    if let Some(id) = cache.get(dims).or_else(|| known.get(dims)) {
-        return Ok(*id);
+    let h = hb.dims_hash();
+    for found in [cache.get(&h), known.get(&h)].into_iter().flatten() {
+        if hb.has_dims(&found.0) {
+            return Ok(found.1);
+        }
     }
+    let dims = hb.dims();
     tx.prepare_cached(
         "INSERT OR IGNORE INTO hb_dims (category, project, language, editor, operating_system, machine, branch, user_agent)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -422,7 +456,7 @@ fn dim_id(
              AND operating_system = ?5 AND machine = ?6 AND branch = ?7 AND user_agent = ?8",
         )?
         .query_row(params![dims[0], dims[1], dims[2], dims[3], dims[4], dims[5], dims[6], dims[7]], |r| r.get(0))?;
-    cache.insert(dims.clone(), id);
+    cache.insert(h, (dims, id));
     Ok(id)
 }
 
@@ -797,7 +831,7 @@ impl Engine {
                 .collect()
         };
         let now = self.now_ms();
-        let mut new_dims: HashMap<DimKey, i64> = HashMap::new();
+        let mut new_dims: HashMap<u64, (DimKey, i64)> = HashMap::new();
         let result = self.write(|tx| {
             let cache = &mut new_dims;
             // Guilds, users and memberships are never deleted: once committed, skip the upserts.
@@ -828,7 +862,7 @@ impl Engine {
                 // Plugins send runs of heartbeats with the same dimensions: compare, don't allocate.
                 let dim = match last {
                     Some((prev, id)) if prev.same_dims(hb) => id,
-                    _ => dim_id(tx, &hb.dims(), cache, &known)?,
+                    _ => dim_id(tx, hb, cache, &known)?,
                 };
                 last = Some((hb, dim));
                 let deps = hb.dependencies.as_ref().map(|d| serde_json::to_string(d).unwrap_or_default());
