@@ -335,7 +335,7 @@ fn seconds_by_day(
     Ok(cells)
 }
 
-fn red_users(tx: &Transaction<'_>) -> Result<HashSet<i64>> {
+pub(crate) fn red_users(tx: &Transaction<'_>) -> Result<HashSet<i64>> {
     Ok(tx
         .prepare_cached("SELECT user_id FROM users WHERE trust_level = 'red'")?
         .query_map([], |r| r.get(0))?
@@ -367,7 +367,7 @@ pub(crate) fn rank(mut totals: Vec<(i64, i64)>) -> Vec<(u32, i64, i64)> {
     out
 }
 
-fn resolve(
+pub(crate) fn resolve(
     guild: &Guild,
     name: Option<&str>,
     default: &str,
@@ -510,13 +510,18 @@ impl Engine {
                 *groups.entry(key).or_default() += secs;
             }
             let mut rows = Vec::with_capacity(groups.len());
+            let mut users: HashMap<i64, String> = HashMap::new();
             for (key, secs) in groups {
                 let mut row =
                     ReportRow { user_id: None, username: None, category: None, day: None, total_seconds: secs };
                 for (k, (n, s)) in group_by.iter().zip(key) {
                     match k {
                         GroupKey::User => {
-                            row.username = Some(username(tx, n)?);
+                            let name = match users.entry(n) {
+                                std::collections::hash_map::Entry::Occupied(e) => e.get().clone(),
+                                std::collections::hash_map::Entry::Vacant(e) => e.insert(username(tx, n)?).clone(),
+                            };
+                            row.username = Some(name);
                             row.user_id = Some(n);
                         }
                         GroupKey::Category => row.category = Some(s),

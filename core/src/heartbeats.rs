@@ -16,7 +16,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 
-use crate::aggregate::{rank, username, Split, Window};
+use crate::aggregate::{rank, red_users, resolve, username, Split, Window};
 use crate::error::{Error, Result};
 use crate::guilds::{ensure_guild, ensure_member, load_guild, Guild};
 use crate::store::Engine;
@@ -1008,11 +1008,9 @@ impl Engine {
         let now = self.now_ms();
         self.read(|tx| {
             let guild = load_guild(tx, q.guild_id)?;
-            let name =
-                q.timeframe.as_deref().unwrap_or(if q.from.is_some() || q.to.is_some() { "custom" } else { "all" });
-            let tf = Timeframe::parse(name, q.from.map(|t| t.0), q.to.map(|t| t.0))?;
-            let (from, to) = tf.resolve(guild.tz, guild.week_start, now);
-            let cells = coding_by_dim(tx, &guild, q.user_id, Window { from, to })?;
+            let (tf, w) = resolve(&guild, q.timeframe.as_deref(), "all", q.from, q.to, now)?;
+            let (from, to) = (w.from, w.to);
+            let cells = coding_by_dim(tx, &guild, q.user_id, w)?;
             let (total, dims) = by_dimension(tx, &cells)?;
             let mut out = Map::new();
             out.insert("user".into(), json!(username(tx, q.user_id)?));
@@ -1050,10 +1048,7 @@ impl Engine {
         self.read(|tx| {
             let guild = load_guild(tx, q.guild_id)?;
             let (from, to) = tf.resolve(guild.tz, guild.week_start, now);
-            let red: HashSet<i64> = tx
-                .prepare_cached("SELECT user_id FROM users WHERE trust_level = 'red'")?
-                .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+            let red = red_users(tx)?;
             let totals: Vec<(i64, i64)> = coding_by_user(tx, &guild, Window { from, to })?
                 .into_iter()
                 .map(|(u, ms)| (u, ms / 1000))
