@@ -964,13 +964,16 @@ impl Engine {
     /// ancestors at once (all or nothing). An unknown key or a refused action spends nothing.
     pub fn authorize(&self, req: &AuthorizeRequest) -> Result<Grant> {
         let hash = sha256(&canonical(&req.api_key)?);
-        let now = self.now_ms();
         let mut limiter = self.limiter().lock().unwrap_or_else(|p| p.into_inner());
         if let Some(mem) = limiter.as_mut() {
+            let now = self.now_ms();
             return self.authorize_in_memory(mem, &hash, req, now);
         }
         drop(limiter);
         self.write(|tx| {
+            // Read the clock once the write lock is held: across processes, decisions are then
+            // made in the same order as their instants.
+            let now = self.now_ms();
             let key = key_by_hash(tx, &hash)?.ok_or(Error::InvalidApiKey)?;
             let chain = chain_with_tiers(tx, key)?;
             let (grant, updates) = decide(

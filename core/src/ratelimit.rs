@@ -55,7 +55,12 @@ fn ceil_secs(ms: Millis) -> i64 {
 }
 
 /// Checks a request against one window of `limit` requests per `period` milliseconds.
+///
+/// A request whose `now` is older than the stored window (its clock was read before another
+/// process moved the window on) counts in the stored window: windows never move backwards, so
+/// a late request can never reset the counts and over-admit.
 pub(crate) fn check(state: WindowState, limit: i64, period: Millis, now: Millis) -> Check {
+    let now = if state.current + state.previous > 0 { now.max(state.start) } else { now };
     let s = roll(state, period, now);
     let elapsed = now - s.start;
     let weight = period - elapsed; // share of the previous window still inside [now - P, now), times P
@@ -145,6 +150,20 @@ mod tests {
         }
         assert!(per_window.values().all(|&n| n <= 7), "{per_window:?}");
         assert!(per_window.values().any(|&n| n == 7));
+    }
+
+    #[test]
+    fn a_late_request_from_an_older_window_never_resets_the_counts() {
+        // Window [60 s, 120 s) is full; a request stamped 59.9 s arrives after it.
+        let mut s = WindowState::default();
+        for t in [61_000, 62_000, 63_000] {
+            s = check(s, 3, MIN, t).next;
+        }
+        let late = check(s, 3, MIN, 59_900);
+        assert!(!late.admitted, "counted in the newer, full window");
+        assert_eq!(late.next, s);
+        let admitted: usize = [59_900, 59_950, 64_000].iter().filter(|&&t| check(s, 3, MIN, t).admitted).count();
+        assert_eq!(admitted, 0);
     }
 
     #[test]
