@@ -1,0 +1,152 @@
+//! The native half of the `timekeeper` npm package.
+//!
+//! One class, `NativeEngine`, whose `call(op, argsJson)` runs any engine operation and returns
+//! its result as JSON text, and whose `callAsync` does the same on libuv's thread pool. JSON text
+//! is the fastest road between V8 and Rust for nested data (`JSON.stringify`/`JSON.parse` are
+//! native in V8; walking objects through N-API costs a call per property). The TypeScript layer
+//! (`src/index.ts`) maps this to camelCase methods, typed results and `TimekeeperError`.
+//!
+//! Two rules keep results exact in JavaScript: integers under keys ending in `_id` (Discord-size
+//! guild and user ids) are written as decimal strings, and so is any other integer a JS `number`
+//! cannot hold exactly. Engine errors are thrown (or, from `callAsync`, rejected) as an `Error`
+//! whose message is the marker `TimekeeperError ` followed by the error as JSON (code, status,
+//! message, body, headers); the TypeScript layer turns that into a `TimekeeperError`. A panic, which the engine
+//! should never raise, is caught and thrown the same way with the marker `TimekeeperPanic`.
+
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::sync::Arc;
+
+use napi::bindgen_prelude::*;
+use napi_derive::napi;
+use serde_json::{json, Value};
+
+/// The largest integer a JS `number` holds exactly (2^53 - 1).
+const MAX_SAFE: i64 = 9_007_199_254_740_991;
+
+/// Markers that start the messages of thrown `Error`s; the TypeScript layer switches on them.
+const ENGINE_ERROR: &str = "TimekeeperError ";
+const PANIC_ERROR: &str = "TimekeeperPanic ";
+
+fn engine_error(e: timekeeper::Error) -> Error {
+    let detail = json!({
+        "code": e.code(),
+        "status": e.status(),
+        "message": e.to_string(),
+        "body": e.to_json(),
+        "headers": e.headers(),
+    });
+    Error::new(Status::GenericFailure, format!("{ENGINE_ERROR}{detail}"))
+}
+
+/// Rewrites integers JS cannot keep exact, and every integer id, as decimal strings.
+fn js_safe(v: &mut Value, is_id: bool) {
+    match v {
+        Value::Number(n) => {
+            let unsafe_int = match (n.as_i64(), n.as_u64()) {
+                (Some(i), _) => is_id || !(-MAX_SAFE..=MAX_SAFE).contains(&i),
+                (None, Some(_)) => true,
+                _ => false,
+            };
+            if unsafe_int {
+                *v = Value::String(n.to_string());
+            }
+        }
+        Value::Array(a) => a.iter_mut().for_each(|x| js_safe(x, false)),
+        Value::Object(m) => {
+            for (k, x) in m.iter_mut() {
+                js_safe(x, k.ends_with("_id"));
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Parses the arguments, runs the operation and writes the JS-safe JSON result.
+fn run(engine: &timekeeper::Engine, op: &str, args_json: &str) -> Result<String> {
+    let outcome = catch_unwind(AssertUnwindSafe(|| {
+        let args: Value = if args_json.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(args_json)
+                .map_err(|e| timekeeper::Error::invalid("args", format!("arguments are not valid JSON: {e}")))?
+        };
+        let mut out = engine.call(op, args)?;
+        js_safe(&mut out, false);
+        Ok::<String, timekeeper::Error>(out.to_string())
+    }));
+    match outcome {
+        Ok(Ok(text)) => Ok(text),
+        Ok(Err(e)) => Err(engine_error(e)),
+        Err(_) => Err(Error::new(Status::GenericFailure, format!("{PANIC_ERROR}the engine panicked in {op:?}"))),
+    }
+}
+
+/// An open engine: a SQLite file (or `:memory:`) and its caches. Calls from the main thread and
+/// from the async variants share it; the engine takes its own lock.
+#[napi]
+pub struct NativeEngine {
+    inner: Arc<timekeeper::Engine>,
+}
+
+#[napi]
+impl NativeEngine {
+    /// Opens a database file (created if missing) or `":memory:"`.
+    #[napi(constructor)]
+    pub fn new(path: String) -> Result<Self> {
+        match catch_unwind(|| timekeeper::Engine::open(&path)) {
+            Ok(Ok(engine)) => Ok(NativeEngine { inner: Arc::new(engine) }),
+            Ok(Err(e)) => Err(engine_error(e)),
+            Err(_) => Err(Error::new(Status::GenericFailure, format!("{PANIC_ERROR}the engine panicked while opening"))),
+        }
+    }
+
+    /// Runs operation `op` (snake_case) with arguments as JSON text; returns the result as JSON text.
+    #[napi]
+    pub fn call(&self, op: String, args_json: String) -> Result<String> {
+        run(&self.inner, &op, &args_json)
+    }
+
+    /// Like `call`, on libuv's thread pool: the promise resolves to the result as JSON text.
+    #[napi(ts_return_type = "Promise<string>")]
+    pub fn call_async(&self, op: String, args_json: String) -> AsyncTask<CallTask> {
+        AsyncTask::new(CallTask { engine: Arc::clone(&self.inner), op, args_json })
+    }
+
+    /// Freezes the clock at `ms` (Unix milliseconds), or returns to the wall clock with `null`.
+    #[napi]
+    pub fn set_now(&self, ms: Option<i64>) {
+        self.inner.set_now(ms);
+    }
+
+    /// The engine's current instant in Unix milliseconds.
+    #[napi]
+    pub fn now_ms(&self) -> i64 {
+        self.inner.now_ms()
+    }
+
+    /// Every operation name `call` accepts.
+    #[napi]
+    pub fn operations() -> Vec<String> {
+        timekeeper::OPERATIONS.iter().map(|s| s.to_string()).collect()
+    }
+}
+
+/// One operation run off the main thread.
+pub struct CallTask {
+    engine: Arc<timekeeper::Engine>,
+    op: String,
+    args_json: String,
+}
+
+impl Task for CallTask {
+    type Output = String;
+    type JsValue = String;
+
+    fn compute(&mut self) -> Result<String> {
+        run(&self.engine, &self.op, &self.args_json)
+    }
+
+    fn resolve(&mut self, _env: Env, output: String) -> Result<String> {
+        Ok(output)
+    }
+}
