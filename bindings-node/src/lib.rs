@@ -6,7 +6,7 @@
 //! native in V8; walking objects through N-API costs a call per property). The TypeScript layer
 //! (`src/index.ts`) maps this to camelCase methods, typed results and `TimekeeperError`.
 //!
-//! Two rules keep results exact in JavaScript: integers under keys ending in `_id` (Discord-size
+//! Two rules keep results exact in JavaScript: integers under keys `id` or ending in `_id` (Discord-size
 //! guild and user ids) are written as decimal strings, and so is any other integer a JS `number`
 //! cannot hold exactly. Engine errors are thrown (or, from `callAsync`, rejected) as an `Error`
 //! whose message is the marker `TimekeeperError ` followed by the error as JSON (code, status,
@@ -54,7 +54,7 @@ fn js_safe(v: &mut Value, is_id: bool) {
         Value::Array(a) => a.iter_mut().for_each(|x| js_safe(x, false)),
         Value::Object(m) => {
             for (k, x) in m.iter_mut() {
-                js_safe(x, k.ends_with("_id"));
+                js_safe(x, k == "id" || k.ends_with("_id"));
             }
         }
         _ => {}
