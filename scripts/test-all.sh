@@ -3,7 +3,8 @@
 #   bash scripts/test-all.sh
 # Stages: Rust lint (fmt, clippy) -> Rust tests (unit, doc, scenarios, properties, processes)
 #         -> Python (venv + maturin build, stubtest, mypy --strict, pytest incl. scenarios)
-#         -> C (static + shared libs, header freshness, C tests and scenarios, valgrind).
+#         -> C (static + shared libs, header freshness, C tests and scenarios, valgrind)
+#         -> Node (addon, index.js/index.d.ts freshness, tsc over a typed usage file, node --test).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
@@ -75,6 +76,32 @@ target/c/test_static tests/scenarios
 target/c/test_cpp
 LD_LIBRARY_PATH=target/c valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
   target/c/test_shared tests/scenarios
+
+step "Node: packages from the committed lockfile (@napi-rs/cli, typescript, @types/node)"
+# `npm install` honours package-lock.json; `npm ci` refuses it here because the registry mirror
+# has no metadata for other platforms' optional packages of @napi-rs/cli's dependencies.
+(cd bindings-node && npm install --ignore-scripts --no-audit --no-fund --loglevel=error)
+
+step "Node: build the addon (cargo, sharing this workspace's build) as bindings-node/timekeeper.node"
+# `npm run build` (napi build) does the same for a release build and also regenerates
+# src/native.d.ts, but it builds for an explicit --target, in a second target directory.
+cargo build -p timekeeper-node
+cp target/debug/libtimekeeper_node.so bindings-node/timekeeper.node
+
+step "Node: index.js and index.d.ts are what tsc generates from src/index.ts"
+(cd bindings-node && npx tsc -p tsconfig.json --outDir "$ROOT/target/node-ts")
+for f in index.js index.d.ts; do
+  if ! diff -u "bindings-node/$f" "target/node-ts/$f"; then
+    echo "bindings-node/$f is stale: run  (cd bindings-node && npx tsc -p tsconfig.json)"
+    exit 1
+  fi
+done
+
+step "Node: the typed usage file type-checks against index.d.ts (tsc --noEmit)"
+(cd bindings-node && npx tsc --noEmit -p test/tsconfig.json)
+
+step "Node: node --test (every operation, errors, bigint ids, async, every scenario, README quickstart)"
+(cd bindings-node && node --test test/)
 
 echo
 echo "All test suites passed."

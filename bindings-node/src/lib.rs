@@ -96,7 +96,9 @@ impl NativeEngine {
         match catch_unwind(|| timekeeper::Engine::open(&path)) {
             Ok(Ok(engine)) => Ok(NativeEngine { inner: Arc::new(engine) }),
             Ok(Err(e)) => Err(engine_error(e)),
-            Err(_) => Err(Error::new(Status::GenericFailure, format!("{PANIC_ERROR}the engine panicked while opening"))),
+            Err(_) => {
+                Err(Error::new(Status::GenericFailure, format!("{PANIC_ERROR}the engine panicked while opening")))
+            }
         }
     }
 
