@@ -347,6 +347,10 @@ impl Engine {
     /// Like [`Engine::call`] with JSON text in and out; errors come back as the error body.
     /// Convenient for bindings that pass strings.
     pub fn call_json(&self, op: &str, args_json: &str) -> Result<String> {
+        if op == "ingest_heartbeats" {
+            // Bulk bodies: read straight from the text, responses written straight to it.
+            return self.ingest_heartbeats_json(args_json);
+        }
         let a: Value = if args_json.trim().is_empty() {
             Value::Null
         } else {

@@ -147,46 +147,200 @@ fn rescale_time(t: f64) -> f64 {
     }
 }
 
-fn opt_string(o: &Map<String, Value>, key: &str, max: usize) -> std::result::Result<Option<String>, String> {
-    match o.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => {
+/// One field of a heartbeat object as sent: absent (or `null`), a scalar, a list of strings (for
+/// `dependencies`; `None` if an element is not a string) or something else. Strings borrow from
+/// the request text when they have no escapes, so parsing a bulk body allocates little.
+#[derive(Debug, Default)]
+enum Field<'a> {
+    #[default]
+    Absent,
+    Bool(bool),
+    Num(serde_json::Number),
+    Str(std::borrow::Cow<'a, str>),
+    List(Option<Vec<std::borrow::Cow<'a, str>>>),
+    Other,
+}
+
+impl<'a> Field<'a> {
+    fn of(v: Option<&'a Value>) -> Field<'a> {
+        match v {
+            None | Some(Value::Null) => Field::Absent,
+            Some(Value::Bool(b)) => Field::Bool(*b),
+            Some(Value::Number(n)) => Field::Num(n.clone()),
+            Some(Value::String(s)) => Field::Str(std::borrow::Cow::Borrowed(s)),
+            Some(Value::Array(a)) => {
+                Field::List(a.iter().map(|x| x.as_str().map(std::borrow::Cow::Borrowed)).collect::<Option<Vec<_>>>())
+            }
+            Some(Value::Object(_)) => Field::Other,
+        }
+    }
+}
+
+impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Self, D::Error> {
+        use std::borrow::Cow;
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Field<'a>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_unit<E>(self) -> std::result::Result<Field<'a>, E> {
+                Ok(Field::Absent)
+            }
+            fn visit_none<E>(self) -> std::result::Result<Field<'a>, E> {
+                Ok(Field::Absent)
+            }
+            fn visit_bool<E>(self, b: bool) -> std::result::Result<Field<'a>, E> {
+                Ok(Field::Bool(b))
+            }
+            fn visit_i64<E>(self, n: i64) -> std::result::Result<Field<'a>, E> {
+                Ok(Field::Num(n.into()))
+            }
+            fn visit_u64<E>(self, n: u64) -> std::result::Result<Field<'a>, E> {
+                Ok(Field::Num(n.into()))
+            }
+            fn visit_f64<E>(self, n: f64) -> std::result::Result<Field<'a>, E> {
+                Ok(serde_json::Number::from_f64(n).map_or(Field::Other, Field::Num))
+            }
+            fn visit_borrowed_str<E>(self, s: &'de str) -> std::result::Result<Field<'a>, E> {
+                Ok(Field::Str(Cow::Borrowed(s)))
+            }
+            fn visit_str<E>(self, s: &str) -> std::result::Result<Field<'a>, E> {
+                Ok(Field::Str(Cow::Owned(s.to_string())))
+            }
+            fn visit_string<E>(self, s: String) -> std::result::Result<Field<'a>, E> {
+                Ok(Field::Str(Cow::Owned(s)))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> std::result::Result<Field<'a>, A::Error> {
+                let mut items = Some(Vec::new());
+                while let Some(f) = seq.next_element::<Field<'a>>()? {
+                    match (f, items.as_mut()) {
+                        (Field::Str(s), Some(v)) => v.push(s),
+                        _ => items = None,
+                    }
+                }
+                Ok(Field::List(items))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> std::result::Result<Field<'a>, A::Error> {
+                while map.next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?.is_some() {}
+                Ok(Field::Other)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
+}
+
+/// A heartbeat object's fields as sent (unknown fields ignored), before validation.
+#[derive(Debug, Default, Deserialize)]
+struct RawHb<'a> {
+    #[serde(borrow, default)]
+    entity: Field<'a>,
+    #[serde(borrow, default)]
+    time: Field<'a>,
+    #[serde(borrow, default, rename = "type")]
+    kind: Field<'a>,
+    #[serde(borrow, default)]
+    category: Field<'a>,
+    #[serde(borrow, default)]
+    project: Field<'a>,
+    #[serde(borrow, default)]
+    branch: Field<'a>,
+    #[serde(borrow, default)]
+    language: Field<'a>,
+    #[serde(borrow, default)]
+    is_write: Field<'a>,
+    #[serde(borrow, default)]
+    editor: Field<'a>,
+    #[serde(borrow, default)]
+    operating_system: Field<'a>,
+    #[serde(borrow, default)]
+    machine: Field<'a>,
+    #[serde(borrow, default)]
+    user_agent: Field<'a>,
+    #[serde(borrow, default)]
+    lines: Field<'a>,
+    #[serde(borrow, default)]
+    lineno: Field<'a>,
+    #[serde(borrow, default)]
+    cursorpos: Field<'a>,
+    #[serde(borrow, default)]
+    line_additions: Field<'a>,
+    #[serde(borrow, default)]
+    line_deletions: Field<'a>,
+    #[serde(borrow, default)]
+    project_root_count: Field<'a>,
+    #[serde(borrow, default)]
+    dependencies: Field<'a>,
+}
+
+impl<'a> RawHb<'a> {
+    fn of(o: &'a Map<String, Value>) -> RawHb<'a> {
+        let f = |k: &str| Field::of(o.get(k));
+        RawHb {
+            entity: f("entity"),
+            time: f("time"),
+            kind: f("type"),
+            category: f("category"),
+            project: f("project"),
+            branch: f("branch"),
+            language: f("language"),
+            is_write: f("is_write"),
+            editor: f("editor"),
+            operating_system: f("operating_system"),
+            machine: f("machine"),
+            user_agent: f("user_agent"),
+            lines: f("lines"),
+            lineno: f("lineno"),
+            cursorpos: f("cursorpos"),
+            line_additions: f("line_additions"),
+            line_deletions: f("line_deletions"),
+            project_root_count: f("project_root_count"),
+            dependencies: f("dependencies"),
+        }
+    }
+}
+
+fn opt_string(f: &Field<'_>, key: &str, max: usize) -> std::result::Result<Option<String>, String> {
+    match f {
+        Field::Absent => Ok(None),
+        Field::Str(s) => {
             let s = s.trim();
-            if s.chars().count() > max {
+            if s.len() > max && s.chars().count() > max {
                 return Err(format!("{key} is longer than {max} characters"));
             }
             Ok((!s.is_empty()).then(|| s.to_string()))
         }
-        Some(Value::Number(n)) => Ok(Some(n.to_string())),
-        Some(_) => Err(format!("{key} must be a string")),
+        Field::Num(n) => Ok(Some(n.to_string())),
+        _ => Err(format!("{key} must be a string")),
     }
 }
 
-fn opt_int(o: &Map<String, Value>, key: &str) -> std::result::Result<Option<i64>, String> {
-    match o.get(key) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::Number(n)) => n
+fn opt_int(f: &Field<'_>, key: &str) -> std::result::Result<Option<i64>, String> {
+    match f {
+        Field::Absent => Ok(None),
+        Field::Num(n) => n
             .as_i64()
             .or_else(|| n.as_f64().map(|f| f as i64))
             .map(Some)
             .ok_or_else(|| format!("{key} must be an integer")),
-        Some(Value::String(s)) if s.trim().is_empty() => Ok(None),
-        Some(Value::String(s)) => s.trim().parse::<i64>().map(Some).map_err(|_| format!("{key} must be an integer")),
-        Some(_) => Err(format!("{key} must be an integer")),
+        Field::Str(s) if s.trim().is_empty() => Ok(None),
+        Field::Str(s) => s.trim().parse::<i64>().map(Some).map_err(|_| format!("{key} must be an integer")),
+        _ => Err(format!("{key} must be an integer")),
     }
 }
 
-fn opt_bool(o: &Map<String, Value>, key: &str) -> std::result::Result<bool, String> {
-    match o.get(key) {
-        None | Some(Value::Null) => Ok(false),
-        Some(Value::Bool(b)) => Ok(*b),
-        Some(Value::Number(n)) => Ok(n.as_f64().unwrap_or(0.0) != 0.0),
-        Some(Value::String(s)) => match s.trim().to_ascii_lowercase().as_str() {
+fn opt_bool(f: &Field<'_>, key: &str) -> std::result::Result<bool, String> {
+    match f {
+        Field::Absent => Ok(false),
+        Field::Bool(b) => Ok(*b),
+        Field::Num(n) => Ok(n.as_f64().unwrap_or(0.0) != 0.0),
+        Field::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
             "true" | "1" => Ok(true),
             "false" | "0" | "" => Ok(false),
             _ => Err(format!("{key} must be a boolean")),
         },
-        Some(_) => Err(format!("{key} must be a boolean")),
+        _ => Err(format!("{key} must be a boolean")),
     }
 }
 
@@ -269,12 +423,41 @@ fn normalize(
     memo: &mut UaMemo,
 ) -> std::result::Result<Hb, String> {
     let o = v.as_object().ok_or("heartbeat must be a JSON object")?;
-    let entity = opt_string(o, "entity", 4096)?.ok_or("entity is required")?;
-    let time_s = match o.get("time") {
-        Some(Value::Number(n)) => n.as_f64().unwrap_or(f64::NAN),
-        Some(Value::String(s)) => s.trim().parse::<f64>().map_err(|_| "time must be a number of Unix seconds")?,
-        None | Some(Value::Null) => return Err("time is required".into()),
-        Some(_) => return Err("time must be a number of Unix seconds".into()),
+    normalize_raw(&RawHb::of(o), batch_ua, machine_name, memo)
+}
+
+/// Parses one heartbeat of a bulk body straight from its text (strings borrowed); anything
+/// unusual (not an object, a repeated key) takes the general path through a `Value`, so both
+/// roads give the same heartbeat or the same message.
+fn normalize_text(
+    raw: &str,
+    batch_ua: Option<&str>,
+    machine_name: Option<&str>,
+    memo: &mut UaMemo,
+) -> std::result::Result<Hb, String> {
+    // serde would also read a struct from a JSON array: only objects take the fast road.
+    let fast = if raw.trim_start().starts_with('{') { serde_json::from_str::<RawHb<'_>>(raw).ok() } else { None };
+    match fast {
+        Some(r) => normalize_raw(&r, batch_ua, machine_name, memo),
+        None => match serde_json::from_str::<Value>(raw) {
+            Ok(v) => normalize(&v, batch_ua, machine_name, memo),
+            Err(e) => Err(format!("heartbeat is not valid JSON: {e}")),
+        },
+    }
+}
+
+fn normalize_raw(
+    o: &RawHb<'_>,
+    batch_ua: Option<&str>,
+    machine_name: Option<&str>,
+    memo: &mut UaMemo,
+) -> std::result::Result<Hb, String> {
+    let entity = opt_string(&o.entity, "entity", 4096)?.ok_or("entity is required")?;
+    let time_s = match &o.time {
+        Field::Num(n) => n.as_f64().unwrap_or(f64::NAN),
+        Field::Str(s) => s.trim().parse::<f64>().map_err(|_| "time must be a number of Unix seconds")?,
+        Field::Absent => return Err("time is required".into()),
+        _ => return Err("time must be a number of Unix seconds".into()),
     };
     if !time_s.is_finite() {
         return Err("time must be a finite number".into());
@@ -283,49 +466,56 @@ fn normalize(
     if !(MIN_TIME_S..MAX_TIME_S).contains(&time_s) {
         return Err("time must be between 2001 and 2100".into());
     }
-    let kind = opt_string(o, "type", 16)?.map(|s| s.to_ascii_lowercase()).unwrap_or_else(|| "file".into());
+    let kind = opt_string(&o.kind, "type", 16)?.map(|s| s.to_ascii_lowercase()).unwrap_or_else(|| "file".into());
     if !TYPES.contains(&kind.as_str()) {
         return Err(format!("type must be one of {}", TYPES.join(", ")));
     }
-    let category = opt_string(o, "category", 64)?
+    let category = opt_string(&o.category, "category", 64)?
         .map(|s| s.to_ascii_lowercase())
         .unwrap_or_else(|| if kind == "domain" || kind == "url" { "browsing" } else { "coding" }.to_string());
-    let user_agent = opt_string(o, "user_agent", 1024)?.or_else(|| batch_ua.map(str::to_string));
+    let user_agent = opt_string(&o.user_agent, "user_agent", 1024)?.or_else(|| batch_ua.map(str::to_string));
     let (ua_editor, ua_os) = match user_agent.as_deref() {
-        Some(ua) => memo.entry(ua.to_string()).or_insert_with(|| parse_user_agent(ua)).clone(),
+        Some(ua) => match memo.get(ua) {
+            Some(found) => found.clone(),
+            None => memo.entry(ua.to_string()).or_insert_with(|| parse_user_agent(ua)).clone(),
+        },
         None => (None, None),
     };
-    let dependencies = match o.get("dependencies") {
-        None | Some(Value::Null) => None,
-        Some(Value::Array(a)) => Some(
-            a.iter()
-                .map(|d| d.as_str().map(str::to_string).ok_or("dependencies must be strings"))
-                .collect::<std::result::Result<_, _>>()?,
-        ),
-        Some(Value::String(s)) => Some(s.split(',').map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect()),
-        Some(_) => return Err("dependencies must be a list of strings".into()),
+    let dependencies = match &o.dependencies {
+        Field::Absent => None,
+        Field::List(Some(a)) => Some(a.iter().map(|d| d.to_string()).collect()),
+        Field::List(None) => return Err("dependencies must be strings".into()),
+        Field::Str(s) => Some(s.split(',').map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect()),
+        _ => return Err("dependencies must be a list of strings".into()),
     };
     Ok(Hb {
         time_ms: (time_s * 1000.0).round() as Millis,
         entity,
         kind,
         category,
-        project: opt_string(o, "project", 512)?,
-        branch: opt_string(o, "branch", 512)?,
-        language: opt_string(o, "language", 128)?,
-        is_write: opt_bool(o, "is_write")?,
-        editor: opt_string(o, "editor", 128)?.or(ua_editor),
-        operating_system: opt_string(o, "operating_system", 128)?.or(ua_os),
-        machine: opt_string(o, "machine", 256)?.or_else(|| machine_name.map(str::to_string)),
+        project: opt_string(&o.project, "project", 512)?,
+        branch: opt_string(&o.branch, "branch", 512)?,
+        language: opt_string(&o.language, "language", 128)?,
+        is_write: opt_bool(&o.is_write, "is_write")?,
+        editor: opt_string(&o.editor, "editor", 128)?.or(ua_editor),
+        operating_system: opt_string(&o.operating_system, "operating_system", 128)?.or(ua_os),
+        machine: opt_string(&o.machine, "machine", 256)?.or_else(|| machine_name.map(str::to_string)),
         user_agent,
-        lines: opt_int(o, "lines")?,
-        lineno: opt_int(o, "lineno")?,
-        cursorpos: opt_int(o, "cursorpos")?,
-        line_additions: opt_int(o, "line_additions")?,
-        line_deletions: opt_int(o, "line_deletions")?,
-        project_root_count: opt_int(o, "project_root_count")?,
+        lines: opt_int(&o.lines, "lines")?,
+        lineno: opt_int(&o.lineno, "lineno")?,
+        cursorpos: opt_int(&o.cursorpos, "cursorpos")?,
+        line_additions: opt_int(&o.line_additions, "line_additions")?,
+        line_deletions: opt_int(&o.line_deletions, "line_deletions")?,
+        project_root_count: opt_int(&o.project_root_count, "project_root_count")?,
         dependencies,
     })
+}
+
+fn check_bulk_size(n: usize) -> Result<()> {
+    if n > 10_000 {
+        return Err(Error::invalid("heartbeats", "at most 10000 heartbeats per bulk"));
+    }
+    Ok(())
 }
 
 /// Arguments of [`Engine::ingest_heartbeats`].
@@ -819,9 +1009,7 @@ impl Engine {
             v @ Value::Object(_) => vec![v],
             _ => return Err(Error::invalid("heartbeats", "expected a heartbeat object or a list of them")),
         };
-        if items.len() > 10_000 {
-            return Err(Error::invalid("heartbeats", "at most 10000 heartbeats per bulk"));
-        }
+        check_bulk_size(items.len())?;
         // Parse outside the lock.
         let parsed: Vec<std::result::Result<Hb, String>> = {
             let mut memo = UaMemo::new();
@@ -830,18 +1018,135 @@ impl Engine {
                 .map(|v| normalize(v, batch.user_agent.as_deref(), batch.machine_name.as_deref(), &mut memo))
                 .collect()
         };
+        let saved = self.ingest_parsed(batch.guild_id, batch.user_id, &parsed)?;
+        let responses = parsed
+            .iter()
+            .zip(saved)
+            .map(|(p, (status, ident))| match p {
+                Err(msg) => (json!({ "error": msg }), 400),
+                Ok(hb) => (
+                    json!({ "data": { "id": heartbeat_id(hb.time_ms, ident), "entity": hb.entity, "type": hb.kind,
+                                      "time": hb.time_ms as f64 / 1000.0 } }),
+                    status,
+                ),
+            })
+            .collect();
+        Ok(BulkResult { responses })
+    }
+
+    /// [`Engine::ingest_heartbeats`] on the request's JSON text: `args_json` is the object of
+    /// `ingest_heartbeats` arguments (`guild_id`, `user_id`, `heartbeats`, `user_agent?`,
+    /// `machine_name?`) and the result is `{"responses": [[body, status], ...]}` as JSON text.
+    /// Heartbeats are read straight from the text and the responses written straight to it, with
+    /// no JSON tree in between: the road the bindings take for bulk bodies.
+    ///
+    /// ```
+    /// let engine = timekeeper::Engine::open(":memory:").unwrap();
+    /// let out = engine
+    ///     .ingest_heartbeats_json(r#"{"guild_id": 1, "user_id": 7, "heartbeats": [{"entity": "a.rs", "time": 1760000000}, {"time": 1}]}"#)
+    ///     .unwrap();
+    /// let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    /// assert_eq!((v["responses"][0][1].as_u64(), v["responses"][1][1].as_u64()), (Some(201), Some(400)));
+    /// ```
+    pub fn ingest_heartbeats_json(&self, args_json: &str) -> Result<String> {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Args<'a> {
+            #[serde(with = "wire::id")]
+            guild_id: i64,
+            #[serde(with = "wire::id")]
+            user_id: i64,
+            #[serde(borrow)]
+            heartbeats: Option<&'a serde_json::value::RawValue>,
+            #[serde(borrow)]
+            user_agent: Option<std::borrow::Cow<'a, str>>,
+            #[serde(borrow)]
+            machine_name: Option<std::borrow::Cow<'a, str>>,
+        }
+        let a: Args<'_> = serde_json::from_str(args_json).map_err(|e| {
+            if e.is_syntax() || e.is_eof() {
+                Error::invalid("args", format!("arguments are not valid JSON: {e}"))
+            } else {
+                wire::args_error(e)
+            }
+        })?;
+        let body = a.heartbeats.map(|r| r.get()).unwrap_or("null");
+        let items: Vec<&str> = match body.as_bytes().first() {
+            Some(b'[') => serde_json::from_str::<Vec<&serde_json::value::RawValue>>(body)
+                .map_err(|e| Error::invalid("heartbeats", format!("not a list of heartbeats: {e}")))?
+                .into_iter()
+                .map(|r| r.get())
+                .collect(),
+            Some(b'{') => vec![body],
+            _ => return Err(Error::invalid("heartbeats", "expected a heartbeat object or a list of them")),
+        };
+        check_bulk_size(items.len())?;
+        let parsed: Vec<std::result::Result<Hb, String>> = {
+            let mut memo = UaMemo::new();
+            items
+                .iter()
+                .map(|raw| normalize_text(raw, a.user_agent.as_deref(), a.machine_name.as_deref(), &mut memo))
+                .collect()
+        };
+        let saved = self.ingest_parsed(a.guild_id, a.user_id, &parsed)?;
+        #[derive(Serialize)]
+        struct Data<'a> {
+            entity: &'a str,
+            id: String,
+            time: f64,
+            #[serde(rename = "type")]
+            kind: &'a str,
+        }
+        #[derive(Serialize)]
+        enum Body<'a> {
+            #[serde(rename = "data")]
+            Data(Data<'a>),
+            #[serde(rename = "error")]
+            Error(&'a str),
+        }
+        let mut out = Vec::with_capacity(32 + parsed.len() * 120);
+        out.extend_from_slice(b"{\"responses\":[");
+        for (i, (p, (status, ident))) in parsed.iter().zip(saved).enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let body = match p {
+                Err(msg) => Body::Error(msg),
+                Ok(hb) => Body::Data(Data {
+                    entity: &hb.entity,
+                    id: heartbeat_id(hb.time_ms, ident),
+                    time: hb.time_ms as f64 / 1000.0,
+                    kind: &hb.kind,
+                }),
+            };
+            // An externally tagged enum is exactly `{"data": {...}}` / `{"error": "..."}`.
+            serde_json::to_writer(&mut out, &(body, status))
+                .map_err(|e| Error::Storage(format!("could not serialise result: {e}")))?;
+        }
+        out.extend_from_slice(b"]}");
+        String::from_utf8(out).map_err(|e| Error::Storage(format!("could not serialise result: {e}")))
+    }
+
+    /// Stores parsed heartbeats in one transaction; per item `(status, identity)`: 201 stored,
+    /// 202 duplicate, 400 for an `Err` item (identity 0).
+    fn ingest_parsed(
+        &self,
+        guild_id: i64,
+        user_id: i64,
+        parsed: &[std::result::Result<Hb, String>],
+    ) -> Result<Vec<(u16, i64)>> {
         let now = self.now_ms();
         let mut new_dims: HashMap<u64, (DimKey, i64)> = HashMap::new();
         let result = self.write(|tx| {
             let cache = &mut new_dims;
             // Guilds, users and memberships are never deleted: once committed, skip the upserts.
-            if !self.known_member(batch.guild_id, batch.user_id) {
-                ensure_guild(tx, batch.guild_id, now)?;
-                ensure_member(tx, batch.guild_id, batch.user_id, now)?;
+            if !self.known_member(guild_id, user_id) {
+                ensure_guild(tx, guild_id, now)?;
+                ensure_member(tx, guild_id, user_id, now)?;
             }
-            let guild = load_guild(tx, batch.guild_id)?;
+            let guild = load_guild(tx, guild_id)?;
             let mut last: Option<(&Hb, i64)> = None;
-            let mut responses = Vec::with_capacity(parsed.len());
+            let mut saved = Vec::with_capacity(parsed.len());
             let known = self.dim_cache().lock().unwrap_or_else(|p| p.into_inner());
             let mut fresh: HashSet<(Millis, i64)> = HashSet::new();
             let (mut lo, mut hi) = (Millis::MAX, Millis::MIN);
@@ -850,11 +1155,11 @@ impl Engine {
                    cursorpos, line_additions, line_deletions, project_root_count, dependencies)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?;
-            for p in &parsed {
+            for p in parsed {
                 let hb = match p {
                     Ok(hb) => hb,
-                    Err(msg) => {
-                        responses.push((json!({ "error": msg }), 400));
+                    Err(_) => {
+                        saved.push((400, 0));
                         continue;
                     }
                 };
@@ -868,7 +1173,7 @@ impl Engine {
                 let deps = hb.dependencies.as_ref().map(|d| serde_json::to_string(d).unwrap_or_default());
                 let n = insert.execute(params![
                     guild.id,
-                    batch.user_id,
+                    user_id,
                     hb.time_ms,
                     ident,
                     hb.entity,
@@ -891,11 +1196,7 @@ impl Engine {
                 } else {
                     202
                 };
-                let id = heartbeat_id(hb.time_ms, ident);
-                responses.push((
-                    json!({ "data": { "id": id, "entity": hb.entity, "type": hb.kind, "time": hb.time_ms as f64 / 1000.0 } }),
-                    status,
-                ));
+                saved.push((status, ident));
             }
             if !fresh.is_empty() {
                 // Only pairs within one timeout of a new heartbeat can change.
@@ -905,20 +1206,20 @@ impl Engine {
                      ORDER BY time_ms, ident",
                 )?;
                 let all: Vec<(Millis, i64, i64)> = stmt
-                    .query_map(params![guild.id, batch.user_id, lo - timeout, hi + timeout], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                    .query_map(params![guild.id, user_id, lo - timeout, hi + timeout], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
                     .collect::<rusqlite::Result<_>>()?;
                 let new_seq: Vec<(Millis, i64)> = all.iter().map(|&(t, _, d)| (t, d)).collect();
                 let old_seq: Vec<(Millis, i64)> = all.iter().filter(|(t, i, _)| !fresh.contains(&(*t, *i))).map(|&(t, _, d)| (t, d)).collect();
                 let mut d: Deltas = Default::default();
-                add_sequence(&guild, batch.user_id, &new_seq, 1, &mut d);
-                add_sequence(&guild, batch.user_id, &old_seq, -1, &mut d);
+                add_sequence(&guild, user_id, &new_seq, 1, &mut d);
+                add_sequence(&guild, user_id, &old_seq, -1, &mut d);
                 write_deltas(tx, &guild, d)?;
             }
-            Ok(BulkResult { responses })
+            Ok(saved)
         });
         if result.is_ok() {
             self.dim_cache().lock().unwrap_or_else(|p| p.into_inner()).extend(new_dims);
-            self.remember_member(batch.guild_id, batch.user_id);
+            self.remember_member(guild_id, user_id);
         }
         result
     }
