@@ -116,6 +116,49 @@ impl NativeEngine {
         to_py(py, &out)
     }
 
+    /// Bulk heartbeat ingest from the arguments as JSON text (heartbeats read straight from the
+    /// text), GIL released; returns `{"responses": [[body, status], ...]}` built directly as
+    /// Python objects (repeated keys and types interned, no JSON text in between).
+    fn ingest_text<'py>(&self, py: Python<'py>, args_json: String) -> PyResult<Bound<'py, PyAny>> {
+        let engine = Arc::clone(&self.inner);
+        let outcomes = py.detach(move || engine.ingest_heartbeats_text(&args_json)).map_err(error_to_py)?;
+        let (k_data, k_error) = (PyString::intern(py, "data"), PyString::intern(py, "error"));
+        let (k_id, k_entity, k_type, k_time) = (
+            PyString::intern(py, "id"),
+            PyString::intern(py, "entity"),
+            PyString::intern(py, "type"),
+            PyString::intern(py, "time"),
+        );
+        let mut kinds: Vec<(String, Bound<'py, PyString>)> = Vec::new();
+        let mut items = Vec::with_capacity(outcomes.len());
+        for o in outcomes {
+            let body = PyDict::new(py);
+            match o.heartbeat {
+                Ok(h) => {
+                    let kind = match kinds.iter().find(|(k, _)| *k == h.kind) {
+                        Some((_, s)) => s.clone(),
+                        None => {
+                            let s = PyString::new(py, &h.kind);
+                            kinds.push((h.kind, s.clone()));
+                            s
+                        }
+                    };
+                    let data = PyDict::new(py);
+                    data.set_item(&k_entity, h.entity)?;
+                    data.set_item(&k_id, h.id)?;
+                    data.set_item(&k_time, h.time)?;
+                    data.set_item(&k_type, kind)?;
+                    body.set_item(&k_data, data)?;
+                }
+                Err(msg) => body.set_item(&k_error, msg)?,
+            }
+            items.push(PyList::new(py, [body.into_any(), o.status.into_pyobject(py)?.into_any()])?);
+        }
+        let out = PyDict::new(py);
+        out.set_item(PyString::intern(py, "responses"), PyList::new(py, items)?)?;
+        Ok(out.into_any())
+    }
+
     /// Freezes the clock at `ms` (Unix milliseconds), or returns to the wall clock with `None`.
     #[pyo3(signature = (ms=None))]
     fn set_now(&self, ms: Option<i64>) {

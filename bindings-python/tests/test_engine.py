@@ -2,6 +2,7 @@
 README quickstart."""
 
 import datetime as dt
+import json
 import os
 import pathlib
 import re
@@ -143,6 +144,25 @@ def test_bulk_heartbeats_as_list_of_dicts_or_json_string(engine: timekeeper.Engi
     listed = engine.list_heartbeats(1, 7, start=dt.datetime(2025, 10, 10, tzinfo=UTC), limit=2).data
     assert [h.editor for h in listed] == ["Vim", "Vim"]
     assert engine.statusbar_today(1, 7).data.grand_total.total_seconds == 120.0
+
+
+def test_bulk_responses_are_the_engine_shape_whatever_the_input_form(engine: timekeeper.Engine) -> None:
+    beats = [{"entity": "src/\u00e9\"x\".rs", "time": 1760083200.5, "type": "FILE"}, {"time": 1760083201},
+             {"entity": "d.com", "time": 1760083202000, "type": "domain"}, [1, 2]]
+    r = engine.ingest_heartbeats(1, 7, beats)
+    generic = timekeeper.Engine(":memory:").call("ingest_heartbeats", {"guild_id": 1, "user_id": 7, "heartbeats": beats})
+    assert r.to_dict() == generic.to_dict()
+    assert [s for _, s in r.responses] == [201, 400, 201, 400]
+    assert r.responses[0][0].data.to_dict() == {"entity": "src/\u00e9\"x\".rs", "id": r.responses[0][0].data.id,
+                                                "time": 1760083200.5, "type": "file"}
+    assert r.responses[1][0].to_dict() == {"error": "entity is required"}
+    assert r.responses[3][0].error == "heartbeat must be a JSON object"
+    as_bytes = engine.ingest_heartbeats(1, 7, json.dumps(beats).encode())
+    assert [s for _, s in as_bytes.responses] == [202, 400, 202, 400]
+    with pytest.raises(timekeeper.InvalidInputError):
+        engine.ingest_heartbeats(1, 7, [{"entity": "a", "time": float("nan")}])
+    with pytest.raises(TypeError):
+        engine.ingest_heartbeats(1, 7, [{"entity": "a", "time": dt.datetime.now(UTC)}])
 
 
 def test_threads_share_one_engine_without_losing_writes(tmp_path: pathlib.Path) -> None:

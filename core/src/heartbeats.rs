@@ -511,6 +511,28 @@ fn normalize_raw(
     })
 }
 
+/// One heartbeat's outcome in a bulk ingest ([`Engine::ingest_heartbeats_text`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestOutcome {
+    /// 201 stored, 202 duplicate (already stored), 400 invalid.
+    pub status: u16,
+    /// The heartbeat as stored (201, 202), or why it was refused (400).
+    pub heartbeat: std::result::Result<IngestedHeartbeat, String>,
+}
+
+/// The `data` of a 201/202 bulk response: `{"id", "entity", "type", "time"}`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct IngestedHeartbeat {
+    /// The heartbeat's stable id.
+    pub id: String,
+    /// File path, domain, app or URL.
+    pub entity: String,
+    /// `file`, `domain`, `app` or `url`.
+    pub kind: String,
+    /// Float Unix seconds at the stored precision.
+    pub time: f64,
+}
+
 fn check_bulk_size(n: usize) -> Result<()> {
     if n > 10_000 {
         return Err(Error::invalid("heartbeats", "at most 10000 heartbeats per bulk"));
@@ -1049,6 +1071,43 @@ impl Engine {
     /// assert_eq!((v["responses"][0][1].as_u64(), v["responses"][1][1].as_u64()), (Some(201), Some(400)));
     /// ```
     pub fn ingest_heartbeats_json(&self, args_json: &str) -> Result<String> {
+        #[derive(Serialize)]
+        struct Data<'a> {
+            entity: &'a str,
+            id: &'a str,
+            time: f64,
+            #[serde(rename = "type")]
+            kind: &'a str,
+        }
+        #[derive(Serialize)]
+        enum Body<'a> {
+            #[serde(rename = "data")]
+            Data(Data<'a>),
+            #[serde(rename = "error")]
+            Error(&'a str),
+        }
+        let outcomes = self.ingest_heartbeats_text(args_json)?;
+        let mut out = Vec::with_capacity(32 + outcomes.len() * 120);
+        out.extend_from_slice(b"{\"responses\":[");
+        for (i, o) in outcomes.iter().enumerate() {
+            if i > 0 {
+                out.push(b',');
+            }
+            let body = match &o.heartbeat {
+                Err(msg) => Body::Error(msg),
+                Ok(h) => Body::Data(Data { entity: &h.entity, id: &h.id, time: h.time, kind: &h.kind }),
+            };
+            // An externally tagged enum is exactly `{"data": {...}}` / `{"error": "..."}`.
+            serde_json::to_writer(&mut out, &(body, o.status))
+                .map_err(|e| Error::Storage(format!("could not serialise result: {e}")))?;
+        }
+        out.extend_from_slice(b"]}");
+        String::from_utf8(out).map_err(|e| Error::Storage(format!("could not serialise result: {e}")))
+    }
+
+    /// [`Engine::ingest_heartbeats_json`] without the final serialisation: one
+    /// [`IngestOutcome`] per heartbeat, in order, for bindings that build their own objects.
+    pub fn ingest_heartbeats_text(&self, args_json: &str) -> Result<Vec<IngestOutcome>> {
         #[derive(Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Args<'a> {
@@ -1089,42 +1148,19 @@ impl Engine {
                 .collect()
         };
         let saved = self.ingest_parsed(a.guild_id, a.user_id, &parsed)?;
-        #[derive(Serialize)]
-        struct Data<'a> {
-            entity: &'a str,
-            id: String,
-            time: f64,
-            #[serde(rename = "type")]
-            kind: &'a str,
-        }
-        #[derive(Serialize)]
-        enum Body<'a> {
-            #[serde(rename = "data")]
-            Data(Data<'a>),
-            #[serde(rename = "error")]
-            Error(&'a str),
-        }
-        let mut out = Vec::with_capacity(32 + parsed.len() * 120);
-        out.extend_from_slice(b"{\"responses\":[");
-        for (i, (p, (status, ident))) in parsed.iter().zip(saved).enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            let body = match p {
-                Err(msg) => Body::Error(msg),
-                Ok(hb) => Body::Data(Data {
-                    entity: &hb.entity,
+        Ok(parsed
+            .into_iter()
+            .zip(saved)
+            .map(|(p, (status, ident))| IngestOutcome {
+                status,
+                heartbeat: p.map(|hb| IngestedHeartbeat {
                     id: heartbeat_id(hb.time_ms, ident),
+                    entity: hb.entity,
+                    kind: hb.kind,
                     time: hb.time_ms as f64 / 1000.0,
-                    kind: &hb.kind,
                 }),
-            };
-            // An externally tagged enum is exactly `{"data": {...}}` / `{"error": "..."}`.
-            serde_json::to_writer(&mut out, &(body, status))
-                .map_err(|e| Error::Storage(format!("could not serialise result: {e}")))?;
-        }
-        out.extend_from_slice(b"]}");
-        String::from_utf8(out).map_err(|e| Error::Storage(format!("could not serialise result: {e}")))
+            })
+            .collect())
     }
 
     /// Stores parsed heartbeats in one transaction; per item `(status, identity)`: 201 stored,

@@ -47,7 +47,10 @@ pub use categories::{Category, CategoryUpdate, NewCategory};
 pub use dispatch::OPERATIONS;
 pub use error::{Error, Result};
 pub use guilds::{GuildSettings, GuildUpdate, User, UserInput, DEFAULT_HEARTBEAT_TIMEOUT, TRUST_LEVELS};
-pub use heartbeats::{BulkResult, CodingLeaderboardQuery, Heartbeat, HeartbeatBatch, HeartbeatQuery, UserWindow};
+pub use heartbeats::{
+    BulkResult, CodingLeaderboardQuery, Heartbeat, HeartbeatBatch, HeartbeatQuery, IngestOutcome, IngestedHeartbeat,
+    UserWindow,
+};
 pub use keys::{
     default_tiers, AuthorizeRequest, GenerateKey, Grant, KeyInfo, KeySources, MintSubKey, NewKey, TierDef, ACTIONS,
 };
