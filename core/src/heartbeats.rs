@@ -533,11 +533,16 @@ pub struct IngestedHeartbeat {
     pub time: f64,
 }
 
-fn check_bulk_size(n: usize) -> Result<()> {
-    if n > 10_000 {
+/// Normalises a bulk's items (outside the engine lock), at most 10000 of them.
+fn parse_batch<T>(
+    items: &[T],
+    mut normalize_one: impl FnMut(&T, &mut UaMemo) -> std::result::Result<Hb, String>,
+) -> Result<Vec<std::result::Result<Hb, String>>> {
+    if items.len() > 10_000 {
         return Err(Error::invalid("heartbeats", "at most 10000 heartbeats per bulk"));
     }
-    Ok(())
+    let mut memo = UaMemo::new();
+    Ok(items.iter().map(|x| normalize_one(x, &mut memo)).collect())
 }
 
 /// Arguments of [`Engine::ingest_heartbeats`].
@@ -1031,15 +1036,9 @@ impl Engine {
             v @ Value::Object(_) => vec![v],
             _ => return Err(Error::invalid("heartbeats", "expected a heartbeat object or a list of them")),
         };
-        check_bulk_size(items.len())?;
-        // Parse outside the lock.
-        let parsed: Vec<std::result::Result<Hb, String>> = {
-            let mut memo = UaMemo::new();
-            items
-                .iter()
-                .map(|v| normalize(v, batch.user_agent.as_deref(), batch.machine_name.as_deref(), &mut memo))
-                .collect()
-        };
+        let parsed = parse_batch(&items, |v, memo| {
+            normalize(v, batch.user_agent.as_deref(), batch.machine_name.as_deref(), memo)
+        })?;
         let saved = self.ingest_parsed(batch.guild_id, batch.user_id, &parsed)?;
         let responses = parsed
             .iter()
@@ -1139,14 +1138,9 @@ impl Engine {
             Some(b'{') => vec![body],
             _ => return Err(Error::invalid("heartbeats", "expected a heartbeat object or a list of them")),
         };
-        check_bulk_size(items.len())?;
-        let parsed: Vec<std::result::Result<Hb, String>> = {
-            let mut memo = UaMemo::new();
-            items
-                .iter()
-                .map(|raw| normalize_text(raw, a.user_agent.as_deref(), a.machine_name.as_deref(), &mut memo))
-                .collect()
-        };
+        let parsed = parse_batch(&items, |raw, memo| {
+            normalize_text(raw, a.user_agent.as_deref(), a.machine_name.as_deref(), memo)
+        })?;
         let saved = self.ingest_parsed(a.guild_id, a.user_id, &parsed)?;
         Ok(parsed
             .into_iter()
