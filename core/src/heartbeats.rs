@@ -533,6 +533,23 @@ pub struct IngestedHeartbeat {
     pub time: f64,
 }
 
+/// Pairs each parsed item with what [`Engine::ingest_parsed`] did with it.
+fn outcomes(parsed: Vec<std::result::Result<Hb, String>>, saved: Vec<(u16, i64)>) -> Vec<IngestOutcome> {
+    parsed
+        .into_iter()
+        .zip(saved)
+        .map(|(p, (status, ident))| IngestOutcome {
+            status,
+            heartbeat: p.map(|hb| IngestedHeartbeat {
+                id: heartbeat_id(hb.time_ms, ident),
+                entity: hb.entity,
+                kind: hb.kind,
+                time: hb.time_ms as f64 / 1000.0,
+            }),
+        })
+        .collect()
+}
+
 /// Normalises a bulk's items (outside the engine lock), at most 10000 of them.
 fn parse_batch<T>(
     items: &[T],
@@ -1040,16 +1057,13 @@ impl Engine {
             normalize(v, batch.user_agent.as_deref(), batch.machine_name.as_deref(), memo)
         })?;
         let saved = self.ingest_parsed(batch.guild_id, batch.user_id, &parsed)?;
-        let responses = parsed
-            .iter()
-            .zip(saved)
-            .map(|(p, (status, ident))| match p {
-                Err(msg) => (json!({ "error": msg }), 400),
-                Ok(hb) => (
-                    json!({ "data": { "id": heartbeat_id(hb.time_ms, ident), "entity": hb.entity, "type": hb.kind,
-                                      "time": hb.time_ms as f64 / 1000.0 } }),
-                    status,
-                ),
+        let responses = outcomes(parsed, saved)
+            .into_iter()
+            .map(|o| match o.heartbeat {
+                Err(msg) => (json!({ "error": msg }), o.status),
+                Ok(h) => {
+                    (json!({ "data": { "id": h.id, "entity": h.entity, "type": h.kind, "time": h.time } }), o.status)
+                }
             })
             .collect();
         Ok(BulkResult { responses })
@@ -1142,19 +1156,7 @@ impl Engine {
             normalize_text(raw, a.user_agent.as_deref(), a.machine_name.as_deref(), memo)
         })?;
         let saved = self.ingest_parsed(a.guild_id, a.user_id, &parsed)?;
-        Ok(parsed
-            .into_iter()
-            .zip(saved)
-            .map(|(p, (status, ident))| IngestOutcome {
-                status,
-                heartbeat: p.map(|hb| IngestedHeartbeat {
-                    id: heartbeat_id(hb.time_ms, ident),
-                    entity: hb.entity,
-                    kind: hb.kind,
-                    time: hb.time_ms as f64 / 1000.0,
-                }),
-            })
-            .collect())
+        Ok(outcomes(parsed, saved))
     }
 
     /// Stores parsed heartbeats in one transaction; per item `(status, identity)`: 201 stored,

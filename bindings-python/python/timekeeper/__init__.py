@@ -227,14 +227,6 @@ class Engine:
                     self._pid = _os.getpid()
         return self._native
 
-    def _run(self, op: str, args: str) -> Any:
-        """Runs an operation on JSON text (raw request bodies)."""
-        try:
-            out = self._engine().call(op, args)
-        except _native.NativeError as e:
-            raise _error(e) from None
-        return _wrap(_json.loads(out))
-
     def _call(self, op: str, **args: Any) -> Any:
         """Runs an operation on Python values, converted in Rust without JSON text."""
         try:
