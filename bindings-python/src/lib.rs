@@ -129,7 +129,7 @@ impl NativeEngine {
             PyString::intern(py, "type"),
             PyString::intern(py, "time"),
         );
-        let mut kinds: Vec<(String, Bound<'py, PyString>)> = Vec::new();
+        let mut kinds: Vec<(&str, Bound<'py, PyString>)> = Vec::new();
         let mut items = Vec::with_capacity(outcomes.len());
         for o in outcomes {
             let body = PyDict::new(py);

@@ -293,10 +293,7 @@ impl Engine {
                 let heartbeats = a.as_object_mut().and_then(|m| m.remove("heartbeats")).unwrap_or(Value::Null);
                 let mut batch: crate::HeartbeatBatch = args(a)?;
                 batch.heartbeats = heartbeats;
-                let r = self.ingest_heartbeats(&batch)?;
-                let responses: Vec<Value> =
-                    r.responses.into_iter().map(|(body, status)| json!([body, status])).collect();
-                Ok(json!({ "responses": responses }))
+                out(self.ingest_heartbeats(&batch)?)
             }
             "list_heartbeats" => out(json!({ "data": self.list_heartbeats(&args(a)?)? })),
             "most_recent_heartbeat" => {

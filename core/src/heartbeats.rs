@@ -9,6 +9,7 @@
 //! adds the new ones, and the rollups always equal a recomputation from the sorted heartbeats,
 //! whatever the arrival order, batching or duplicates.
 
+use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rusqlite::{params, OptionalExtension, Transaction};
@@ -30,38 +31,39 @@ const MAX_TIME_S: f64 = 4_102_444_800.0;
 const TYPES: [&str; 4] = ["file", "domain", "app", "url"];
 const UNKNOWN: &str = "Unknown";
 
-/// A normalised heartbeat, as stored.
+/// A normalised heartbeat, as stored. Strings borrow from the request where they can (a bulk
+/// of plugin heartbeats then allocates almost nothing before it reaches SQLite).
 #[derive(Debug, Clone)]
-struct Hb {
+struct Hb<'a> {
     time_ms: Millis,
-    entity: String,
-    kind: String,
-    category: String,
-    project: Option<String>,
-    branch: Option<String>,
-    language: Option<String>,
+    entity: Cow<'a, str>,
+    kind: &'static str,
+    category: Cow<'a, str>,
+    project: Option<Cow<'a, str>>,
+    branch: Option<Cow<'a, str>>,
+    language: Option<Cow<'a, str>>,
     is_write: bool,
-    editor: Option<String>,
-    operating_system: Option<String>,
-    machine: Option<String>,
-    user_agent: Option<String>,
+    editor: Option<Cow<'a, str>>,
+    operating_system: Option<Cow<'a, str>>,
+    machine: Option<Cow<'a, str>>,
+    user_agent: Option<Cow<'a, str>>,
     lines: Option<i64>,
     lineno: Option<i64>,
     cursorpos: Option<i64>,
     line_additions: Option<i64>,
     line_deletions: Option<i64>,
     project_root_count: Option<i64>,
-    dependencies: Option<Vec<String>>,
+    dependencies: Option<Vec<Cow<'a, str>>>,
 }
 
-impl Hb {
+impl Hb<'_> {
     /// The WakaTime identity (everything but the time, which has its own column), hashed.
     fn ident(&self) -> i64 {
         let mut h = Sha256::new();
         for part in [
-            self.entity.as_str(),
-            self.kind.as_str(),
-            self.category.as_str(),
+            &*self.entity,
+            self.kind,
+            &*self.category,
             self.project.as_deref().unwrap_or("\u{0}"),
             self.branch.as_deref().unwrap_or("\u{0}"),
             self.language.as_deref().unwrap_or("\u{0}"),
@@ -75,7 +77,7 @@ impl Hb {
     }
 
     fn dim_parts(&self) -> [&str; 8] {
-        fn v(o: &Option<String>) -> &str {
+        fn v<'s>(o: &'s Option<Cow<'_, str>>) -> &'s str {
             o.as_deref().unwrap_or("")
         }
         [
@@ -102,7 +104,7 @@ impl Hb {
         self.dim_parts().iter().zip(key.iter()).all(|(a, b)| *a == b.as_str())
     }
 
-    fn same_dims(&self, o: &Hb) -> bool {
+    fn same_dims(&self, o: &Hb<'_>) -> bool {
         self.category == o.category
             && self.project == o.project
             && self.language == o.language
@@ -116,17 +118,35 @@ impl Hb {
     /// The interned dimension key: what durations are credited to, plus the user agent;
     /// absent values are ''.
     fn dims(&self) -> DimKey {
-        let v = |o: &Option<String>| o.clone().unwrap_or_default();
-        [
-            self.category.clone(),
-            v(&self.project),
-            v(&self.language),
-            v(&self.editor),
-            v(&self.operating_system),
-            v(&self.machine),
-            v(&self.branch),
-            v(&self.user_agent),
-        ]
+        self.dim_parts().map(str::to_string)
+    }
+
+    /// The same heartbeat, owning its strings.
+    fn into_owned(self) -> Hb<'static> {
+        fn o(c: Option<Cow<'_, str>>) -> Option<Cow<'static, str>> {
+            c.map(|c| Cow::Owned(c.into_owned()))
+        }
+        Hb {
+            time_ms: self.time_ms,
+            entity: Cow::Owned(self.entity.into_owned()),
+            kind: self.kind,
+            category: Cow::Owned(self.category.into_owned()),
+            project: o(self.project),
+            branch: o(self.branch),
+            language: o(self.language),
+            is_write: self.is_write,
+            editor: o(self.editor),
+            operating_system: o(self.operating_system),
+            machine: o(self.machine),
+            user_agent: o(self.user_agent),
+            lines: self.lines,
+            lineno: self.lineno,
+            cursorpos: self.cursorpos,
+            line_additions: self.line_additions,
+            line_deletions: self.line_deletions,
+            project_root_count: self.project_root_count,
+            dependencies: self.dependencies.map(|d| d.into_iter().map(|x| Cow::Owned(x.into_owned())).collect()),
+        }
     }
 }
 
@@ -159,21 +179,6 @@ enum Field<'a> {
     Str(std::borrow::Cow<'a, str>),
     List(Option<Vec<std::borrow::Cow<'a, str>>>),
     Other,
-}
-
-impl<'a> Field<'a> {
-    fn of(v: Option<&'a Value>) -> Field<'a> {
-        match v {
-            None | Some(Value::Null) => Field::Absent,
-            Some(Value::Bool(b)) => Field::Bool(*b),
-            Some(Value::Number(n)) => Field::Num(n.clone()),
-            Some(Value::String(s)) => Field::Str(std::borrow::Cow::Borrowed(s)),
-            Some(Value::Array(a)) => {
-                Field::List(a.iter().map(|x| x.as_str().map(std::borrow::Cow::Borrowed)).collect::<Option<Vec<_>>>())
-            }
-            Some(Value::Object(_)) => Field::Other,
-        }
-    }
 }
 
 impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {
@@ -274,44 +279,35 @@ struct RawHb<'a> {
     dependencies: Field<'a>,
 }
 
-impl<'a> RawHb<'a> {
-    fn of(o: &'a Map<String, Value>) -> RawHb<'a> {
-        let f = |k: &str| Field::of(o.get(k));
-        RawHb {
-            entity: f("entity"),
-            time: f("time"),
-            kind: f("type"),
-            category: f("category"),
-            project: f("project"),
-            branch: f("branch"),
-            language: f("language"),
-            is_write: f("is_write"),
-            editor: f("editor"),
-            operating_system: f("operating_system"),
-            machine: f("machine"),
-            user_agent: f("user_agent"),
-            lines: f("lines"),
-            lineno: f("lineno"),
-            cursorpos: f("cursorpos"),
-            line_additions: f("line_additions"),
-            line_deletions: f("line_deletions"),
-            project_root_count: f("project_root_count"),
-            dependencies: f("dependencies"),
-        }
+/// Trims a string field, keeping it borrowed when it was.
+fn trimmed(s: Cow<'_, str>) -> Cow<'_, str> {
+    match s {
+        Cow::Borrowed(b) => Cow::Borrowed(b.trim()),
+        Cow::Owned(o) if o.trim().len() == o.len() => Cow::Owned(o),
+        Cow::Owned(o) => Cow::Owned(o.trim().to_string()),
     }
 }
 
-fn opt_string(f: &Field<'_>, key: &str, max: usize) -> std::result::Result<Option<String>, String> {
+/// Lower-cases ASCII letters, allocating only when there is one to change.
+fn lowercased(s: Cow<'_, str>) -> Cow<'_, str> {
+    if s.bytes().any(|b| b.is_ascii_uppercase()) {
+        Cow::Owned(s.to_ascii_lowercase())
+    } else {
+        s
+    }
+}
+
+fn opt_string<'a>(f: Field<'a>, key: &str, max: usize) -> std::result::Result<Option<Cow<'a, str>>, String> {
     match f {
         Field::Absent => Ok(None),
         Field::Str(s) => {
-            let s = s.trim();
+            let s = trimmed(s);
             if s.len() > max && s.chars().count() > max {
                 return Err(format!("{key} is longer than {max} characters"));
             }
-            Ok((!s.is_empty()).then(|| s.to_string()))
+            Ok((!s.is_empty()).then_some(s))
         }
-        Field::Num(n) => Ok(Some(n.to_string())),
+        Field::Num(n) => Ok(Some(Cow::Owned(n.to_string()))),
         _ => Err(format!("{key} must be a string")),
     }
 }
@@ -345,8 +341,8 @@ fn opt_bool(f: &Field<'_>, key: &str) -> std::result::Result<bool, String> {
 }
 
 /// Editor names for the plugin ids found in WakaTime user agents.
-fn editor_name(id: &str) -> String {
-    let known = [
+fn editor_name(id: &str) -> Cow<'static, str> {
+    const KNOWN: [(&str, &str); 24] = [
         ("vscode", "VS Code"),
         ("vim", "Vim"),
         ("neovim", "Neovim"),
@@ -372,23 +368,25 @@ fn editor_name(id: &str) -> String {
         ("eclipse", "Eclipse"),
         ("androidstudio", "Android Studio"),
     ];
-    let key = id.to_ascii_lowercase();
-    known.iter().find(|(k, _)| *k == key).map(|(_, v)| v.to_string()).unwrap_or_else(|| {
-        let mut c = id.chars();
-        c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default()
-    })
+    match KNOWN.iter().find(|(k, _)| k.eq_ignore_ascii_case(id)) {
+        Some((_, name)) => Cow::Borrowed(name),
+        None => {
+            let mut c = id.chars();
+            Cow::Owned(c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_default())
+        }
+    }
 }
 
 /// Derives `(editor, operating_system)` from a WakaTime user agent such as
 /// `wakatime/v1.90.0 (linux-6.5.0-14-generic-x86_64) go1.21.5 vscode/1.85.1 vscode-wakatime/24.4.0`.
-pub(crate) fn parse_user_agent(ua: &str) -> (Option<String>, Option<String>) {
+pub(crate) fn parse_user_agent(ua: &str) -> (Option<Cow<'static, str>>, Option<Cow<'static, str>>) {
     let os = ua.split_once('(').and_then(|(_, rest)| rest.split_once(')')).map(|(inside, _)| {
         let first = inside.split(['-', ' ', ';']).next().unwrap_or("").to_ascii_lowercase();
         match first.as_str() {
-            "darwin" | "macos" | "mac" => "Mac".to_string(),
-            "windows" | "win32" => "Windows".to_string(),
-            "linux" => "Linux".to_string(),
-            "" => UNKNOWN.to_string(),
+            "darwin" | "macos" | "mac" => Cow::Borrowed("Mac"),
+            "windows" | "win32" => Cow::Borrowed("Windows"),
+            "linux" => Cow::Borrowed("Linux"),
+            "" => Cow::Borrowed(UNKNOWN),
             other => editor_name(other),
         }
     });
@@ -414,45 +412,50 @@ pub(crate) fn parse_user_agent(ua: &str) -> (Option<String>, Option<String>) {
 }
 
 /// Parsed user agents of one batch (plugins send the same one on every heartbeat).
-type UaMemo = HashMap<String, (Option<String>, Option<String>)>;
+type UaMemo = HashMap<String, (Option<Cow<'static, str>>, Option<Cow<'static, str>>)>;
 
-fn normalize(
-    v: &Value,
-    batch_ua: Option<&str>,
-    machine_name: Option<&str>,
+/// Normalises one heartbeat given as a JSON tree (strings borrowed from it).
+fn normalize<'a>(
+    v: &'a Value,
+    batch_ua: Option<&'a str>,
+    machine_name: Option<&'a str>,
     memo: &mut UaMemo,
-) -> std::result::Result<Hb, String> {
-    let o = v.as_object().ok_or("heartbeat must be a JSON object")?;
-    normalize_raw(&RawHb::of(o), batch_ua, machine_name, memo)
+) -> std::result::Result<Hb<'a>, String> {
+    if !v.is_object() {
+        return Err("heartbeat must be a JSON object".into());
+    }
+    // `Field` accepts any value, so reading an object's fields cannot fail.
+    let raw = RawHb::deserialize(v).map_err(|e| format!("heartbeat is not valid: {e}"))?;
+    normalize_raw(raw, batch_ua, machine_name, memo)
 }
 
 /// Parses one heartbeat of a bulk body straight from its text (strings borrowed); anything
 /// unusual (not an object, a repeated key) takes the general path through a `Value`, so both
 /// roads give the same heartbeat or the same message.
-fn normalize_text(
-    raw: &str,
-    batch_ua: Option<&str>,
-    machine_name: Option<&str>,
+fn normalize_text<'a>(
+    raw: &'a str,
+    batch_ua: Option<&'a str>,
+    machine_name: Option<&'a str>,
     memo: &mut UaMemo,
-) -> std::result::Result<Hb, String> {
+) -> std::result::Result<Hb<'a>, String> {
     // serde would also read a struct from a JSON array: only objects take the fast road.
     let fast = if raw.trim_start().starts_with('{') { serde_json::from_str::<RawHb<'_>>(raw).ok() } else { None };
     match fast {
-        Some(r) => normalize_raw(&r, batch_ua, machine_name, memo),
+        Some(r) => normalize_raw(r, batch_ua, machine_name, memo),
         None => match serde_json::from_str::<Value>(raw) {
-            Ok(v) => normalize(&v, batch_ua, machine_name, memo),
+            Ok(v) => normalize(&v, batch_ua, machine_name, memo).map(Hb::into_owned),
             Err(e) => Err(format!("heartbeat is not valid JSON: {e}")),
         },
     }
 }
 
-fn normalize_raw(
-    o: &RawHb<'_>,
-    batch_ua: Option<&str>,
-    machine_name: Option<&str>,
+fn normalize_raw<'a>(
+    o: RawHb<'a>,
+    batch_ua: Option<&'a str>,
+    machine_name: Option<&'a str>,
     memo: &mut UaMemo,
-) -> std::result::Result<Hb, String> {
-    let entity = opt_string(&o.entity, "entity", 4096)?.ok_or("entity is required")?;
+) -> std::result::Result<Hb<'a>, String> {
+    let entity = opt_string(o.entity, "entity", 4096)?.ok_or("entity is required")?;
     let time_s = match &o.time {
         Field::Num(n) => n.as_f64().unwrap_or(f64::NAN),
         Field::Str(s) => s.trim().parse::<f64>().map_err(|_| "time must be a number of Unix seconds")?,
@@ -466,14 +469,17 @@ fn normalize_raw(
     if !(MIN_TIME_S..MAX_TIME_S).contains(&time_s) {
         return Err("time must be between 2001 and 2100".into());
     }
-    let kind = opt_string(&o.kind, "type", 16)?.map(|s| s.to_ascii_lowercase()).unwrap_or_else(|| "file".into());
-    if !TYPES.contains(&kind.as_str()) {
-        return Err(format!("type must be one of {}", TYPES.join(", ")));
-    }
-    let category = opt_string(&o.category, "category", 64)?
-        .map(|s| s.to_ascii_lowercase())
-        .unwrap_or_else(|| if kind == "domain" || kind == "url" { "browsing" } else { "coding" }.to_string());
-    let user_agent = opt_string(&o.user_agent, "user_agent", 1024)?.or_else(|| batch_ua.map(str::to_string));
+    let kind = match opt_string(o.kind, "type", 16)? {
+        None => TYPES[0],
+        Some(k) => TYPES
+            .into_iter()
+            .find(|t| t.eq_ignore_ascii_case(&k))
+            .ok_or_else(|| format!("type must be one of {}", TYPES.join(", ")))?,
+    };
+    let category = opt_string(o.category, "category", 64)?
+        .map(lowercased)
+        .unwrap_or(Cow::Borrowed(if kind == "domain" || kind == "url" { "browsing" } else { "coding" }));
+    let user_agent = opt_string(o.user_agent, "user_agent", 1024)?.or(batch_ua.map(Cow::Borrowed));
     let (ua_editor, ua_os) = match user_agent.as_deref() {
         Some(ua) => match memo.get(ua) {
             Some(found) => found.clone(),
@@ -481,11 +487,13 @@ fn normalize_raw(
         },
         None => (None, None),
     };
-    let dependencies = match &o.dependencies {
+    let dependencies = match o.dependencies {
         Field::Absent => None,
-        Field::List(Some(a)) => Some(a.iter().map(|d| d.to_string()).collect()),
+        Field::List(Some(a)) => Some(a),
         Field::List(None) => return Err("dependencies must be strings".into()),
-        Field::Str(s) => Some(s.split(',').map(|d| d.trim().to_string()).filter(|d| !d.is_empty()).collect()),
+        Field::Str(s) => {
+            Some(s.split(',').map(|d| d.trim()).filter(|d| !d.is_empty()).map(|d| Cow::Owned(d.to_string())).collect())
+        }
         _ => return Err("dependencies must be a list of strings".into()),
     };
     Ok(Hb {
@@ -493,13 +501,13 @@ fn normalize_raw(
         entity,
         kind,
         category,
-        project: opt_string(&o.project, "project", 512)?,
-        branch: opt_string(&o.branch, "branch", 512)?,
-        language: opt_string(&o.language, "language", 128)?,
+        project: opt_string(o.project, "project", 512)?,
+        branch: opt_string(o.branch, "branch", 512)?,
+        language: opt_string(o.language, "language", 128)?,
         is_write: opt_bool(&o.is_write, "is_write")?,
-        editor: opt_string(&o.editor, "editor", 128)?.or(ua_editor),
-        operating_system: opt_string(&o.operating_system, "operating_system", 128)?.or(ua_os),
-        machine: opt_string(&o.machine, "machine", 256)?.or_else(|| machine_name.map(str::to_string)),
+        editor: opt_string(o.editor, "editor", 128)?.or(ua_editor),
+        operating_system: opt_string(o.operating_system, "operating_system", 128)?.or(ua_os),
+        machine: opt_string(o.machine, "machine", 256)?.or(machine_name.map(Cow::Borrowed)),
         user_agent,
         lines: opt_int(&o.lines, "lines")?,
         lineno: opt_int(&o.lineno, "lineno")?,
@@ -511,7 +519,7 @@ fn normalize_raw(
     })
 }
 
-/// One heartbeat's outcome in a bulk ingest ([`Engine::ingest_heartbeats_text`]).
+/// One heartbeat's outcome in a bulk ingest; serialises as WakaTime's `[body, status]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct IngestOutcome {
     /// 201 stored, 202 duplicate (already stored), 400 invalid.
@@ -528,13 +536,40 @@ pub struct IngestedHeartbeat {
     /// File path, domain, app or URL.
     pub entity: String,
     /// `file`, `domain`, `app` or `url`.
-    pub kind: String,
+    pub kind: &'static str,
     /// Float Unix seconds at the stored precision.
     pub time: f64,
 }
 
+impl Serialize for IngestOutcome {
+    /// `[{"data": {"entity", "id", "time", "type"}}, status]` or `[{"error": message}, 400]`.
+    fn serialize<S: serde::Serializer>(&self, s: S) -> std::result::Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Data<'a> {
+            entity: &'a str,
+            id: &'a str,
+            time: f64,
+            #[serde(rename = "type")]
+            kind: &'a str,
+        }
+        // An externally tagged enum is exactly `{"data": {...}}` / `{"error": "..."}`.
+        #[derive(Serialize)]
+        enum Body<'a> {
+            #[serde(rename = "data")]
+            Data(Data<'a>),
+            #[serde(rename = "error")]
+            Error(&'a str),
+        }
+        let body = match &self.heartbeat {
+            Err(msg) => Body::Error(msg),
+            Ok(h) => Body::Data(Data { entity: &h.entity, id: &h.id, time: h.time, kind: h.kind }),
+        };
+        (body, self.status).serialize(s)
+    }
+}
+
 /// Pairs each parsed item with what [`Engine::ingest_parsed`] did with it.
-fn outcomes(parsed: Vec<std::result::Result<Hb, String>>, saved: Vec<(u16, i64)>) -> Vec<IngestOutcome> {
+fn outcomes(parsed: Vec<std::result::Result<Hb<'_>, String>>, saved: Vec<(u16, i64)>) -> Vec<IngestOutcome> {
     parsed
         .into_iter()
         .zip(saved)
@@ -542,7 +577,7 @@ fn outcomes(parsed: Vec<std::result::Result<Hb, String>>, saved: Vec<(u16, i64)>
             status,
             heartbeat: p.map(|hb| IngestedHeartbeat {
                 id: heartbeat_id(hb.time_ms, ident),
-                entity: hb.entity,
+                entity: hb.entity.into_owned(),
                 kind: hb.kind,
                 time: hb.time_ms as f64 / 1000.0,
             }),
@@ -551,15 +586,15 @@ fn outcomes(parsed: Vec<std::result::Result<Hb, String>>, saved: Vec<(u16, i64)>
 }
 
 /// Normalises a bulk's items (outside the engine lock), at most 10000 of them.
-fn parse_batch<T>(
+fn parse_batch<'a, T: Copy>(
     items: &[T],
-    mut normalize_one: impl FnMut(&T, &mut UaMemo) -> std::result::Result<Hb, String>,
-) -> Result<Vec<std::result::Result<Hb, String>>> {
+    mut normalize_one: impl FnMut(T, &mut UaMemo) -> std::result::Result<Hb<'a>, String>,
+) -> Result<Vec<std::result::Result<Hb<'a>, String>>> {
     if items.len() > 10_000 {
         return Err(Error::invalid("heartbeats", "at most 10000 heartbeats per bulk"));
     }
     let mut memo = UaMemo::new();
-    Ok(items.iter().map(|x| normalize_one(x, &mut memo)).collect())
+    Ok(items.iter().map(|&x| normalize_one(x, &mut memo)).collect())
 }
 
 /// Arguments of [`Engine::ingest_heartbeats`].
@@ -581,18 +616,18 @@ pub struct HeartbeatBatch {
     pub machine_name: Option<String>,
 }
 
-/// Bulk ingest result in WakaTime's shape: `{"responses": [[body, status], ...]}`, one per
-/// heartbeat, in order; 201 stored, 202 duplicate, 400 invalid.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// Bulk ingest result; serialises in WakaTime's shape, `{"responses": [[body, status], ...]}`,
+/// one per heartbeat, in order; 201 stored, 202 duplicate, 400 invalid.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct BulkResult {
-    /// `(body, status)` per heartbeat.
-    pub responses: Vec<(Value, u16)>,
+    /// One outcome per heartbeat, in order.
+    pub responses: Vec<IngestOutcome>,
 }
 
 impl BulkResult {
     /// How many heartbeats were stored (201).
     pub fn stored(&self) -> usize {
-        self.responses.iter().filter(|r| r.1 == 201).count()
+        self.responses.iter().filter(|r| r.status == 201).count()
     }
 }
 
@@ -668,7 +703,7 @@ pub(crate) type DimCache = std::sync::Mutex<HashMap<u64, (DimKey, i64)>>;
 /// Looks a heartbeat's dimension id up without allocating on a cache hit; interns new ones.
 fn dim_id(
     tx: &Transaction<'_>,
-    hb: &Hb,
+    hb: &Hb<'_>,
     cache: &mut HashMap<u64, (DimKey, i64)>,
     known: &HashMap<u64, (DimKey, i64)>,
 ) -> Result<i64> {
@@ -1030,8 +1065,9 @@ fn by_dimension(tx: &Transaction<'_>, cells: &HashMap<i64, i64>) -> Result<(i64,
 
 impl Engine {
     /// Ingests one heartbeat or a bulk list, as WakaTime plugins send them, in one transaction.
-    /// Answers one `[body, status]` per heartbeat, in order: 201 stored, 202 duplicate,
-    /// 400 invalid (with `{"error": message}`); good heartbeats beside bad ones are stored.
+    /// Answers one [`IngestOutcome`] per heartbeat, in order: 201 stored, 202 duplicate,
+    /// 400 invalid (with the message); good heartbeats beside bad ones are stored. The result
+    /// serialises as WakaTime's `{"responses": [[body, status], ...]}`.
     ///
     /// ```
     /// use serde_json::json;
@@ -1044,8 +1080,9 @@ impl Engine {
     ///     ..Default::default()
     /// };
     /// let r = engine.ingest_heartbeats(&batch).unwrap();
-    /// assert_eq!((r.responses[0].1, r.responses[1].1), (201, 400));
-    /// assert_eq!(engine.ingest_heartbeats(&batch).unwrap().responses[0].1, 202);
+    /// assert_eq!((r.responses[0].status, r.responses[1].status), (201, 400));
+    /// assert_eq!(serde_json::to_value(&r).unwrap()["responses"][1], json!([{"error": "entity is required"}, 400]));
+    /// assert_eq!(engine.ingest_heartbeats(&batch).unwrap().responses[0].status, 202);
     /// ```
     pub fn ingest_heartbeats(&self, batch: &HeartbeatBatch) -> Result<BulkResult> {
         let items: Vec<&Value> = match &batch.heartbeats {
@@ -1057,16 +1094,7 @@ impl Engine {
             normalize(v, batch.user_agent.as_deref(), batch.machine_name.as_deref(), memo)
         })?;
         let saved = self.ingest_parsed(batch.guild_id, batch.user_id, &parsed)?;
-        let responses = outcomes(parsed, saved)
-            .into_iter()
-            .map(|o| match o.heartbeat {
-                Err(msg) => (json!({ "error": msg }), o.status),
-                Ok(h) => {
-                    (json!({ "data": { "id": h.id, "entity": h.entity, "type": h.kind, "time": h.time } }), o.status)
-                }
-            })
-            .collect();
-        Ok(BulkResult { responses })
+        Ok(BulkResult { responses: outcomes(parsed, saved) })
     }
 
     /// [`Engine::ingest_heartbeats`] on the request's JSON text: `args_json` is the object of
@@ -1084,37 +1112,10 @@ impl Engine {
     /// assert_eq!((v["responses"][0][1].as_u64(), v["responses"][1][1].as_u64()), (Some(201), Some(400)));
     /// ```
     pub fn ingest_heartbeats_json(&self, args_json: &str) -> Result<String> {
-        #[derive(Serialize)]
-        struct Data<'a> {
-            entity: &'a str,
-            id: &'a str,
-            time: f64,
-            #[serde(rename = "type")]
-            kind: &'a str,
-        }
-        #[derive(Serialize)]
-        enum Body<'a> {
-            #[serde(rename = "data")]
-            Data(Data<'a>),
-            #[serde(rename = "error")]
-            Error(&'a str),
-        }
-        let outcomes = self.ingest_heartbeats_text(args_json)?;
-        let mut out = Vec::with_capacity(32 + outcomes.len() * 120);
-        out.extend_from_slice(b"{\"responses\":[");
-        for (i, o) in outcomes.iter().enumerate() {
-            if i > 0 {
-                out.push(b',');
-            }
-            let body = match &o.heartbeat {
-                Err(msg) => Body::Error(msg),
-                Ok(h) => Body::Data(Data { entity: &h.entity, id: &h.id, time: h.time, kind: &h.kind }),
-            };
-            // An externally tagged enum is exactly `{"data": {...}}` / `{"error": "..."}`.
-            serde_json::to_writer(&mut out, &(body, o.status))
-                .map_err(|e| Error::Storage(format!("could not serialise result: {e}")))?;
-        }
-        out.extend_from_slice(b"]}");
+        let result = BulkResult { responses: self.ingest_heartbeats_text(args_json)? };
+        let mut out = Vec::with_capacity(32 + result.responses.len() * 120);
+        serde_json::to_writer(&mut out, &result)
+            .map_err(|e| Error::Storage(format!("could not serialise result: {e}")))?;
         String::from_utf8(out).map_err(|e| Error::Storage(format!("could not serialise result: {e}")))
     }
 
@@ -1165,7 +1166,7 @@ impl Engine {
         &self,
         guild_id: i64,
         user_id: i64,
-        parsed: &[std::result::Result<Hb, String>],
+        parsed: &[std::result::Result<Hb<'_>, String>],
     ) -> Result<Vec<(u16, i64)>> {
         let now = self.now_ms();
         let mut new_dims: HashMap<u64, (DimKey, i64)> = HashMap::new();
@@ -1177,7 +1178,7 @@ impl Engine {
                 ensure_member(tx, guild_id, user_id, now)?;
             }
             let guild = load_guild(tx, guild_id)?;
-            let mut last: Option<(&Hb, i64)> = None;
+            let mut last: Option<(&Hb<'_>, i64)> = None;
             let mut saved = Vec::with_capacity(parsed.len());
             let known = self.dim_cache().lock().unwrap_or_else(|p| p.into_inner());
             let mut fresh: HashSet<(Millis, i64)> = HashSet::new();
@@ -1208,7 +1209,7 @@ impl Engine {
                     user_id,
                     hb.time_ms,
                     ident,
-                    hb.entity,
+                    &*hb.entity,
                     hb.kind,
                     hb.is_write,
                     dim,

@@ -129,7 +129,7 @@ fn ingest(engine: &Engine, c: &Case, order: &[usize], with_dups: bool) {
                     ..Default::default()
                 })
                 .unwrap();
-            assert!(r.responses.iter().all(|(_, s)| *s == 201 || *s == 202));
+            assert!(r.responses.iter().all(|o| o.status == 201 || o.status == 202));
         }
     }
 }
