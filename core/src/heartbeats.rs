@@ -3,8 +3,8 @@
 //!
 //! Durations: per user, heartbeats ordered by (time, identity); the gap to the next heartbeat
 //! counts when it is at most the guild's timeout and is credited to the earlier heartbeat's
-//! dimensions. Every such pair is an interval `[t_i, t_i+1)`, split by local day into `hb_day`
-//! (with dimensions) and by UTC hour into `hb_hour`. Ingesting heartbeats can only change pairs
+//! dimensions. Every such pair is an interval `[t_i, t_i+1)`, split by local day (with
+//! dimensions) and by UTC hour into `hb_rollup`. Ingesting heartbeats can only change pairs
 //! within one timeout of them, so a batch reloads that neighbourhood, subtracts the old pairs,
 //! adds the new ones, and the rollups always equal a recomputation from the sorted heartbeats,
 //! whatever the arrival order, batching or duplicates.
@@ -674,22 +674,24 @@ fn add_sequence(guild: &Guild, user: i64, seq: &[(Millis, i64)], sign: i64, d: &
     }
 }
 
+/// `hb_rollup.kind` of a row per local day and dimensions.
+const DAY_ROW: i64 = 0;
+/// `hb_rollup.kind` of a row per UTC hour.
+const HOUR_ROW: i64 = 1;
+
 fn write_deltas(tx: &Transaction<'_>, guild: &Guild, d: Deltas) -> Result<()> {
-    let mut day = tx.prepare_cached(
-        "INSERT INTO hb_day (guild_id, day, user_id, dim_id, ms) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT DO UPDATE SET ms = ms + ?5",
+    let mut add = tx.prepare_cached(
+        "INSERT INTO hb_rollup (guild_id, user_id, kind, bucket, dim_id, ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+         ON CONFLICT DO UPDATE SET ms = ms + ?6",
     )?;
-    for ((user, d_, dim), ms) in d.0 {
+    for ((user, day, dim), ms) in d.0 {
         if ms != 0 {
-            day.execute(params![guild.id, d_, user, dim, ms])?;
+            add.execute(params![guild.id, user, DAY_ROW, day, dim, ms])?;
         }
     }
-    let mut hour = tx.prepare_cached(
-        "INSERT INTO hb_hour (guild_id, hour, user_id, ms) VALUES (?1, ?2, ?3, ?4) ON CONFLICT DO UPDATE SET ms = ms + ?4",
-    )?;
-    for ((user, h), ms) in d.1 {
+    for ((user, hour), ms) in d.1 {
         if ms != 0 {
-            hour.execute(params![guild.id, h, user, ms])?;
+            add.execute(params![guild.id, user, HOUR_ROW, hour, 0, ms])?;
         }
     }
     Ok(())
@@ -732,8 +734,7 @@ fn dim_id(
 /// Recomputes the guild's coding rollups from its heartbeats (after a change of zone or
 /// timeout).
 pub(crate) fn rebuild_rollups(tx: &Transaction<'_>, guild: &Guild) -> Result<()> {
-    tx.execute("DELETE FROM hb_day WHERE guild_id = ?1", [guild.id])?;
-    tx.execute("DELETE FROM hb_hour WHERE guild_id = ?1", [guild.id])?;
+    tx.execute("DELETE FROM hb_rollup WHERE guild_id = ?1", [guild.id])?;
     let mut stmt = tx.prepare(
         "SELECT user_id, time_ms, dim_id FROM heartbeats WHERE guild_id = ?1 ORDER BY user_id, time_ms, ident",
     )?;
@@ -954,8 +955,8 @@ fn raw_coding(
 }
 
 /// Raw pieces of every user inside `[from, to)`, which lies within at most two UTC hours: only
-/// users with time in those hours (per `hb_hour`) can have pairs there, and each is read through
-/// the per-user index.
+/// members with time in those hours (per their hour rows) can have pairs there, and each is read
+/// through the per-user key.
 fn raw_partial(
     tx: &Transaction<'_>,
     guild: &Guild,
@@ -966,11 +967,14 @@ fn raw_partial(
     if to <= from {
         return Ok(());
     }
+    let (h0, h1) = (from.div_euclid(HOUR), (to - 1).div_euclid(HOUR));
     let users: Vec<i64> = tx
         .prepare_cached(
-            "SELECT DISTINCT user_id FROM hb_hour WHERE guild_id = ?1 AND hour >= ?2 AND hour <= ?3 AND ms > 0",
+            "SELECT DISTINCT m.user_id FROM guild_members m CROSS JOIN hb_rollup r
+               ON r.guild_id = m.guild_id AND r.user_id = m.user_id AND r.kind = ?2 AND r.bucket >= ?3 AND r.bucket <= ?4
+             WHERE m.guild_id = ?1 AND r.ms > 0",
         )?
-        .query_map(params![guild.id, from.div_euclid(HOUR), (to - 1).div_euclid(HOUR)], |r| r.get(0))?
+        .query_map(params![guild.id, HOUR_ROW, h0, h1], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     for u in users {
         raw_coding(tx, guild, u, from, to, out)?;
@@ -978,15 +982,16 @@ fn raw_partial(
     Ok(())
 }
 
-/// Milliseconds per (user, dim) in a window for one user: whole days from `hb_day`, edges raw.
+/// Milliseconds per (user, dim) in a window for one user: whole days from the day rows, edges
+/// raw.
 fn coding_by_dim(tx: &Transaction<'_>, guild: &Guild, user: i64, w: Window) -> Result<HashMap<i64, i64>> {
     let mut cells: HashMap<(i64, i64), i64> = HashMap::new();
     let Split { days, edges } = w.parts(guild);
     if let Some((d0, d1)) = days {
         let mut stmt = tx.prepare_cached(
-            "SELECT dim_id, ms FROM hb_day WHERE guild_id = ?1 AND user_id = ?2 AND day >= ?3 AND day < ?4",
+            "SELECT dim_id, ms FROM hb_rollup WHERE guild_id = ?1 AND user_id = ?2 AND kind = ?3 AND bucket >= ?4 AND bucket < ?5",
         )?;
-        let mut rows = stmt.query(params![guild.id, user, d0, d1])?;
+        let mut rows = stmt.query(params![guild.id, user, DAY_ROW, d0, d1])?;
         while let Some(r) = rows.next()? {
             *cells.entry((user, r.get(0)?)).or_default() += r.get::<_, i64>(1)?;
         }
@@ -997,15 +1002,19 @@ fn coding_by_dim(tx: &Transaction<'_>, guild: &Guild, user: i64, w: Window) -> R
     Ok(cells.into_iter().map(|((_, d), ms)| (d, ms)).collect())
 }
 
-/// Milliseconds per user in a window, all users: whole days from `hb_day`, whole hours of the
-/// edges from `hb_hour`, partial hours raw.
+/// Milliseconds per user in a window, all members: whole days from the day rows, whole hours of
+/// the edges from the hour rows, partial hours raw. Each member's rows are one key range (a
+/// `CROSS JOIN` keeps the members as the outer loop: SQLite never reorders it).
 fn coding_by_user(tx: &Transaction<'_>, guild: &Guild, w: Window) -> Result<HashMap<i64, i64>> {
     let mut totals: HashMap<i64, i64> = HashMap::new();
     let Split { days, edges } = w.parts(guild);
     if let Some((d0, d1)) = days {
-        let mut stmt =
-            tx.prepare_cached("SELECT user_id, ms FROM hb_day WHERE guild_id = ?1 AND day >= ?2 AND day < ?3")?;
-        let mut rows = stmt.query(params![guild.id, d0, d1])?;
+        let mut stmt = tx.prepare_cached(
+            "SELECT m.user_id, r.ms FROM guild_members m CROSS JOIN hb_rollup r
+               ON r.guild_id = m.guild_id AND r.user_id = m.user_id AND r.kind = ?2 AND r.bucket >= ?3 AND r.bucket < ?4
+             WHERE m.guild_id = ?1",
+        )?;
+        let mut rows = stmt.query(params![guild.id, DAY_ROW, d0, d1])?;
         while let Some(r) = rows.next()? {
             *totals.entry(r.get(0)?).or_default() += r.get::<_, i64>(1)?;
         }
@@ -1014,9 +1023,12 @@ fn coding_by_user(tx: &Transaction<'_>, guild: &Guild, w: Window) -> Result<Hash
     for (a, b) in edges {
         let (h0, h1) = ((a + HOUR - 1).div_euclid(HOUR), b.div_euclid(HOUR));
         if h0 < h1 {
-            let mut stmt =
-                tx.prepare_cached("SELECT user_id, ms FROM hb_hour WHERE guild_id = ?1 AND hour >= ?2 AND hour < ?3")?;
-            let mut rows = stmt.query(params![guild.id, h0, h1])?;
+            let mut stmt = tx.prepare_cached(
+                "SELECT m.user_id, r.ms FROM guild_members m CROSS JOIN hb_rollup r
+                   ON r.guild_id = m.guild_id AND r.user_id = m.user_id AND r.kind = ?2 AND r.bucket >= ?3 AND r.bucket < ?4
+                 WHERE m.guild_id = ?1",
+            )?;
+            let mut rows = stmt.query(params![guild.id, HOUR_ROW, h0, h1])?;
             while let Some(r) = rows.next()? {
                 *totals.entry(r.get(0)?).or_default() += r.get::<_, i64>(1)?;
             }

@@ -214,6 +214,28 @@ const MIGRATIONS: &[&str] = &[
     );
     CREATE INDEX key_events_key ON key_events(key_id, id);
     "#,
+    // 4: the coding rollups move into one table keyed by user first, so the rows an ingest
+    // updates (a user's day per dimension and its UTC hour) sit on one or two pages, where the
+    // three structures before (hb_day, its by-day index whose key held the changing total, and
+    // hb_hour) each took one page per commit. Leaderboards read each member's key range instead.
+    r#"
+    -- Milliseconds of coding time: `kind` 0 per local day (`bucket` = day number) and dimensions,
+    -- `kind` 1 per UTC hour (`bucket` = hours since the epoch; `dim_id` 0).
+    CREATE TABLE hb_rollup (
+        guild_id INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        kind INTEGER NOT NULL,
+        bucket INTEGER NOT NULL,
+        dim_id INTEGER NOT NULL,
+        ms INTEGER NOT NULL,
+        PRIMARY KEY (guild_id, user_id, kind, bucket, dim_id)
+    ) WITHOUT ROWID;
+    INSERT INTO hb_rollup SELECT guild_id, user_id, 0, day, dim_id, ms FROM hb_day;
+    INSERT INTO hb_rollup SELECT guild_id, user_id, 1, hour, 0, ms FROM hb_hour;
+    DROP INDEX hb_day_by_day;
+    DROP TABLE hb_day;
+    DROP TABLE hb_hour;
+    "#,
 ];
 
 /// The schema version this build writes (the number of migrations).
@@ -367,12 +389,13 @@ fn migrate(conn: &Connection) -> Result<()> {
         )));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        conn.execute_batch(&format!("BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {}; COMMIT;", i + 1)).map_err(
-            |e| {
-                let _ = conn.execute_batch("ROLLBACK");
-                Error::Storage(format!("migration {} failed: {e}", i + 1))
-            },
-        )?;
+        let n = i as i64 + 1;
+        let failed = |e: &dyn std::fmt::Display| Error::Storage(format!("migration {n} failed: {e}"));
+        // One transaction per migration, rolled back (on drop) if any step fails.
+        let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate).map_err(|e| failed(&e))?;
+        tx.execute_batch(sql).map_err(|e| failed(&e))?;
+        tx.execute_batch(&format!("PRAGMA user_version = {n}")).map_err(|e| failed(&e))?;
+        tx.commit().map_err(|e| failed(&e))?;
     }
     Ok(())
 }

@@ -229,3 +229,60 @@ fn users_are_found_by_email_ignoring_case_and_by_slack_id() {
     let u = e.upsert_user(&UserInput { user_id: 3, username: "ana2".into(), ..Default::default() }).unwrap();
     assert_eq!((u.username.as_str(), u.email.as_deref()), ("ana2", Some("Ana@Example.org")));
 }
+
+/// Coding reads that go through every kind of rollup row: whole days, whole hours, raw edges.
+fn coding_reads(e: &Engine) -> serde_json::Value {
+    let board = |period: &str| {
+        e.coding_leaderboard(&CodingLeaderboardQuery { guild_id: 1, period: Some(period.into()), ..Default::default() })
+            .unwrap()
+    };
+    let stats = e.coding_stats(&UserWindow { guild_id: 1, user_id: 7, ..Default::default() }).unwrap();
+    json!([e.statusbar_today(1, 7).unwrap(), stats, board("daily"), board("weekly")])
+}
+
+#[test]
+fn a_version_3_database_keeps_its_coding_rollups() {
+    let path = temp_db("migrate4");
+    let now = Timestamp::parse("2025-03-10T20:10:00Z").unwrap().millis();
+    let expected = {
+        let e = Engine::open(&path).unwrap();
+        e.set_now(Some(now));
+        e.update_guild(&GuildUpdate { guild_id: 1, timezone: Some("Asia/Kolkata".into()), ..Default::default() })
+            .unwrap();
+        for user in [7i64, 8] {
+            // Three days of a heartbeat every 2 minutes, with a gap longer than the timeout each hour.
+            let beats: Vec<_> = (0..2160)
+                .filter(|i| i % 30 < 20)
+                .map(|i| json!({"entity": format!("f{}.rs", i % 5), "time": (now - 3 * 86_400_000) / 1000 + i * 120 + user, "language": "Rust"}))
+                .collect();
+            e.ingest_heartbeats(&HeartbeatBatch {
+                guild_id: 1,
+                user_id: user,
+                heartbeats: json!(beats),
+                ..Default::default()
+            })
+            .unwrap();
+        }
+        coding_reads(&e)
+    };
+    assert!(expected[3]["entries"][1]["total_seconds"].as_i64().unwrap() > 0, "{expected}");
+    // Put the database back to schema 3, with the rollups in the version-2 tables.
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute_batch(
+            "CREATE TABLE hb_day (guild_id INTEGER NOT NULL, day INTEGER NOT NULL, user_id INTEGER NOT NULL,
+               dim_id INTEGER NOT NULL, ms INTEGER NOT NULL, PRIMARY KEY (guild_id, user_id, day, dim_id)) WITHOUT ROWID;
+             CREATE INDEX hb_day_by_day ON hb_day(guild_id, day, user_id, ms);
+             CREATE TABLE hb_hour (guild_id INTEGER NOT NULL, hour INTEGER NOT NULL, user_id INTEGER NOT NULL,
+               ms INTEGER NOT NULL, PRIMARY KEY (guild_id, hour, user_id)) WITHOUT ROWID;
+             INSERT INTO hb_day SELECT guild_id, bucket, user_id, dim_id, ms FROM hb_rollup WHERE kind = 0;
+             INSERT INTO hb_hour SELECT guild_id, bucket, user_id, ms FROM hb_rollup WHERE kind = 1;
+             DROP TABLE hb_rollup;
+             PRAGMA user_version = 3;",
+        )
+        .unwrap();
+    let e = Engine::open(&path).unwrap();
+    e.set_now(Some(now));
+    assert_eq!(e.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(coding_reads(&e), expected);
+}
