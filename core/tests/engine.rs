@@ -237,7 +237,16 @@ fn coding_reads(e: &Engine) -> serde_json::Value {
             .unwrap()
     };
     let stats = e.coding_stats(&UserWindow { guild_id: 1, user_id: 7, ..Default::default() }).unwrap();
-    json!([e.statusbar_today(1, 7).unwrap(), stats, board("daily"), board("weekly")])
+    let raw = e
+        .list_heartbeats(&HeartbeatQuery {
+            guild_id: 1,
+            user_id: 8,
+            start: Some(Timestamp::parse("2025-03-08T00:00:00Z").unwrap()),
+            end: Some(Timestamp::parse("2025-03-09T00:00:00Z").unwrap()),
+            limit: Some(100),
+        })
+        .unwrap();
+    json!([e.statusbar_today(1, 7).unwrap(), stats, board("daily"), board("weekly"), raw])
 }
 
 #[test]
@@ -266,6 +275,7 @@ fn a_version_3_database_keeps_its_coding_rollups() {
         coding_reads(&e)
     };
     assert!(expected[3]["entries"][1]["total_seconds"].as_i64().unwrap() > 0, "{expected}");
+    assert_eq!(expected[4].as_array().unwrap().len(), 100);
     // Put the database back to schema 3, with the rollups in the version-2 tables.
     rusqlite::Connection::open(&path)
         .unwrap()
