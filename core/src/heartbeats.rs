@@ -702,6 +702,32 @@ fn write_deltas(tx: &Transaction<'_>, guild: &Guild, d: Deltas) -> Result<()> {
 /// added to, and only after the transaction that created an id commits.
 pub(crate) type DimCache = std::sync::Mutex<HashMap<u64, (DimKey, i64)>>;
 
+/// Interned entity ids known to this engine, by entity. Ids never change once committed; the
+/// cache is only added to after the transaction that created an id commits, and is emptied when
+/// it reaches [`ENTITY_CACHE_MAX`] entries (entities, unlike dimensions, are unbounded).
+pub(crate) type EntityCache = std::sync::Mutex<HashMap<String, i64>>;
+
+/// The most entity ids [`EntityCache`] keeps.
+const ENTITY_CACHE_MAX: usize = 100_000;
+
+/// Looks an entity's id up (this transaction's new ones, then the committed ones); interns new
+/// ones.
+fn entity_id(
+    tx: &Transaction<'_>,
+    entity: &str,
+    fresh: &mut HashMap<String, i64>,
+    known: &HashMap<String, i64>,
+) -> Result<i64> {
+    if let Some(&id) = fresh.get(entity).or_else(|| known.get(entity)) {
+        return Ok(id);
+    }
+    tx.prepare_cached("INSERT OR IGNORE INTO hb_entities (entity) VALUES (?1)")?.execute([entity])?;
+    let id: i64 =
+        tx.prepare_cached("SELECT entity_id FROM hb_entities WHERE entity = ?1")?.query_row([entity], |r| r.get(0))?;
+    fresh.insert(entity.to_string(), id);
+    Ok(id)
+}
+
 /// Looks a heartbeat's dimension id up without allocating on a cache hit; interns new ones.
 fn dim_id(
     tx: &Transaction<'_>,
@@ -807,10 +833,10 @@ pub struct Heartbeat {
     pub dependencies: Option<Vec<String>>,
 }
 
-const HB_SELECT: &str = "SELECT h.time_ms, h.ident, h.user_id, h.entity, h.type, d.category, d.project, d.branch, d.language, h.is_write,
+const HB_SELECT: &str = "SELECT h.time_ms, h.ident, h.user_id, e.entity, h.type, d.category, d.project, d.branch, d.language, h.is_write,
        d.editor, d.operating_system, d.machine, d.user_agent, h.lines, h.lineno, h.cursorpos, h.line_additions, h.line_deletions,
        h.project_root_count, h.dependencies
-     FROM heartbeats h JOIN hb_dims d ON d.dim_id = h.dim_id";
+     FROM heartbeats h JOIN hb_dims d ON d.dim_id = h.dim_id JOIN hb_entities e ON e.entity_id = h.entity_id";
 
 fn heartbeat_id(time_ms: Millis, ident: i64) -> String {
     format!("{time_ms}-{:016x}", ident as u64)
@@ -1182,6 +1208,7 @@ impl Engine {
     ) -> Result<Vec<(u16, i64)>> {
         let now = self.now_ms();
         let mut new_dims: HashMap<u64, (DimKey, i64)> = HashMap::new();
+        let mut new_entities: HashMap<String, i64> = HashMap::new();
         let result = self.write(|tx| {
             let cache = &mut new_dims;
             // Guilds, users and memberships are never deleted: once committed, skip the upserts.
@@ -1193,10 +1220,12 @@ impl Engine {
             let mut last: Option<(&Hb<'_>, i64)> = None;
             let mut saved = Vec::with_capacity(parsed.len());
             let known = self.dim_cache().lock().unwrap_or_else(|p| p.into_inner());
+            let known_entities = self.entity_cache().lock().unwrap_or_else(|p| p.into_inner());
+            let mut last_entity: Option<(&str, i64)> = None;
             let mut fresh: HashSet<(Millis, i64)> = HashSet::new();
             let (mut lo, mut hi) = (Millis::MAX, Millis::MIN);
             let mut insert = tx.prepare_cached(
-                "INSERT OR IGNORE INTO heartbeats (guild_id, user_id, time_ms, ident, entity, type, is_write, dim_id, lines, lineno,
+                "INSERT OR IGNORE INTO heartbeats (guild_id, user_id, time_ms, ident, entity_id, type, is_write, dim_id, lines, lineno,
                    cursorpos, line_additions, line_deletions, project_root_count, dependencies)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
             )?;
@@ -1215,13 +1244,18 @@ impl Engine {
                     _ => dim_id(tx, hb, cache, &known)?,
                 };
                 last = Some((hb, dim));
+                let entity = match last_entity {
+                    Some((prev, id)) if prev == hb.entity => id,
+                    _ => entity_id(tx, &hb.entity, &mut new_entities, &known_entities)?,
+                };
+                last_entity = Some((&hb.entity, entity));
                 let deps = hb.dependencies.as_ref().map(|d| serde_json::to_string(d).unwrap_or_default());
                 let n = insert.execute(params![
                     guild.id,
                     user_id,
                     hb.time_ms,
                     ident,
-                    &*hb.entity,
+                    entity,
                     hb.kind,
                     hb.is_write,
                     dim,
@@ -1264,6 +1298,12 @@ impl Engine {
         });
         if result.is_ok() {
             self.dim_cache().lock().unwrap_or_else(|p| p.into_inner()).extend(new_dims);
+            let mut entities = self.entity_cache().lock().unwrap_or_else(|p| p.into_inner());
+            if entities.len() + new_entities.len() > ENTITY_CACHE_MAX {
+                entities.clear();
+            }
+            entities.extend(new_entities);
+            drop(entities);
             self.remember_member(guild_id, user_id);
         }
         result

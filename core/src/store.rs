@@ -218,15 +218,22 @@ const MIGRATIONS: &[&str] = &[
     // updates (a user's day per dimension and its UTC hour) sit on one or two pages, where the
     // three structures before (hb_day, its by-day index whose key held the changing total, and
     // hb_hour) each took one page per commit. Leaderboards read each member's key range instead.
-    // The heartbeats lose their foreign key on dim_id: the engine interns a dimension in the
-    // same transaction that first uses it, and checking the key cost a lookup per heartbeat.
+    // Heartbeats name their entity by an interned id (a file path is most of a row, and plugins
+    // send the same few files again and again: smaller rows mean fewer page splits per ingest),
+    // and lose their foreign key on dim_id: the engine interns a dimension in the same
+    // transaction that first uses it, and checking the key cost a lookup per heartbeat.
     r#"
+    CREATE TABLE hb_entities (
+        entity_id INTEGER PRIMARY KEY,
+        entity TEXT NOT NULL UNIQUE
+    );
+    INSERT INTO hb_entities (entity) SELECT DISTINCT entity FROM heartbeats;
     CREATE TABLE heartbeats_v4 (
         guild_id INTEGER NOT NULL,
         user_id INTEGER NOT NULL,
         time_ms INTEGER NOT NULL,
         ident INTEGER NOT NULL,
-        entity TEXT NOT NULL,
+        entity_id INTEGER NOT NULL,
         type TEXT NOT NULL,
         is_write INTEGER NOT NULL,
         dim_id INTEGER NOT NULL,
@@ -239,8 +246,9 @@ const MIGRATIONS: &[&str] = &[
         dependencies TEXT,
         PRIMARY KEY (guild_id, user_id, time_ms, ident)
     ) WITHOUT ROWID;
-    INSERT INTO heartbeats_v4 SELECT guild_id, user_id, time_ms, ident, entity, type, is_write, dim_id, lines, lineno,
-        cursorpos, line_additions, line_deletions, project_root_count, dependencies FROM heartbeats;
+    INSERT INTO heartbeats_v4 SELECT h.guild_id, h.user_id, h.time_ms, h.ident, e.entity_id, h.type, h.is_write, h.dim_id,
+        h.lines, h.lineno, h.cursorpos, h.line_additions, h.line_deletions, h.project_root_count, h.dependencies
+        FROM heartbeats h JOIN hb_entities e ON e.entity = h.entity;
     DROP TABLE heartbeats;
     ALTER TABLE heartbeats_v4 RENAME TO heartbeats;
     -- Milliseconds of coding time: `kind` 0 per local day (`bucket` = day number) and dimensions,
@@ -280,6 +288,8 @@ pub struct Engine {
     limiter: crate::keys::Limiter,
     /// Heartbeat dimension ids already committed (see `heartbeats::DimCache`).
     dims: crate::heartbeats::DimCache,
+    /// Heartbeat entity ids already committed (see `heartbeats::EntityCache`).
+    entities: crate::heartbeats::EntityCache,
     /// (guild, user) memberships known to be committed (never deleted), to skip upserts.
     members: Mutex<std::collections::HashSet<(i64, i64)>>,
 }
@@ -336,6 +346,7 @@ impl Engine {
             frozen: AtomicI64::new(i64::MIN),
             limiter: Default::default(),
             dims: Default::default(),
+            entities: Default::default(),
             members: Default::default(),
         })
     }
@@ -378,6 +389,10 @@ impl Engine {
 
     pub(crate) fn dim_cache(&self) -> &crate::heartbeats::DimCache {
         &self.dims
+    }
+
+    pub(crate) fn entity_cache(&self) -> &crate::heartbeats::EntityCache {
+        &self.entities
     }
 
     pub(crate) fn limiter(&self) -> &crate::keys::Limiter {

@@ -250,7 +250,7 @@ fn coding_reads(e: &Engine) -> serde_json::Value {
 }
 
 #[test]
-fn a_version_3_database_keeps_its_coding_rollups() {
+fn a_version_3_database_keeps_its_heartbeats_and_rollups() {
     let path = temp_db("migrate4");
     let now = Timestamp::parse("2025-03-10T20:10:00Z").unwrap().millis();
     let expected = {
@@ -276,11 +276,23 @@ fn a_version_3_database_keeps_its_coding_rollups() {
     };
     assert!(expected[3]["entries"][1]["total_seconds"].as_i64().unwrap() > 0, "{expected}");
     assert_eq!(expected[4].as_array().unwrap().len(), 100);
-    // Put the database back to schema 3, with the rollups in the version-2 tables.
+    // Put the database back to schema 3: entities in the heartbeat rows, rollups in the
+    // version-2 tables.
     rusqlite::Connection::open(&path)
         .unwrap()
         .execute_batch(
-            "CREATE TABLE hb_day (guild_id INTEGER NOT NULL, day INTEGER NOT NULL, user_id INTEGER NOT NULL,
+            "CREATE TABLE heartbeats_v3 (guild_id INTEGER NOT NULL, user_id INTEGER NOT NULL, time_ms INTEGER NOT NULL,
+               ident INTEGER NOT NULL, entity TEXT NOT NULL, type TEXT NOT NULL, is_write INTEGER NOT NULL,
+               dim_id INTEGER NOT NULL REFERENCES hb_dims(dim_id), lines INTEGER, lineno INTEGER, cursorpos INTEGER,
+               line_additions INTEGER, line_deletions INTEGER, project_root_count INTEGER, dependencies TEXT,
+               PRIMARY KEY (guild_id, user_id, time_ms, ident)) WITHOUT ROWID;
+             INSERT INTO heartbeats_v3 SELECT h.guild_id, h.user_id, h.time_ms, h.ident, e.entity, h.type, h.is_write,
+               h.dim_id, h.lines, h.lineno, h.cursorpos, h.line_additions, h.line_deletions, h.project_root_count,
+               h.dependencies FROM heartbeats h JOIN hb_entities e ON e.entity_id = h.entity_id;
+             DROP TABLE heartbeats;
+             DROP TABLE hb_entities;
+             ALTER TABLE heartbeats_v3 RENAME TO heartbeats;
+             CREATE TABLE hb_day (guild_id INTEGER NOT NULL, day INTEGER NOT NULL, user_id INTEGER NOT NULL,
                dim_id INTEGER NOT NULL, ms INTEGER NOT NULL, PRIMARY KEY (guild_id, user_id, day, dim_id)) WITHOUT ROWID;
              CREATE INDEX hb_day_by_day ON hb_day(guild_id, day, user_id, ms);
              CREATE TABLE hb_hour (guild_id INTEGER NOT NULL, hour INTEGER NOT NULL, user_id INTEGER NOT NULL,
