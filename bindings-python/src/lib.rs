@@ -138,7 +138,7 @@ impl NativeEngine {
                     let kind = match kinds.iter().find(|(k, _)| *k == h.kind) {
                         Some((_, s)) => s.clone(),
                         None => {
-                            let s = PyString::new(py, &h.kind);
+                            let s = PyString::new(py, h.kind);
                             kinds.push((h.kind, s.clone()));
                             s
                         }
