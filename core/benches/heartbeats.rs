@@ -4,7 +4,8 @@
 //!    bare `INSERT` of the same rows into an unindexed table, one transaction per batch, on
 //!    another file in the same run (throughput in heartbeats/s; the ratio is what counts).
 //! 2. `statusbar_today` for a user with 1 M heartbeats.
-//! 3. Resident memory sampled while ingesting 10 M heartbeats in batches of 1000 (printed; it
+//! 3. Coding leaderboards (daily = rolling 24 h, weekly) over 300 users with 8 days of coding.
+//! 4. Resident memory sampled while ingesting 10 M heartbeats in batches of 1000 (printed; it
 //!    should stay flat). Set `TK_BENCH_MEMORY_HEARTBEATS` to change the count (0 skips).
 //!
 //! `cargo bench -p timekeeper --bench heartbeats`
@@ -176,6 +177,39 @@ fn bench(c: &mut Criterion) {
     let today = engine.statusbar_today(1, 7).unwrap();
     assert!(today["data"]["grand_total"]["total_seconds"].as_f64().unwrap() > 0.0);
     c.bench_function("statusbar_today_1M_heartbeats", |b| b.iter(|| black_box(engine.statusbar_today(1, 7).unwrap())));
+    drop(engine);
+
+    // Coding leaderboards over 300 users, each coding 8 hours a day (a heartbeat every 2 minutes)
+    // for 8 days: whole days from the rollups, whole hours from the hour rows, the partial hours
+    // at the window's edges from raw heartbeats (one read per active user).
+    let engine = Engine::open(d.join("leaderboard.db")).unwrap();
+    let day0 = START_S as i64;
+    for user in 0..300i64 {
+        for day in 0..8i64 {
+            let rows: Vec<Value> = (0..240i64)
+                .map(|i| {
+                    json!({"entity": format!("src/file{}.rs", i % 7), "time": day0 + day * 86_400 + 9 * 3600 + user * 37 + i * 120,
+                           "language": if i % 3 == 0 { "Go" } else { "Rust" }, "project": format!("p{}", user % 5)})
+                })
+                .collect();
+            engine
+                .ingest_heartbeats(&HeartbeatBatch {
+                    guild_id: 1,
+                    user_id: user,
+                    heartbeats: Value::Array(rows),
+                    ..Default::default()
+                })
+                .unwrap();
+        }
+    }
+    engine.set_now(Some((day0 + 7 * 86_400 + 14 * 3600 + 1234) * 1000));
+    for period in ["daily", "weekly"] {
+        let q = CodingLeaderboardQuery { guild_id: 1, period: Some(period.into()), ..Default::default() };
+        assert_eq!(engine.coding_leaderboard(&q).unwrap()["entries"].as_array().map(Vec::len), Some(100));
+        c.bench_function(&format!("coding_leaderboard_{period}_300_users"), |b| {
+            b.iter(|| black_box(engine.coding_leaderboard(&q).unwrap()))
+        });
+    }
     drop(engine);
 
     // Memory while ingesting many heartbeats in batches of 1000.
