@@ -97,6 +97,18 @@ impl Bare {
     }
 }
 
+/// One bulk of guild 1 through the typed API.
+fn ingest(engine: &Engine, user: i64, rows: Vec<Value>) -> BulkResult {
+    engine
+        .ingest_heartbeats(&HeartbeatBatch {
+            guild_id: 1,
+            user_id: user,
+            heartbeats: Value::Array(rows),
+            ..Default::default()
+        })
+        .unwrap()
+}
+
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -129,14 +141,7 @@ fn bench(c: &mut Criterion) {
             b.iter_batched(
                 &mut make,
                 |(user, rows)| {
-                    let r = engine
-                        .ingest_heartbeats(&HeartbeatBatch {
-                            guild_id: 1,
-                            user_id: user,
-                            heartbeats: Value::Array(rows),
-                            ..Default::default()
-                        })
-                        .unwrap();
+                    let r = ingest(&engine, user, rows);
                     assert_eq!(r.stored() as u64, batch);
                 },
                 BatchSize::SmallInput,
@@ -163,14 +168,7 @@ fn bench(c: &mut Criterion) {
     let n = 1_000_000u64;
     for start in (0..n).step_by(1000) {
         let rows: Vec<Value> = (start..start + 1000).map(beat).collect();
-        engine
-            .ingest_heartbeats(&HeartbeatBatch {
-                guild_id: 1,
-                user_id: 7,
-                heartbeats: Value::Array(rows),
-                ..Default::default()
-            })
-            .unwrap();
+        ingest(&engine, 7, rows);
     }
     let last_ms = ((START_S + (n - 1) as f64 * 30.0) * 1000.0) as i64;
     engine.set_now(Some(last_ms + 60_000));
@@ -192,14 +190,7 @@ fn bench(c: &mut Criterion) {
                            "language": if i % 3 == 0 { "Go" } else { "Rust" }, "project": format!("p{}", user % 5)})
                 })
                 .collect();
-            engine
-                .ingest_heartbeats(&HeartbeatBatch {
-                    guild_id: 1,
-                    user_id: user,
-                    heartbeats: Value::Array(rows),
-                    ..Default::default()
-                })
-                .unwrap();
+            ingest(&engine, user, rows);
         }
     }
     engine.set_now(Some((day0 + 7 * 86_400 + 14 * 3600 + 1234) * 1000));
@@ -221,14 +212,7 @@ fn bench(c: &mut Criterion) {
         let t = std::time::Instant::now();
         for start in (0..total).step_by(1000) {
             let rows: Vec<Value> = (start..start + 1000).map(beat).collect();
-            engine
-                .ingest_heartbeats(&HeartbeatBatch {
-                    guild_id: 1,
-                    user_id: (start / 100_000) as i64,
-                    heartbeats: Value::Array(rows),
-                    ..Default::default()
-                })
-                .unwrap();
+            ingest(&engine, (start / 100_000) as i64, rows);
             if (start + 1000) % (total / 10).max(1000) == 0 {
                 samples.push((start + 1000, rss_kib()));
             }

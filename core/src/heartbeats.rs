@@ -1028,36 +1028,42 @@ fn coding_by_dim(tx: &Transaction<'_>, guild: &Guild, user: i64, w: Window) -> R
     Ok(cells.into_iter().map(|((_, d), ms)| (d, ms)).collect())
 }
 
+/// Adds every member's rollup rows of one kind with buckets in `[from, to)` to `totals`. Each
+/// member's rows are one key range (a `CROSS JOIN` keeps the members as the outer loop: SQLite
+/// never reorders it).
+fn add_member_rows(
+    tx: &Transaction<'_>,
+    guild: &Guild,
+    kind: i64,
+    from: i64,
+    to: i64,
+    totals: &mut HashMap<i64, i64>,
+) -> Result<()> {
+    let mut stmt = tx.prepare_cached(
+        "SELECT m.user_id, r.ms FROM guild_members m CROSS JOIN hb_rollup r
+           ON r.guild_id = m.guild_id AND r.user_id = m.user_id AND r.kind = ?2 AND r.bucket >= ?3 AND r.bucket < ?4
+         WHERE m.guild_id = ?1",
+    )?;
+    let mut rows = stmt.query(params![guild.id, kind, from, to])?;
+    while let Some(r) = rows.next()? {
+        *totals.entry(r.get(0)?).or_default() += r.get::<_, i64>(1)?;
+    }
+    Ok(())
+}
+
 /// Milliseconds per user in a window, all members: whole days from the day rows, whole hours of
-/// the edges from the hour rows, partial hours raw. Each member's rows are one key range (a
-/// `CROSS JOIN` keeps the members as the outer loop: SQLite never reorders it).
+/// the edges from the hour rows, partial hours raw.
 fn coding_by_user(tx: &Transaction<'_>, guild: &Guild, w: Window) -> Result<HashMap<i64, i64>> {
     let mut totals: HashMap<i64, i64> = HashMap::new();
     let Split { days, edges } = w.parts(guild);
     if let Some((d0, d1)) = days {
-        let mut stmt = tx.prepare_cached(
-            "SELECT m.user_id, r.ms FROM guild_members m CROSS JOIN hb_rollup r
-               ON r.guild_id = m.guild_id AND r.user_id = m.user_id AND r.kind = ?2 AND r.bucket >= ?3 AND r.bucket < ?4
-             WHERE m.guild_id = ?1",
-        )?;
-        let mut rows = stmt.query(params![guild.id, DAY_ROW, d0, d1])?;
-        while let Some(r) = rows.next()? {
-            *totals.entry(r.get(0)?).or_default() += r.get::<_, i64>(1)?;
-        }
+        add_member_rows(tx, guild, DAY_ROW, i64::from(d0), i64::from(d1), &mut totals)?;
     }
     let mut raw: HashMap<(i64, i64), i64> = HashMap::new();
     for (a, b) in edges {
         let (h0, h1) = ((a + HOUR - 1).div_euclid(HOUR), b.div_euclid(HOUR));
         if h0 < h1 {
-            let mut stmt = tx.prepare_cached(
-                "SELECT m.user_id, r.ms FROM guild_members m CROSS JOIN hb_rollup r
-                   ON r.guild_id = m.guild_id AND r.user_id = m.user_id AND r.kind = ?2 AND r.bucket >= ?3 AND r.bucket < ?4
-                 WHERE m.guild_id = ?1",
-            )?;
-            let mut rows = stmt.query(params![guild.id, HOUR_ROW, h0, h1])?;
-            while let Some(r) = rows.next()? {
-                *totals.entry(r.get(0)?).or_default() += r.get::<_, i64>(1)?;
-            }
+            add_member_rows(tx, guild, HOUR_ROW, h0, h1, &mut totals)?;
             raw_partial(tx, guild, a, h0 * HOUR, &mut raw)?;
             raw_partial(tx, guild, h1 * HOUR, b, &mut raw)?;
         } else {
@@ -1151,10 +1157,7 @@ impl Engine {
     /// ```
     pub fn ingest_heartbeats_json(&self, args_json: &str) -> Result<String> {
         let result = BulkResult { responses: self.ingest_heartbeats_text(args_json)? };
-        let mut out = Vec::with_capacity(32 + result.responses.len() * 120);
-        serde_json::to_writer(&mut out, &result)
-            .map_err(|e| Error::Storage(format!("could not serialise result: {e}")))?;
-        String::from_utf8(out).map_err(|e| Error::Storage(format!("could not serialise result: {e}")))
+        serde_json::to_string(&result).map_err(|e| Error::Storage(format!("could not serialise result: {e}")))
     }
 
     /// [`Engine::ingest_heartbeats_json`] without the final serialisation: one

@@ -432,13 +432,12 @@ fn migrate(conn: &Connection) -> Result<()> {
         )));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        let n = i as i64 + 1;
-        let failed = |e: &dyn std::fmt::Display| Error::Storage(format!("migration {n} failed: {e}"));
-        // One transaction per migration, rolled back (on drop) if any step fails.
-        let tx = rusqlite::Transaction::new_unchecked(conn, TransactionBehavior::Immediate).map_err(|e| failed(&e))?;
-        tx.execute_batch(sql).map_err(|e| failed(&e))?;
-        tx.execute_batch(&format!("PRAGMA user_version = {n}")).map_err(|e| failed(&e))?;
-        tx.commit().map_err(|e| failed(&e))?;
+        conn.execute_batch(&format!("BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {}; COMMIT;", i + 1)).map_err(
+            |e| {
+                let _ = conn.execute_batch("ROLLBACK");
+                Error::Storage(format!("migration {} failed: {e}", i + 1))
+            },
+        )?;
     }
     Ok(())
 }
