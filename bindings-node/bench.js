@@ -29,7 +29,7 @@ function median(v) {
 }
 
 function nodeSide() {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tk-node-bench-'))
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ledger-node-bench-'))
   const e = new Engine(path.join(dir, 'ops.db'))
   e.setMasterKey(MASTER)
   e.setTiers([{ name: 'BENCH', rank: 1, per_minute: 1_000_000_000, permissions: ['read_status'] }])
@@ -63,7 +63,7 @@ function nodeSide() {
   return { authorize_us: median(auth), clock_in_us: median(cin), clock_out_us: median(cout), ingest_per_s: median(ingest) }
 }
 
-const rust = JSON.parse(execFileSync('cargo', ['run', '--release', '-q', '-p', 'timekeeper', '--example', 'bench_ops'], { cwd: ROOT, encoding: 'utf8' }))
+const rust = JSON.parse(execFileSync('cargo', ['run', '--release', '-q', '-p', 'timeledger', '--example', 'bench_ops'], { cwd: ROOT, encoding: 'utf8' }))
 const js = nodeSide()
 const pad = (s, n) => String(s).padStart(n)
 console.log(`${'operation'.padEnd(14)} ${pad('rust', 12)} ${pad('node', 12)} ${pad('ratio', 8)}  target`)

@@ -1,11 +1,11 @@
 /**
- * Timekeeper for Node: an embedded time-tracking engine over SQLite.
+ * Timeledger for Node: an embedded time-tracking engine over SQLite.
  *
  * ```js
- * const { Engine } = require('timekeeper')
- * const tk = new Engine('timekeeper.db')
- * tk.createCategory(123456789n, 'Development')
- * tk.clockIn(123456789n, 1234567890123456789n, 'development')
+ * const { Engine } = require('timeledger')
+ * const ledger = new Engine('timeledger.db')
+ * ledger.createCategory(123456789n, 'Development')
+ * ledger.clockIn(123456789n, 1234567890123456789n, 'development')
  * ```
  *
  * Ids (guild and user) are taken as `bigint`, decimal strings or safe-integer numbers and are
@@ -13,7 +13,7 @@
  * send them straight back as a response body). Instants are taken as `Date`, RFC 3339 strings or
  * Unix seconds and returned as RFC 3339 UTC strings. Results are plain objects in the spec's JSON
  * shapes (snake_case keys, as the services' APIs have them). Engine errors are thrown as
- * {@link TimekeeperError}; arguments of the wrong type throw a `TypeError` before the engine runs.
+ * {@link TimeledgerError}; arguments of the wrong type throw a `TypeError` before the engine runs.
  *
  * @packageDocumentation
  */
@@ -252,7 +252,7 @@ export interface Category {
     sessions: number;
     total_seconds: number;
 }
-/** The result of {@link Engine.clockIn}, in the Timekeeper seed's shape. */
+/** The result of {@link Engine.clockIn}, in the Timeledger seed's shape. */
 export interface ClockIn {
     success: true;
     session_id: string;
@@ -284,7 +284,7 @@ export interface SessionPage {
         per_page: number;
     };
 }
-/** Guild status, in the Timekeeper seed's shape. */
+/** Guild status, in the Timeledger seed's shape. */
 export interface GuildStatus {
     guild_id: IdString;
     total_time_seconds: number;
@@ -494,7 +494,7 @@ export interface Tier {
     permissions: string[];
     all_guilds: boolean;
 }
-/** The engine's error body, as the seeds' APIs send it (`toJSON()` of a {@link TimekeeperError}). */
+/** The engine's error body, as the seeds' APIs send it (`toJSON()` of a {@link TimeledgerError}). */
 export interface ErrorBody {
     error: string;
     code: string;
@@ -506,7 +506,7 @@ export interface ErrorBody {
  * should answer with, the seed's error `body` (also what `toJSON()` and so `JSON.stringify`
  * give), and `headers` to send (`Retry-After` and the rate-limit headers when limited).
  */
-export declare class TimekeeperError extends Error {
+export declare class TimeledgerError extends Error {
     /** The engine's error code. */
     readonly code: string;
     /** The HTTP status a host should answer with. */
@@ -524,7 +524,7 @@ export declare class TimekeeperError extends Error {
     toJSON(): ErrorBody;
 }
 /**
- * An open Timekeeper database: a file (created if missing; WAL mode, safe to share between
+ * An open Timeledger database: a file (created if missing; WAL mode, safe to share between
  * processes) or `":memory:"`. One `Engine` serves the whole process: synchronous calls and the
  * Promise-returning `...Async` variants (which run on libuv's thread pool) share it and the engine
  * serialises writes itself. In `worker_threads`, open one `Engine` per worker on the same file.
@@ -646,7 +646,7 @@ export declare class Engine {
     mintSubKey(parentKey: string, guildId: Id, options?: SubKeyOptions): NewKey;
     /**
      * May this key do `action` on this guild now? A {@link Grant} with the headers to send, or a
-     * {@link TimekeeperError} (`RATE_001` with `Retry-After` when over the limit).
+     * {@link TimeledgerError} (`RATE_001` with `Retry-After` when over the limit).
      */
     authorize(apiKey: string, guildId: Id, action: string, options?: AuthorizeOptions): Grant;
     /** `shared` (default: exact across processes) or `memory` (this process only, counts from zero). */

@@ -1,12 +1,12 @@
 "use strict";
 /**
- * Timekeeper for Node: an embedded time-tracking engine over SQLite.
+ * Timeledger for Node: an embedded time-tracking engine over SQLite.
  *
  * ```js
- * const { Engine } = require('timekeeper')
- * const tk = new Engine('timekeeper.db')
- * tk.createCategory(123456789n, 'Development')
- * tk.clockIn(123456789n, 1234567890123456789n, 'development')
+ * const { Engine } = require('timeledger')
+ * const ledger = new Engine('timeledger.db')
+ * ledger.createCategory(123456789n, 'Development')
+ * ledger.clockIn(123456789n, 1234567890123456789n, 'development')
  * ```
  *
  * Ids (guild and user) are taken as `bigint`, decimal strings or safe-integer numbers and are
@@ -14,19 +14,19 @@
  * send them straight back as a response body). Instants are taken as `Date`, RFC 3339 strings or
  * Unix seconds and returned as RFC 3339 UTC strings. Results are plain objects in the spec's JSON
  * shapes (snake_case keys, as the services' APIs have them). Engine errors are thrown as
- * {@link TimekeeperError}; arguments of the wrong type throw a `TypeError` before the engine runs.
+ * {@link TimeledgerError}; arguments of the wrong type throw a `TypeError` before the engine runs.
  *
  * @packageDocumentation
  */
 Object.defineProperty(exports, "__esModule", { value: true });
-exports.Engine = exports.TimekeeperError = void 0;
+exports.Engine = exports.TimeledgerError = void 0;
 const native_1 = require("./native");
 /**
  * An engine error: `code` (e.g. `NO_ACTIVE_SESSION`, `RATE_001`), the HTTP `status` a host
  * should answer with, the seed's error `body` (also what `toJSON()` and so `JSON.stringify`
  * give), and `headers` to send (`Retry-After` and the rate-limit headers when limited).
  */
-class TimekeeperError extends Error {
+class TimeledgerError extends Error {
     /** The engine's error code. */
     code;
     /** The HTTP status a host should answer with. */
@@ -37,7 +37,7 @@ class TimekeeperError extends Error {
     headers;
     constructor(code, status, message, body, headers = {}) {
         super(message);
-        this.name = 'TimekeeperError';
+        this.name = 'TimeledgerError';
         this.code = code;
         this.status = status;
         this.body = body;
@@ -56,18 +56,18 @@ class TimekeeperError extends Error {
         return this.body;
     }
 }
-exports.TimekeeperError = TimekeeperError;
-const ENGINE_ERROR = 'TimekeeperError ';
-const PANIC_ERROR = 'TimekeeperPanic ';
+exports.TimeledgerError = TimeledgerError;
+const ENGINE_ERROR = 'TimeledgerError ';
+const PANIC_ERROR = 'TimeledgerPanic ';
 function rethrow(e) {
     if (e instanceof Error && typeof e.message === 'string') {
         if (e.message.startsWith(ENGINE_ERROR)) {
             const d = JSON.parse(e.message.slice(ENGINE_ERROR.length));
-            throw new TimekeeperError(d.code, d.status, d.message, d.body, d.headers);
+            throw new TimeledgerError(d.code, d.status, d.message, d.body, d.headers);
         }
         if (e.message.startsWith(PANIC_ERROR)) {
             const message = e.message.slice(PANIC_ERROR.length);
-            throw new TimekeeperError('INTERNAL', 500, message, { error: 'Internal Server Error', code: 'INTERNAL', message });
+            throw new TimeledgerError('INTERNAL', 500, message, { error: 'Internal Server Error', code: 'INTERNAL', message });
         }
     }
     throw e;
@@ -170,7 +170,7 @@ function opts(out, options, schema, what) {
 }
 // A bigint nested in free-form data (the generic call, heartbeats) is written as an exact JSON
 // integer: the fast native JSON.stringify first, and only if it meets a bigint, a second pass.
-const BIG = `\u0000tk-bigint-${Math.random().toString(36).slice(2)}:`;
+const BIG = `\u0000tl-bigint-${Math.random().toString(36).slice(2)}:`;
 const BIG_RE = new RegExp(`"${JSON.stringify(BIG).slice(1, -1).replace(/\\/g, '\\\\')}(-?\\d+)"`, 'g');
 function toJson(v) {
     try {
@@ -224,7 +224,7 @@ const SOURCES = { headers: 'record', query: 'record' };
 // ---------------------------------------------------------------------------------------------
 // The engine
 /**
- * An open Timekeeper database: a file (created if missing; WAL mode, safe to share between
+ * An open Timeledger database: a file (created if missing; WAL mode, safe to share between
  * processes) or `":memory:"`. One `Engine` serves the whole process: synchronous calls and the
  * Promise-returning `...Async` variants (which run on libuv's thread pool) share it and the engine
  * serialises writes itself. In `worker_threads`, open one `Engine` per worker on the same file.
@@ -522,7 +522,7 @@ class Engine {
     }
     /**
      * May this key do `action` on this guild now? A {@link Grant} with the headers to send, or a
-     * {@link TimekeeperError} (`RATE_001` with `Retry-After` when over the limit).
+     * {@link TimeledgerError} (`RATE_001` with `Retry-After` when over the limit).
      */
     authorize(apiKey, guildId, action, options) {
         const a = { api_key: str('apiKey', apiKey), guild_id: id('guildId', guildId), action: str('action', action) };

@@ -2,8 +2,8 @@
 'use strict'
 const path = require('path')
 try {
-  module.exports = require(path.join(__dirname, 'timekeeper.node'))
+  module.exports = require(path.join(__dirname, 'timeledger.node'))
 } catch (e) {
-  e.message = `timekeeper: the native addon could not be loaded (${e.message}); build it with \`npm run build\` in ${__dirname} (needs cargo)`
+  e.message = `timeledger: the native addon could not be loaded (${e.message}); build it with \`npm run build\` in ${__dirname} (needs cargo)`
   throw e
 }

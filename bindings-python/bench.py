@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 
-import timekeeper
+import timeledger
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 MASTER = "bench-master-key-0123456789"
@@ -32,7 +32,7 @@ def beats(batch: int, n: int) -> list:
 
 def python_side() -> dict:
     with tempfile.TemporaryDirectory() as d:
-        e = timekeeper.Engine(os.path.join(d, "ops.db"))
+        e = timeledger.Engine(os.path.join(d, "ops.db"))
         e.set_master_key(MASTER)
         e.set_tiers([{"name": "BENCH", "rank": 1, "per_minute": 1_000_000_000, "permissions": ["read_status"]}])
         key = e.generate_key(1, 1, MASTER, tier="BENCH").api_key
@@ -61,7 +61,7 @@ def python_side() -> dict:
 
 
 def main() -> None:
-    rust = json.loads(subprocess.run(["cargo", "run", "--release", "-q", "-p", "timekeeper", "--example", "bench_ops"],
+    rust = json.loads(subprocess.run(["cargo", "run", "--release", "-q", "-p", "timeledger", "--example", "bench_ops"],
                                      cwd=ROOT, check=True, capture_output=True, text=True).stdout)
     py = python_side()
     print(f"{'operation':<14} {'rust':>12} {'python':>12} {'ratio':>8}  target")

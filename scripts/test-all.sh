@@ -8,6 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
+TREE_BEFORE="$(git status --porcelain 2>/dev/null || true)"
 
 step() { printf '\n==> %s\n' "$*"; }
 
@@ -30,25 +31,25 @@ step "Python: build the extension into the virtualenv (maturin develop)"
 (cd bindings-python && VIRTUAL_ENV="$ROOT/.venv" PATH="$ROOT/.venv/bin:$PATH" maturin develop -q)
 
 step "Python: stubs match the module (mypy.stubtest) and type-check (mypy --strict)"
-.venv/bin/python -m mypy.stubtest timekeeper
-.venv/bin/python -m mypy --strict bindings-python/python/timekeeper
+.venv/bin/python -m mypy.stubtest timeledger
+.venv/bin/python -m mypy --strict bindings-python/python/timeledger
 
 step "Python: pytest (binding tests and every scenario)"
 .venv/bin/python -m pytest -q bindings-python/tests
 
-step "C: build libtimekeeper.a and libtimekeeper.so"
-cargo build -p timekeeper-c
+step "C: build libtimeledger.a and libtimeledger.so"
+cargo build -p timeledger-c
 mkdir -p target/c
-cp target/debug/libtimekeeper_c.a target/c/libtimekeeper.a
-cp target/debug/libtimekeeper_c.so target/c/libtimekeeper.so
+cp target/debug/libtimeledger_c.a target/c/libtimeledger.a
+cp target/debug/libtimeledger_c.so target/c/libtimeledger.so
 
-step "C: include/timekeeper.h is what cbindgen 0.29.4 generates"
+step "C: include/timeledger.h is what cbindgen 0.29.4 generates"
 if ! cbindgen --version 2>/dev/null | grep -q "0.29.4"; then
   cargo install cbindgen --version 0.29.4 --locked
 fi
-cbindgen --quiet --config bindings-c/cbindgen.toml --crate timekeeper-c --output target/c/timekeeper.h bindings-c
-if ! diff -u include/timekeeper.h target/c/timekeeper.h; then
-  echo "include/timekeeper.h is stale: run  cbindgen --config bindings-c/cbindgen.toml --crate timekeeper-c --output include/timekeeper.h bindings-c"
+cbindgen --quiet --config bindings-c/cbindgen.toml --crate timeledger-c --output target/c/timeledger.h bindings-c
+if ! diff -u include/timeledger.h target/c/timeledger.h; then
+  echo "include/timeledger.h is stale: run  cbindgen --config bindings-c/cbindgen.toml --crate timeledger-c --output include/timeledger.h bindings-c"
   exit 1
 fi
 
@@ -59,16 +60,16 @@ fi
 
 step "C: compile the tests with -std=c11 -Wall -Wextra -Werror, static and shared; C++ include"
 CFLAGS="-std=c11 -Wall -Wextra -Werror -Iinclude"
-gcc $CFLAGS tests/c/test_timekeeper.c target/c/libtimekeeper.a -lcjson -lpthread -ldl -lm -o target/c/test_static
-gcc $CFLAGS tests/c/test_timekeeper.c -Ltarget/c -ltimekeeper -lcjson -lpthread -lm -o target/c/test_shared
-g++ -std=c++17 -Wall -Wextra -Werror -Iinclude tests/c/header_cpp.cpp target/c/libtimekeeper.a -lpthread -ldl -lm -o target/c/test_cpp
+gcc $CFLAGS tests/c/test_timeledger.c target/c/libtimeledger.a -lcjson -lpthread -ldl -lm -o target/c/test_static
+gcc $CFLAGS tests/c/test_timeledger.c -Ltarget/c -ltimeledger -lcjson -lpthread -lm -o target/c/test_shared
+g++ -std=c++17 -Wall -Wextra -Werror -Iinclude tests/c/header_cpp.cpp target/c/libtimeledger.a -lpthread -ldl -lm -o target/c/test_cpp
 
 step "C: the README's C example compiles as written and runs"
 python3 - <<'PY' > target/c/readme_example.c
 import re
 print(re.findall(r"```c\n(.*?)```", open("README.md").read(), re.S)[0])
 PY
-gcc $CFLAGS target/c/readme_example.c target/c/libtimekeeper.a -lpthread -ldl -lm -o target/c/readme_example
+gcc $CFLAGS target/c/readme_example.c target/c/libtimeledger.a -lpthread -ldl -lm -o target/c/readme_example
 target/c/readme_example
 
 step "C: run the static build, the C++ build, and the shared build under valgrind"
@@ -77,16 +78,13 @@ target/c/test_cpp
 LD_LIBRARY_PATH=target/c valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
   target/c/test_shared tests/scenarios
 
-step "Node: packages from the committed lockfile (@napi-rs/cli, typescript, @types/node)"
-# `npm install` honours package-lock.json; `npm ci` refuses it here because the registry mirror
-# has no metadata for other platforms' optional packages of @napi-rs/cli's dependencies.
-(cd bindings-node && npm install --ignore-scripts --no-audit --no-fund --loglevel=error)
+step "Node: dev packages from the committed lockfile (npm ci: typescript, @types/node)"
+(cd bindings-node && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 
-step "Node: build the addon (cargo, sharing this workspace's build) as bindings-node/timekeeper.node"
-# `npm run build` (napi build) does the same for a release build and also regenerates
-# src/native.d.ts, but it builds for an explicit --target, in a second target directory.
-cargo build -p timekeeper-node
-cp target/debug/libtimekeeper_node.so bindings-node/timekeeper.node
+step "Node: build the addon (cargo, sharing this workspace's build) as bindings-node/timeledger.node"
+# `npm run build` (scripts/build.js) does the same for a release build, then runs tsc.
+cargo build -p timeledger-node
+cp target/debug/libtimeledger_node.so bindings-node/timeledger.node
 
 step "Node: index.js and index.d.ts are what tsc generates from src/index.ts"
 (cd bindings-node && npx tsc -p tsconfig.json --outDir "$ROOT/target/node-ts")
@@ -102,6 +100,17 @@ step "Node: the typed usage file type-checks against index.d.ts (tsc --noEmit)"
 
 step "Node: node --test (every operation, errors, bigint ids, async, every scenario, README quickstart)"
 (cd bindings-node && node --test test/)
+
+step "Release artifacts: build them (scripts/package.sh), install each outside the repo and run it"
+bash scripts/package.sh
+bash scripts/test-packages.sh
+
+step "The work tree is as the test command found it"
+if [ "$(git status --porcelain 2>/dev/null || true)" != "$TREE_BEFORE" ]; then
+  diff <(echo "$TREE_BEFORE") <(git status --porcelain)
+  echo "the test command left files behind or changed tracked files"
+  exit 1
+fi
 
 echo
 echo "All test suites passed."

@@ -1,11 +1,11 @@
 /**
- * Timekeeper for Node: an embedded time-tracking engine over SQLite.
+ * Timeledger for Node: an embedded time-tracking engine over SQLite.
  *
  * ```js
- * const { Engine } = require('timekeeper')
- * const tk = new Engine('timekeeper.db')
- * tk.createCategory(123456789n, 'Development')
- * tk.clockIn(123456789n, 1234567890123456789n, 'development')
+ * const { Engine } = require('timeledger')
+ * const ledger = new Engine('timeledger.db')
+ * ledger.createCategory(123456789n, 'Development')
+ * ledger.clockIn(123456789n, 1234567890123456789n, 'development')
  * ```
  *
  * Ids (guild and user) are taken as `bigint`, decimal strings or safe-integer numbers and are
@@ -13,7 +13,7 @@
  * send them straight back as a response body). Instants are taken as `Date`, RFC 3339 strings or
  * Unix seconds and returned as RFC 3339 UTC strings. Results are plain objects in the spec's JSON
  * shapes (snake_case keys, as the services' APIs have them). Engine errors are thrown as
- * {@link TimekeeperError}; arguments of the wrong type throw a `TypeError` before the engine runs.
+ * {@link TimeledgerError}; arguments of the wrong type throw a `TypeError` before the engine runs.
  *
  * @packageDocumentation
  */
@@ -290,7 +290,7 @@ export interface Category {
   total_seconds: number
 }
 
-/** The result of {@link Engine.clockIn}, in the Timekeeper seed's shape. */
+/** The result of {@link Engine.clockIn}, in the Timeledger seed's shape. */
 export interface ClockIn {
   success: true
   session_id: string
@@ -321,7 +321,7 @@ export interface SessionPage {
   meta: { total: number; page: number; per_page: number }
 }
 
-/** Guild status, in the Timekeeper seed's shape. */
+/** Guild status, in the Timeledger seed's shape. */
 export interface GuildStatus {
   guild_id: IdString
   total_time_seconds: number
@@ -537,7 +537,7 @@ export interface Tier {
 // ---------------------------------------------------------------------------------------------
 // Errors
 
-/** The engine's error body, as the seeds' APIs send it (`toJSON()` of a {@link TimekeeperError}). */
+/** The engine's error body, as the seeds' APIs send it (`toJSON()` of a {@link TimeledgerError}). */
 export interface ErrorBody {
   error: string
   code: string
@@ -550,7 +550,7 @@ export interface ErrorBody {
  * should answer with, the seed's error `body` (also what `toJSON()` and so `JSON.stringify`
  * give), and `headers` to send (`Retry-After` and the rate-limit headers when limited).
  */
-export class TimekeeperError extends Error {
+export class TimeledgerError extends Error {
   /** The engine's error code. */
   readonly code: string
   /** The HTTP status a host should answer with. */
@@ -562,7 +562,7 @@ export class TimekeeperError extends Error {
 
   constructor(code: string, status: number, message: string, body: ErrorBody, headers: Record<string, string> = {}) {
     super(message)
-    this.name = 'TimekeeperError'
+    this.name = 'TimeledgerError'
     this.code = code
     this.status = status
     this.body = body
@@ -585,18 +585,18 @@ export class TimekeeperError extends Error {
   }
 }
 
-const ENGINE_ERROR = 'TimekeeperError '
-const PANIC_ERROR = 'TimekeeperPanic '
+const ENGINE_ERROR = 'TimeledgerError '
+const PANIC_ERROR = 'TimeledgerPanic '
 
 function rethrow(e: unknown): never {
   if (e instanceof Error && typeof e.message === 'string') {
     if (e.message.startsWith(ENGINE_ERROR)) {
       const d = JSON.parse(e.message.slice(ENGINE_ERROR.length))
-      throw new TimekeeperError(d.code, d.status, d.message, d.body, d.headers)
+      throw new TimeledgerError(d.code, d.status, d.message, d.body, d.headers)
     }
     if (e.message.startsWith(PANIC_ERROR)) {
       const message = e.message.slice(PANIC_ERROR.length)
-      throw new TimekeeperError('INTERNAL', 500, message, { error: 'Internal Server Error', code: 'INTERNAL', message })
+      throw new TimeledgerError('INTERNAL', 500, message, { error: 'Internal Server Error', code: 'INTERNAL', message })
     }
   }
   throw e
@@ -700,7 +700,7 @@ function opts(out: Record<string, unknown>, options: unknown, schema: Schema, wh
 
 // A bigint nested in free-form data (the generic call, heartbeats) is written as an exact JSON
 // integer: the fast native JSON.stringify first, and only if it meets a bigint, a second pass.
-const BIG = `\u0000tk-bigint-${Math.random().toString(36).slice(2)}:`
+const BIG = `\u0000tl-bigint-${Math.random().toString(36).slice(2)}:`
 const BIG_RE = new RegExp(`"${JSON.stringify(BIG).slice(1, -1).replace(/\\/g, '\\\\')}(-?\\d+)"`, 'g')
 
 function toJson(v: unknown): string {
@@ -755,7 +755,7 @@ const SOURCES: Schema = { headers: 'record', query: 'record' }
 // The engine
 
 /**
- * An open Timekeeper database: a file (created if missing; WAL mode, safe to share between
+ * An open Timeledger database: a file (created if missing; WAL mode, safe to share between
  * processes) or `":memory:"`. One `Engine` serves the whole process: synchronous calls and the
  * Promise-returning `...Async` variants (which run on libuv's thread pool) share it and the engine
  * serialises writes itself. In `worker_threads`, open one `Engine` per worker on the same file.
@@ -1091,6 +1091,19 @@ export class Engine {
     return this.#run('set_master_key', JSON.stringify({ master_key: str('masterKey', masterKey) }))
   }
 
+  /**
+   * Sets this deployment's key prefix (2-12 lowercase letters and digits, default `tl`): `hk`
+   * gives `hk_live_...` keys. Keys of an earlier prefix keep working.
+   */
+  setKeyPrefix(prefix: string): { key_prefix: string } {
+    return this.#run('set_key_prefix', JSON.stringify({ prefix: str('prefix', prefix) }))
+  }
+
+  /** The deployment's key prefix (`tl` until {@link Engine.setKeyPrefix} is called). */
+  keyPrefix(): { key_prefix: string } {
+    return this.#run('key_prefix', '{}')
+  }
+
   /** Generates a key for a guild; `api_key` is in this result only. */
   generateKey(guildId: Id, adminUserId: Id, masterKey: string, options?: KeyOptions): NewKey {
     const a = { guild_id: id('guildId', guildId), admin_user_id: id('adminUserId', adminUserId), master_key: str('masterKey', masterKey) }
@@ -1105,7 +1118,7 @@ export class Engine {
 
   /**
    * May this key do `action` on this guild now? A {@link Grant} with the headers to send, or a
-   * {@link TimekeeperError} (`RATE_001` with `Retry-After` when over the limit).
+   * {@link TimeledgerError} (`RATE_001` with `Retry-After` when over the limit).
    */
   authorize(apiKey: string, guildId: Id, action: string, options?: AuthorizeOptions): Grant {
     const a = { api_key: str('apiKey', apiKey), guild_id: id('guildId', guildId), action: str('action', action) }

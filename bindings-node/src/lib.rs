@@ -1,17 +1,17 @@
-//! The native half of the `timekeeper` npm package.
+//! The native half of the `timeledger` npm package.
 //!
 //! One class, `NativeEngine`, whose `call(op, argsJson)` runs any engine operation and returns
 //! its result as JSON text, and whose `callAsync` does the same on libuv's thread pool. JSON text
 //! is the fastest road between V8 and Rust for nested data (`JSON.stringify`/`JSON.parse` are
 //! native in V8; walking objects through N-API costs a call per property). The TypeScript layer
-//! (`src/index.ts`) maps this to camelCase methods, typed results and `TimekeeperError`.
+//! (`src/index.ts`) maps this to camelCase methods, typed results and `TimeledgerError`.
 //!
 //! Two rules keep results exact in JavaScript: integers under keys `id` or ending in `_id` (Discord-size
 //! guild and user ids) are written as decimal strings, and so is any other integer a JS `number`
 //! cannot hold exactly. Engine errors are thrown (or, from `callAsync`, rejected) as an `Error`
-//! whose message is the marker `TimekeeperError ` followed by the error as JSON (code, status,
-//! message, body, headers); the TypeScript layer turns that into a `TimekeeperError`. A panic, which the engine
-//! should never raise, is caught and thrown the same way with the marker `TimekeeperPanic`.
+//! whose message is the marker `TimeledgerError ` followed by the error as JSON (code, status,
+//! message, body, headers); the TypeScript layer turns that into a `TimeledgerError`. A panic, which the engine
+//! should never raise, is caught and thrown the same way with the marker `TimeledgerPanic`.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::sync::Arc;
@@ -24,10 +24,10 @@ use serde_json::{json, Value};
 const MAX_SAFE: i64 = 9_007_199_254_740_991;
 
 /// Markers that start the messages of thrown `Error`s; the TypeScript layer switches on them.
-const ENGINE_ERROR: &str = "TimekeeperError ";
-const PANIC_ERROR: &str = "TimekeeperPanic ";
+const ENGINE_ERROR: &str = "TimeledgerError ";
+const PANIC_ERROR: &str = "TimeledgerPanic ";
 
-fn engine_error(e: timekeeper::Error) -> Error {
+fn engine_error(e: timeledger::Error) -> Error {
     let detail = json!({
         "code": e.code(),
         "status": e.status(),
@@ -62,7 +62,7 @@ fn js_safe(v: &mut Value, is_id: bool) {
 }
 
 /// Parses the arguments, runs the operation and writes the JS-safe JSON result.
-fn run(engine: &timekeeper::Engine, op: &str, args_json: &str) -> Result<String> {
+fn run(engine: &timeledger::Engine, op: &str, args_json: &str) -> Result<String> {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
         if op == "ingest_heartbeats" {
             // `call_json` reads bulk bodies straight from the text and writes the responses as
@@ -73,11 +73,11 @@ fn run(engine: &timekeeper::Engine, op: &str, args_json: &str) -> Result<String>
             Value::Null
         } else {
             serde_json::from_str(args_json)
-                .map_err(|e| timekeeper::Error::invalid("args", format!("arguments are not valid JSON: {e}")))?
+                .map_err(|e| timeledger::Error::invalid("args", format!("arguments are not valid JSON: {e}")))?
         };
         let mut out = engine.call(op, args)?;
         js_safe(&mut out, false);
-        Ok::<String, timekeeper::Error>(out.to_string())
+        Ok::<String, timeledger::Error>(out.to_string())
     }));
     match outcome {
         Ok(Ok(text)) => Ok(text),
@@ -90,7 +90,7 @@ fn run(engine: &timekeeper::Engine, op: &str, args_json: &str) -> Result<String>
 /// from the async variants share it; the engine takes its own lock.
 #[napi]
 pub struct NativeEngine {
-    inner: Arc<timekeeper::Engine>,
+    inner: Arc<timeledger::Engine>,
 }
 
 #[napi]
@@ -98,7 +98,7 @@ impl NativeEngine {
     /// Opens a database file (created if missing) or `":memory:"`.
     #[napi(constructor)]
     pub fn new(path: String) -> Result<Self> {
-        match catch_unwind(|| timekeeper::Engine::open(&path)) {
+        match catch_unwind(|| timeledger::Engine::open(&path)) {
             Ok(Ok(engine)) => Ok(NativeEngine { inner: Arc::new(engine) }),
             Ok(Err(e)) => Err(engine_error(e)),
             Err(_) => {
@@ -134,13 +134,13 @@ impl NativeEngine {
     /// Every operation name `call` accepts.
     #[napi]
     pub fn operations() -> Vec<String> {
-        timekeeper::OPERATIONS.iter().map(|s| s.to_string()).collect()
+        timeledger::OPERATIONS.iter().map(|s| s.to_string()).collect()
     }
 }
 
 /// One operation run off the main thread.
 pub struct CallTask {
-    engine: Arc<timekeeper::Engine>,
+    engine: Arc<timeledger::Engine>,
     op: String,
     args_json: String,
 }

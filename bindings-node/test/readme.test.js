@@ -1,5 +1,5 @@
 // The README's Node quickstart, run as written: copied into a fresh directory where
-// `require('timekeeper')` resolves to this package, as it would after `npm install`.
+// `require('timeledger')` resolves to this package, as it would after `npm install`.
 'use strict'
 const test = require('node:test')
 const assert = require('node:assert/strict')
@@ -13,14 +13,14 @@ test("the README's Node quickstart runs", () => {
   const section = readme.split('## Node quickstart')[1]
   assert.ok(section, 'README has a Node quickstart')
   const code = /```js\n([\s\S]*?)```/.exec(section)[1]
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tk-readme-'))
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'ledger-readme-'))
   fs.mkdirSync(path.join(dir, 'node_modules'))
-  fs.symlinkSync(path.join(__dirname, '..'), path.join(dir, 'node_modules', 'timekeeper'), 'dir')
+  fs.symlinkSync(path.join(__dirname, '..'), path.join(dir, 'node_modules', 'timeledger'), 'dir')
   fs.writeFileSync(path.join(dir, 'quickstart.js'), code)
   const out = execFileSync(process.execPath, ['quickstart.js'], { cwd: dir, encoding: 'utf8' })
   assert.match(out, /Session started: ses_\S+ at \S+Z for 1234567890123456789/)
   assert.match(out, /"guild_id":"123456789012345678"/)
   assert.match(out, /NO_ACTIVE_SESSION 409/)
   assert.match(out, /heartbeat 201/)
-  assert.ok(fs.existsSync(path.join(dir, 'timekeeper.db')))
+  assert.ok(fs.existsSync(path.join(dir, 'timeledger.db')))
 })

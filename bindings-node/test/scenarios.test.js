@@ -12,7 +12,7 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const path = require('node:path')
-const { Engine, TimekeeperError } = require('..')
+const { Engine, TimeledgerError } = require('..')
 
 const DIR = path.join(__dirname, '..', '..', 'tests', 'scenarios')
 
@@ -52,6 +52,8 @@ const METHODS = {
   coding_stats: ['codingStats', ['guild_id', 'user_id']],
   coding_leaderboard: ['codingLeaderboard', ['guild_id']],
   set_master_key: ['setMasterKey', ['master_key']],
+  set_key_prefix: ['setKeyPrefix', ['prefix']],
+  key_prefix: ['keyPrefix', []],
   generate_key: ['generateKey', ['guild_id', 'admin_user_id', 'master_key']],
   mint_sub_key: ['mintSubKey', ['parent_key', 'guild_id']],
   authorize: ['authorize', ['api_key', 'guild_id', 'action']],
@@ -147,7 +149,7 @@ for (const file of fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).sort()
       try {
         result = invoke(engine, step.op, args)
       } catch (e) {
-        if (e instanceof TimekeeperError) {
+        if (e instanceof TimeledgerError) {
           assert.ok('error' in step, `${where}: unexpected error ${e.code}: ${e.message}`)
           assert.equal(e.code, step.error, `${where}: expected ${step.error}, got ${e.code} (${e.message})`)
           if ('status' in step) assert.equal(e.status, step.status, where)

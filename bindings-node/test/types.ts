@@ -1,27 +1,27 @@
 // Type-checked by `tsc --noEmit -p test/tsconfig.json` (never run): keeps index.d.ts honest.
 // Each `@ts-expect-error` line must fail to type-check, or tsc reports the directive as unused.
-import { Engine, TimekeeperError, type ClockIn, type Grant, type IngestResult, type Leaderboard, type Report } from 'timekeeper'
+import { Engine, TimeledgerError, type ClockIn, type Grant, type IngestResult, type Leaderboard, type Report } from 'timeledger'
 
-const tk = new Engine(':memory:')
-tk.setNow(new Date('2025-10-10T14:30:00Z'))
-tk.createCategory(123456789n, 'Development', { color: '#00ff00' })
-const ci: ClockIn = tk.clockIn(123456789n, '1234567890123456789', 'development', { at: 1760106600, switch: true })
+const ledger = new Engine(':memory:')
+ledger.setNow(new Date('2025-10-10T14:30:00Z'))
+ledger.createCategory(123456789n, 'Development', { color: '#00ff00' })
+const ci: ClockIn = ledger.clockIn(123456789n, '1234567890123456789', 'development', { at: 1760106600, switch: true })
 const userId: string = ci.user_id
-const hours: number = tk.guildStatus(1).total_time_hours
-const board: Leaderboard = tk.leaderboard(1, { timeframe: 'week', limit: 10 })
+const hours: number = ledger.guildStatus(1).total_time_hours
+const board: Leaderboard = ledger.leaderboard(1, { timeframe: 'week', limit: 10 })
 const first: string | undefined = board.leaderboard[0]?.username
 const grant: Grant | null = null
-const ingest: Promise<IngestResult> = tk.ingestHeartbeatsAsync(1, 2, [{ entity: 'a.rs', time: 1760106600, type: 'file' }])
-const report: Promise<Report> = tk.reportAsync(1, { groupBy: ['user', 'day'] })
-const active = tk.activeSession(1, 2)
+const ingest: Promise<IngestResult> = ledger.ingestHeartbeatsAsync(1, 2, [{ entity: 'a.rs', time: 1760106600, type: 'file' }])
+const report: Promise<Report> = ledger.reportAsync(1, { groupBy: ['user', 'day'] })
+const active = ledger.activeSession(1, 2)
 if (active !== null) {
   const end: string | null = active.end_time
   void end
 }
 try {
-  tk.clockOut(1, 2)
+  ledger.clockOut(1, 2)
 } catch (e) {
-  if (e instanceof TimekeeperError) {
+  if (e instanceof TimeledgerError) {
     const body: { code: string } = e.toJSON()
     const status: number = e.status
     const reset: number | undefined = e.resetIn
@@ -30,13 +30,13 @@ try {
 }
 
 // @ts-expect-error: the category is a string
-tk.clockIn(1, 2, 42)
+ledger.clockIn(1, 2, 42)
 // @ts-expect-error: ids are bigint, string or number, not objects
-tk.guildStatus({ id: 1 })
+ledger.guildStatus({ id: 1 })
 // @ts-expect-error: unknown option
-tk.clockIn(1, 2, 'dev', { descripton: 'typo' })
+ledger.clockIn(1, 2, 'dev', { descripton: 'typo' })
 // @ts-expect-error: async variants return promises
-const wrong: Report = tk.reportAsync(1)
+const wrong: Report = ledger.reportAsync(1)
 // @ts-expect-error: ids come back as strings
 const lossy: number = ci.user_id
 

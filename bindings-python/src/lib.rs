@@ -1,4 +1,4 @@
-//! `timekeeper._native`: the engine behind the `timekeeper` Python package.
+//! `timeledger._native`: the engine behind the `timeledger` Python package.
 //!
 //! One class, `NativeEngine`, whose `call(op, args_json)` runs any engine operation with the GIL
 //! released (the engine takes its own lock inside), and one exception, `NativeError`, carrying
@@ -20,7 +20,7 @@ create_exception!(
     "An engine error: args are (code, status, message, body_json, headers_json)."
 );
 
-fn error_to_py(e: timekeeper::Error) -> PyErr {
+fn error_to_py(e: timeledger::Error) -> PyErr {
     let headers = serde_json::to_string(&e.headers()).unwrap_or_else(|_| "{}".into());
     NativeError::new_err((e.code(), e.status(), e.to_string(), e.to_json().to_string(), headers))
 }
@@ -87,9 +87,9 @@ fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
 }
 
 /// An open engine. Share it between threads freely.
-#[pyclass(frozen, module = "timekeeper._native")]
+#[pyclass(frozen, module = "timeledger._native")]
 struct NativeEngine {
-    inner: Arc<timekeeper::Engine>,
+    inner: Arc<timeledger::Engine>,
 }
 
 #[pymethods]
@@ -97,7 +97,7 @@ impl NativeEngine {
     /// Opens a database file (created if missing) or `":memory:"`.
     #[new]
     fn new(py: Python<'_>, path: String) -> PyResult<Self> {
-        let engine = py.detach(move || timekeeper::Engine::open(&path)).map_err(error_to_py)?;
+        let engine = py.detach(move || timeledger::Engine::open(&path)).map_err(error_to_py)?;
         Ok(NativeEngine { inner: Arc::new(engine) })
     }
 
@@ -173,7 +173,7 @@ impl NativeEngine {
     /// Every operation name `call` accepts.
     #[staticmethod]
     fn operations() -> Vec<&'static str> {
-        timekeeper::OPERATIONS.to_vec()
+        timeledger::OPERATIONS.to_vec()
     }
 }
 

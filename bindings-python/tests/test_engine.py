@@ -11,7 +11,7 @@ import threading
 
 import pytest
 
-import timekeeper
+import timeledger
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 UTC = dt.timezone.utc
@@ -19,24 +19,24 @@ MASTER = "python-tests-master-key-0000"
 
 
 @pytest.fixture
-def engine() -> timekeeper.Engine:
-    e = timekeeper.Engine(":memory:")
+def engine() -> timeledger.Engine:
+    e = timeledger.Engine(":memory:")
     e.set_now(dt.datetime(2025, 10, 10, 12, 0, tzinfo=UTC))
     e.create_category(1, "Development")
     return e
 
 
 def test_every_engine_operation_has_a_python_method() -> None:
-    missing = [op for op in timekeeper.Engine.operations() if not callable(getattr(timekeeper.Engine, op, None))]
+    missing = [op for op in timeledger.Engine.operations() if not callable(getattr(timeledger.Engine, op, None))]
     assert missing == []
 
 
 def test_every_method_has_a_docstring() -> None:
-    for op in timekeeper.Engine.operations():
-        assert getattr(timekeeper.Engine, op).__doc__, op
+    for op in timeledger.Engine.operations():
+        assert getattr(timeledger.Engine, op).__doc__, op
 
 
-def test_results_have_attribute_access_and_plain_to_dict(engine: timekeeper.Engine) -> None:
+def test_results_have_attribute_access_and_plain_to_dict(engine: timeledger.Engine) -> None:
     r = engine.clock_in(1, 987654321, "development", description="API", at=dt.datetime(2025, 10, 10, 10, 30, tzinfo=UTC))
     assert r.success is True and r.session_id.startswith("ses_")
     assert r.start_time == "2025-10-10T10:30:00Z"
@@ -51,7 +51,7 @@ def test_results_have_attribute_access_and_plain_to_dict(engine: timekeeper.Engi
         status.nope
 
 
-def test_instants_as_datetime_unix_seconds_or_strings(engine: timekeeper.Engine) -> None:
+def test_instants_as_datetime_unix_seconds_or_strings(engine: timeledger.Engine) -> None:
     a = engine.add_entry(1, 1, "Development", dt.datetime(2025, 10, 9, 11, 0, tzinfo=dt.timezone(dt.timedelta(hours=2))),
                          1760007600.0)
     assert (a.start_time, a.end_time, a.duration) == ("2025-10-09T09:00:00Z", "2025-10-09T11:00:00Z", 7200)
@@ -61,14 +61,14 @@ def test_instants_as_datetime_unix_seconds_or_strings(engine: timekeeper.Engine)
         engine.add_entry(1, 3, "Development", dt.datetime(2025, 10, 9, 9), 1760007600)
 
 
-def test_ids_as_int_or_decimal_string_and_past_2_53(engine: timekeeper.Engine) -> None:
+def test_ids_as_int_or_decimal_string_and_past_2_53(engine: timeledger.Engine) -> None:
     big = 1234567890123456789
     r = engine.clock_in(1, str(big), "Development")
     assert r.user_id == big
     assert engine.active_session(1, big).user_id == big
 
 
-def test_wrong_python_types_raise_type_or_value_errors(engine: timekeeper.Engine) -> None:
+def test_wrong_python_types_raise_type_or_value_errors(engine: timeledger.Engine) -> None:
     with pytest.raises(TypeError):
         engine.clock_in(1, True, "Development")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
@@ -84,43 +84,43 @@ def test_wrong_python_types_raise_type_or_value_errors(engine: timekeeper.Engine
     # Engine-level bad input is an InvalidInputError, which is a ValueError too.
     with pytest.raises(ValueError) as info:
         engine.leaderboard(1, timeframe="fortnight")
-    assert isinstance(info.value, timekeeper.InvalidInputError) and info.value.field == "timeframe"
+    assert isinstance(info.value, timeledger.InvalidInputError) and info.value.field == "timeframe"
 
 
-def test_each_exception_class(engine: timekeeper.Engine, tmp_path: pathlib.Path) -> None:
+def test_each_exception_class(engine: timeledger.Engine, tmp_path: pathlib.Path) -> None:
     cases = [
-        (lambda: engine.clock_out(1, 5), timekeeper.ConflictError, "NO_ACTIVE_SESSION", 409),
-        (lambda: engine.get_session(1, "ses_nope"), timekeeper.NotFoundError, "SESSION_NOT_FOUND", 404),
-        (lambda: engine.create_category(1, " "), timekeeper.InvalidInputError, "INVALID_INPUT", 400),
-        (lambda: engine.authorize("tk_live_nope", 1, "read_status"), timekeeper.UnauthorizedError, "INVALID_API_KEY", 401),
+        (lambda: engine.clock_out(1, 5), timeledger.ConflictError, "NO_ACTIVE_SESSION", 409),
+        (lambda: engine.get_session(1, "ses_nope"), timeledger.NotFoundError, "SESSION_NOT_FOUND", 404),
+        (lambda: engine.create_category(1, " "), timeledger.InvalidInputError, "INVALID_INPUT", 400),
+        (lambda: engine.authorize("tl_live_nope", 1, "read_status"), timeledger.UnauthorizedError, "INVALID_API_KEY", 401),
     ]
     for call, cls, code, status in cases:
         with pytest.raises(cls) as info:
             call()
         e = info.value
-        assert isinstance(e, timekeeper.TimekeeperError)
+        assert isinstance(e, timeledger.TimeledgerError)
         assert (e.code, e.status) == (code, status)
         assert e.to_dict()["code"] == code and "message" in e.to_dict()
     engine.set_master_key(MASTER)
     key = engine.generate_key(1, 10, MASTER, tier="SUPPORTER").api_key
-    with pytest.raises(timekeeper.ForbiddenError) as forbidden:
+    with pytest.raises(timeledger.ForbiddenError) as forbidden:
         engine.authorize(key, 1, "read_sessions")
     assert forbidden.value.status == 403
-    with pytest.raises(timekeeper.ForbiddenError) as wrong:
+    with pytest.raises(timeledger.ForbiddenError) as wrong:
         engine.authorize(key, 2, "read_status")
     assert wrong.value.code == "WRONG_GUILD"
-    with pytest.raises(timekeeper.StorageError) as storage:
-        timekeeper.Engine(tmp_path / "missing-dir" / "x.db")
+    with pytest.raises(timeledger.StorageError) as storage:
+        timeledger.Engine(tmp_path / "missing-dir" / "x.db")
     assert storage.value.status == 500
 
 
-def test_rate_limited_error_carries_numbers_and_headers(engine: timekeeper.Engine) -> None:
+def test_rate_limited_error_carries_numbers_and_headers(engine: timeledger.Engine) -> None:
     engine.set_master_key(MASTER)
     engine.set_tiers([{"name": "TINY", "rank": 1, "per_minute": 1, "permissions": ["read_status"]}])
     key = engine.generate_key(1, 10, MASTER, tier="TINY").api_key
     grant = engine.authorize(key, 1, "read_status")
     assert grant.headers == {"X-API-Tier": "TINY", "X-RateLimit-Limit": "1", "X-RateLimit-Remaining": "0", "X-RateLimit-Reset": "60"}
-    with pytest.raises(timekeeper.RateLimitedError) as info:
+    with pytest.raises(timeledger.RateLimitedError) as info:
         engine.authorize(key, 1, "read_status")
     e = info.value
     assert (e.code, e.status, e.remaining, e.reset_in, e.tier) == ("RATE_001", 429, 0, 60, "TINY")
@@ -129,7 +129,7 @@ def test_rate_limited_error_carries_numbers_and_headers(engine: timekeeper.Engin
                            "remaining": 0, "reset_in": 60, "tier": "TINY"}
 
 
-def test_bulk_heartbeats_as_list_of_dicts_or_json_string(engine: timekeeper.Engine) -> None:
+def test_bulk_heartbeats_as_list_of_dicts_or_json_string(engine: timeledger.Engine) -> None:
     beats = [{"entity": "a.py", "time": 1760083200.0, "language": "Python"}, {"entity": "a.py", "time": 1760083260.0, "language": "Python"}]
     r = engine.ingest_heartbeats(1, 7, beats, user_agent="wakatime/v1 (linux-6) go1 vim/9 vim-wakatime/10", machine_name="box")
     assert [s for _, s in r.responses] == [201, 201]
@@ -137,7 +137,7 @@ def test_bulk_heartbeats_as_list_of_dicts_or_json_string(engine: timekeeper.Engi
     assert again.responses[0][1] == 202
     one = engine.ingest_heartbeats(1, 7, {"entity": "b.py", "time": 1760083320.0})
     assert one.responses[0][1] == 201
-    with pytest.raises(timekeeper.InvalidInputError):
+    with pytest.raises(timeledger.InvalidInputError):
         engine.ingest_heartbeats(1, 7, "{not json")
     recent = engine.most_recent_heartbeat(1, 7).data
     assert (recent.entity, recent.editor, recent.machine) == ("b.py", None, None)
@@ -146,11 +146,11 @@ def test_bulk_heartbeats_as_list_of_dicts_or_json_string(engine: timekeeper.Engi
     assert engine.statusbar_today(1, 7).data.grand_total.total_seconds == 120.0
 
 
-def test_bulk_responses_are_the_engine_shape_whatever_the_input_form(engine: timekeeper.Engine) -> None:
+def test_bulk_responses_are_the_engine_shape_whatever_the_input_form(engine: timeledger.Engine) -> None:
     beats = [{"entity": "src/\u00e9\"x\".rs", "time": 1760083200.5, "type": "FILE"}, {"time": 1760083201},
              {"entity": "d.com", "time": 1760083202000, "type": "domain"}, [1, 2]]
     r = engine.ingest_heartbeats(1, 7, beats)
-    generic = timekeeper.Engine(":memory:").call("ingest_heartbeats", {"guild_id": 1, "user_id": 7, "heartbeats": beats})
+    generic = timeledger.Engine(":memory:").call("ingest_heartbeats", {"guild_id": 1, "user_id": 7, "heartbeats": beats})
     assert r.to_dict() == generic.to_dict()
     assert [s for _, s in r.responses] == [201, 400, 201, 400]
     assert r.responses[0][0].data.to_dict() == {"entity": "src/\u00e9\"x\".rs", "id": r.responses[0][0].data.id,
@@ -159,14 +159,14 @@ def test_bulk_responses_are_the_engine_shape_whatever_the_input_form(engine: tim
     assert r.responses[3][0].error == "heartbeat must be a JSON object"
     as_bytes = engine.ingest_heartbeats(1, 7, json.dumps(beats).encode())
     assert [s for _, s in as_bytes.responses] == [202, 400, 202, 400]
-    with pytest.raises(timekeeper.InvalidInputError):
+    with pytest.raises(timeledger.InvalidInputError):
         engine.ingest_heartbeats(1, 7, [{"entity": "a", "time": float("nan")}])
     with pytest.raises(TypeError):
         engine.ingest_heartbeats(1, 7, [{"entity": "a", "time": dt.datetime.now(UTC)}])
 
 
 def test_threads_share_one_engine_without_losing_writes(tmp_path: pathlib.Path) -> None:
-    e = timekeeper.Engine(tmp_path / "threads.db")
+    e = timeledger.Engine(tmp_path / "threads.db")
     e.create_category(1, "Dev")
     errors = []
 
@@ -191,7 +191,7 @@ def test_threads_share_one_engine_without_losing_writes(tmp_path: pathlib.Path) 
 
 
 def test_engine_calls_release_the_gil() -> None:
-    e = timekeeper.Engine(":memory:")
+    e = timeledger.Engine(":memory:")
     counter = [0]
     running = threading.Event()
     stop = threading.Event()
@@ -221,7 +221,7 @@ def test_engine_calls_release_the_gil() -> None:
 
 @pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
 def test_an_engine_created_before_fork_works_in_the_child(tmp_path: pathlib.Path) -> None:
-    e = timekeeper.Engine(tmp_path / "fork.db")
+    e = timeledger.Engine(tmp_path / "fork.db")
     e.create_category(1, "Dev")
     pid = os.fork()
     if pid == 0:  # child: use the inherited engine, then leave without running pytest's teardown
@@ -245,7 +245,7 @@ def test_readme_python_quickstart_runs(tmp_path: pathlib.Path, monkeypatch: pyte
         exec(compile(code, "README.md", "exec"), {"__name__": "__readme__"})
 
 
-def test_every_operation_is_callable_from_python(engine: timekeeper.Engine) -> None:
+def test_every_operation_is_callable_from_python(engine: timeledger.Engine) -> None:
     called = set()
 
     def run(op: str, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -287,9 +287,12 @@ def test_every_operation_is_callable_from_python(engine: timekeeper.Engine) -> N
     assert run("coding_stats", 1, 5).total_seconds == 300
     assert run("coding_leaderboard", 1, period="weekly").period == "last_7_days"
     assert run("set_master_key", MASTER).success is True
+    assert run("key_prefix").key_prefix == "tl"
+    assert run("set_key_prefix", "hk").key_prefix == "hk"
     ent = run("generate_key", 1, 5, MASTER, tier="ENTERPRISE", name="main")
     sub = run("mint_sub_key", ent.api_key, 1, tier="PREMIUM")
     assert run("authorize", sub.api_key, 1, "read_status").tier == "PREMIUM"
+    assert ent.api_key.startswith("hk_live_") and sub.api_key.startswith("hk_live_")
     assert run("set_rate_limiter", "memory").success is True
     # The in-memory limiter counts from zero: it does not load the shared counters.
     assert run("authorize", sub.api_key, 1, "read_status").remaining == 59
@@ -304,4 +307,4 @@ def test_every_operation_is_callable_from_python(engine: timekeeper.Engine) -> N
     assert [t.name for t in run("tiers")][:2] == ["SUPPORTER", "PREMIUM"]
     assert len(run("set_tiers", [t.to_dict() for t in engine.tiers()])) == 4
     assert run("extract_key", headers={"Authorization": "Bearer abc"}).api_key == "abc"
-    assert called == set(timekeeper.Engine.operations())
+    assert called == set(timeledger.Engine.operations())

@@ -15,13 +15,13 @@ from typing import Any, Dict
 
 import pytest
 
-import timekeeper
+import timeledger
 
 SCENARIOS = sorted((pathlib.Path(__file__).resolve().parents[2] / "tests" / "scenarios").glob("*.json"))
 
 
 def plain(v: Any) -> Any:
-    if isinstance(v, timekeeper.Result):
+    if isinstance(v, timeledger.Result):
         return v.to_dict()
     if isinstance(v, list):
         return [plain(x) for x in v]
@@ -70,7 +70,7 @@ def kwargs(args: Dict[str, Any]) -> Dict[str, Any]:
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.name for p in SCENARIOS])
 def test_scenario(path: pathlib.Path) -> None:
     steps = json.loads(path.read_text())
-    engine = timekeeper.Engine(":memory:")
+    engine = timeledger.Engine(":memory:")
     saved: Dict[str, Any] = {}
     calls = 0
     for i, step in enumerate(steps):
@@ -82,7 +82,7 @@ def test_scenario(path: pathlib.Path) -> None:
         calls += 1
         op = step["op"]
         args = substitute(step.get("args", {}), saved)
-        if op in timekeeper.Engine.operations():
+        if op in timeledger.Engine.operations():
             method = getattr(engine, op, None)
             assert callable(method), f"{where}: Engine.{op} is missing in Python"
             call = lambda: method(**kwargs(args))  # noqa: E731
@@ -95,7 +95,7 @@ def test_scenario(path: pathlib.Path) -> None:
             field = step.get("expect", {}).get("field")
             assert field is None or field in str(e), f"{where}: TypeError does not name {field}: {e}"
             continue
-        except timekeeper.TimekeeperError as e:
+        except timeledger.TimeledgerError as e:
             assert "error" in step, f"{where}: unexpected error {e.code}: {e}"
             assert e.code == step["error"], f"{where}: expected {step['error']}, got {e.code} ({e})"
             if "status" in step:

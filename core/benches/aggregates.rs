@@ -2,7 +2,7 @@
 //! `GROUP BY` over the sessions table that a host would otherwise write, on the same file in the
 //! same run.
 //!
-//! `cargo bench -p timekeeper --bench aggregates`. The database is built once per run in a
+//! `cargo bench -p timeledger --bench aggregates`. The database is built once per run in a
 //! temporary directory (a few minutes in release mode).
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 
@@ -11,7 +11,7 @@ use std::time::Instant;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use rusqlite::Connection;
-use timekeeper::*;
+use timeledger::*;
 
 const USERS: i64 = 10_000;
 const PER_USER: i64 = 100;
@@ -71,7 +71,7 @@ fn build(path: &std::path::Path) -> (Engine, i64) {
 }
 
 fn bench(c: &mut Criterion) {
-    let dir = std::env::temp_dir().join(format!("timekeeper-bench-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("timeledger-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("bench.db");
     let _ = std::fs::remove_file(&path);

@@ -1,7 +1,7 @@
 //! `authorize` with the shared limiter on a WAL file database and with the in-memory limiter,
 //! against a bare indexed `SELECT` of a key row by its SHA-256 on the same file, in one run.
 //!
-//! `cargo bench -p timekeeper --bench authorize`
+//! `cargo bench -p timeledger --bench authorize`
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 
 use std::hint::black_box;
@@ -9,12 +9,12 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion};
 use rusqlite::Connection;
 use sha2::{Digest, Sha256};
-use timekeeper::*;
+use timeledger::*;
 
 const MASTER: &str = "bench-master-key-0123456789";
 
 fn bench(c: &mut Criterion) {
-    let dir = std::env::temp_dir().join(format!("timekeeper-auth-bench-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("timeledger-auth-bench-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("auth.db");
     let _ = std::fs::remove_file(&path);

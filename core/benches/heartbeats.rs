@@ -6,9 +6,9 @@
 //! 2. `statusbar_today` for a user with 1 M heartbeats.
 //! 3. Coding leaderboards (daily = rolling 24 h, weekly) over 300 users with 8 days of coding.
 //! 4. Resident memory sampled while ingesting 10 M heartbeats in batches of 1000 (printed; it
-//!    should stay flat). Set `TK_BENCH_MEMORY_HEARTBEATS` to change the count (0 skips).
+//!    should stay flat). Set `TL_BENCH_MEMORY_HEARTBEATS` to change the count (0 skips).
 //!
-//! `cargo bench -p timekeeper --bench heartbeats`
+//! `cargo bench -p timeledger --bench heartbeats`
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 
 use std::hint::black_box;
@@ -17,13 +17,13 @@ use std::path::{Path, PathBuf};
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
 use rusqlite::{params, Connection};
 use serde_json::{json, Value};
-use timekeeper::*;
+use timeledger::*;
 
 const START_S: f64 = 1_735_689_600.0; // 2025-01-01T00:00:00Z
 const UA: &str = "wakatime/v1.90.0 (linux-6.5.0-14-generic-x86_64) go1.21.5 vscode/1.85.1 vscode-wakatime/24.4.0";
 
 fn dir() -> PathBuf {
-    let d = std::env::temp_dir().join(format!("timekeeper-hb-bench-{}", std::process::id()));
+    let d = std::env::temp_dir().join(format!("timeledger-hb-bench-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     d
 }
@@ -205,7 +205,7 @@ fn bench(c: &mut Criterion) {
 
     // Memory while ingesting many heartbeats in batches of 1000.
     let total: u64 =
-        std::env::var("TK_BENCH_MEMORY_HEARTBEATS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
+        std::env::var("TL_BENCH_MEMORY_HEARTBEATS").ok().and_then(|v| v.parse().ok()).unwrap_or(10_000_000);
     if total > 0 {
         let engine = Engine::open(d.join("memory.db")).unwrap();
         let mut samples = vec![];

@@ -3,12 +3,12 @@
 //!
 //! The binding bench scripts (`bindings-python/bench.py`, ...) run this first and then the same
 //! operations through their language, in the same run, to report ratios.
-//! `cargo run --release -p timekeeper --example bench_ops`
+//! `cargo run --release -p timeledger --example bench_ops`
 
 use std::time::Instant;
 
 use serde_json::{json, Value};
-use timekeeper::*;
+use timeledger::*;
 
 const MASTER: &str = "bench-master-key-0123456789";
 
@@ -30,7 +30,7 @@ fn beats(batch: u64, n: u64) -> Value {
 }
 
 fn main() -> Result<()> {
-    let dir = std::env::temp_dir().join(format!("timekeeper-bench-ops-{}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("timeledger-bench-ops-{}", std::process::id()));
     std::fs::create_dir_all(&dir).map_err(|e| Error::Storage(e.to_string()))?;
     let engine = Engine::open(dir.join("ops.db"))?;
     engine.set_master_key(MASTER)?;

@@ -1,16 +1,16 @@
 //! The main job on a local SQLite file: a guild with categories, users clocking in and out over
 //! several days, then the guild status, the weekly leaderboard and a report.
 //!
-//! `cargo run -p timekeeper --example demo [path]` (default `timekeeper-demo.db`, recreated).
+//! `cargo run -p timeledger --example demo [path]` (default `timeledger-demo.db`, recreated).
 
-use timekeeper::*;
+use timeledger::*;
 
 fn at(s: &str) -> Timestamp {
     Timestamp::parse(s).expect("valid instant")
 }
 
 fn main() -> Result<()> {
-    let path = std::env::args().nth(1).unwrap_or_else(|| "timekeeper-demo.db".into());
+    let path = std::env::args().nth(1).unwrap_or_else(|| "timeledger-demo.db".into());
     for suffix in ["", "-wal", "-shm"] {
         let _ = std::fs::remove_file(format!("{path}{suffix}"));
     }

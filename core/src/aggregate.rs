@@ -385,7 +385,7 @@ impl Engine {
     /// Guild status in the seed's shape: all time, running sessions counted up to now.
     ///
     /// ```
-    /// let engine = timekeeper::Engine::open(":memory:").unwrap();
+    /// let engine = timeledger::Engine::open(":memory:").unwrap();
     /// let s = engine.guild_status(123456789).unwrap();
     /// assert_eq!((s.total_time_seconds, s.total_users, s.active_sessions), (0, 0, 0));
     /// ```

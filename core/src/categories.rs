@@ -154,7 +154,7 @@ impl Engine {
     /// Creates a category. A name equal to an existing one ignoring case is `CATEGORY_EXISTS`.
     ///
     /// ```
-    /// use timekeeper::{Engine, NewCategory};
+    /// use timeledger::{Engine, NewCategory};
     /// let engine = Engine::open(":memory:").unwrap();
     /// engine.create_category(&NewCategory { guild_id: 1, name: "Development".into(), ..Default::default() }).unwrap();
     /// let again = engine.create_category(&NewCategory { guild_id: 1, name: " development ".into(), ..Default::default() });

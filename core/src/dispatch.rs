@@ -104,6 +104,12 @@ struct MasterArg {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct PrefixArg {
+    prefix: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct ModeArg {
     mode: String,
 }
@@ -193,6 +199,8 @@ pub const OPERATIONS: &[&str] = &[
     "coding_stats",
     "coding_leaderboard",
     "set_master_key",
+    "set_key_prefix",
+    "key_prefix",
     "generate_key",
     "mint_sub_key",
     "authorize",
@@ -214,7 +222,7 @@ impl Engine {
     ///
     /// ```
     /// use serde_json::json;
-    /// let engine = timekeeper::Engine::open(":memory:").unwrap();
+    /// let engine = timeledger::Engine::open(":memory:").unwrap();
     /// engine.call("create_category", json!({"guild_id": 1, "name": "Dev"})).unwrap();
     /// let r = engine.call("clock_in", json!({"guild_id": 1, "user_id": "42", "category": "dev"})).unwrap();
     /// assert_eq!(r["success"], true);
@@ -311,6 +319,8 @@ impl Engine {
                 self.set_master_key(&t.master_key)?;
                 done()
             }
+            "set_key_prefix" => out(json!({ "key_prefix": self.set_key_prefix(&args::<PrefixArg>(a)?.prefix)? })),
+            "key_prefix" => out(json!({ "key_prefix": self.key_prefix()? })),
             "generate_key" => out(self.generate_key(&args(a)?)?),
             "mint_sub_key" => out(self.mint_sub_key(&args(a)?)?),
             "authorize" => out(self.authorize(&args(a)?)?),

@@ -9,7 +9,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 /// [`Error::status`] and serialises with [`Error::to_json`] to the body a host sends back.
 ///
 /// ```
-/// let err = timekeeper::Error::NoActiveSession;
+/// let err = timeledger::Error::NoActiveSession;
 /// assert_eq!(err.code(), "NO_ACTIVE_SESSION");
 /// assert_eq!(err.status(), 409);
 /// assert_eq!(err.to_json()["code"], "NO_ACTIVE_SESSION");

@@ -231,7 +231,7 @@ impl Engine {
     /// transaction, so every aggregate is exact in the new zone at once.
     ///
     /// ```
-    /// use timekeeper::{Engine, GuildUpdate};
+    /// use timeledger::{Engine, GuildUpdate};
     /// let engine = Engine::open(":memory:").unwrap();
     /// let s = engine
     ///     .update_guild(&GuildUpdate { guild_id: 1, timezone: Some("Asia/Kolkata".into()), ..Default::default() })

@@ -1115,7 +1115,7 @@ impl Engine {
     ///
     /// ```
     /// use serde_json::json;
-    /// use timekeeper::{Engine, HeartbeatBatch};
+    /// use timeledger::{Engine, HeartbeatBatch};
     /// let engine = Engine::open(":memory:").unwrap();
     /// let batch = HeartbeatBatch {
     ///     guild_id: 1,
@@ -1148,7 +1148,7 @@ impl Engine {
     /// no JSON tree in between: the road the bindings take for bulk bodies.
     ///
     /// ```
-    /// let engine = timekeeper::Engine::open(":memory:").unwrap();
+    /// let engine = timeledger::Engine::open(":memory:").unwrap();
     /// let out = engine
     ///     .ingest_heartbeats_json(r#"{"guild_id": 1, "user_id": 7, "heartbeats": [{"entity": "a.rs", "time": 1760000000}, {"time": 1}]}"#)
     ///     .unwrap();

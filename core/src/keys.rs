@@ -75,7 +75,7 @@ impl TierDef {
     }
 }
 
-/// The default tier table (Timekeeper's seed).
+/// The default tier table (Timeledger's seed).
 pub fn default_tiers() -> Vec<TierDef> {
     let basic = ["read_status", "read_categories", "read_leaderboard"];
     let full_read = ["read_sessions", "read_users", "read_reports", "read_heartbeats"];
@@ -161,6 +161,14 @@ fn checksum(body: &str) -> String {
     base62_fixed(&crc32fast::hash(body.as_bytes()).to_be_bytes(), CHECKSUM_LEN)
 }
 
+/// The key prefix of a deployment that has not set its own (`tl_live_...`, `tl_test_...`).
+pub const DEFAULT_KEY_PREFIX: &str = "tl";
+
+/// A deployment's key prefix: 2 to 12 lowercase ASCII letters and digits.
+fn valid_prefix(p: &[u8]) -> bool {
+    (2..=12).contains(&p.len()) && p.iter().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+}
+
 /// The forms a key can take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Form {
@@ -172,8 +180,8 @@ enum Form {
 impl Form {
     fn parse(s: Option<&str>) -> Result<Self> {
         match s.unwrap_or("live") {
-            "live" | "tk_live" => Ok(Form::Live),
-            "test" | "tk_test" => Ok(Form::Test),
+            "live" => Ok(Form::Live),
+            "test" => Ok(Form::Test),
             "uuid" | "waka" | "wakatime" => Ok(Form::Uuid),
             other => Err(Error::invalid("form", format!("unknown key form {other:?} (live, test, uuid)"))),
         }
@@ -188,13 +196,14 @@ impl Form {
     }
 }
 
-fn new_key(form: Form) -> Result<String> {
+/// A new key of `form`: `{prefix}_{live|test}_` + 43 base62 characters + a 6-character checksum,
+/// or a bare UUID v4 (what WakaTime plugins accept).
+fn new_key(form: Form, prefix: &str) -> Result<String> {
     let mut bytes = [0u8; 32];
     getrandom::fill(&mut bytes).map_err(|e| Error::Storage(format!("random source failed: {e}")))?;
     Ok(match form {
         Form::Live | Form::Test => {
-            let body =
-                format!("tk_{}_{}", if form == Form::Live { "live" } else { "test" }, base62_fixed(&bytes, RANDOM_LEN));
+            let body = format!("{prefix}_{}_{}", form.name(), base62_fixed(&bytes, RANDOM_LEN));
             let sum = checksum(&body);
             body + &sum
         }
@@ -204,43 +213,48 @@ fn new_key(form: Form) -> Result<String> {
             b[6] = (b[6] & 0x0f) | 0x40; // version 4
             b[8] = (b[8] & 0x3f) | 0x80; // RFC 4122 variant
             let h: String = b.iter().map(|x| format!("{x:02x}")).collect();
-            format!("waka_{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
+            format!("{}-{}-{}-{}-{}", &h[0..8], &h[8..12], &h[12..16], &h[16..20], &h[20..32])
         }
     })
 }
 
 /// Checks a raw key's format (and checksum) without any look-up; returns the string that is
-/// hashed for storage (UUID keys are hashed lowercase without their `waka_` prefix, so both
-/// spellings work).
+/// hashed for storage. Keys of any valid prefix pass (a deployment that changes its prefix keeps
+/// its old keys). UUID keys are hashed lowercase without a `waka_` prefix, so both spellings
+/// work. Works on bytes: no input can make it panic, and errors never repeat the key.
 fn canonical(raw: &str) -> Result<String> {
     let raw = raw.trim();
     if raw.is_empty() {
         return Err(Error::MissingApiKey);
     }
-    if raw.len() == 8 + RANDOM_LEN + CHECKSUM_LEN && (raw.starts_with("tk_live_") || raw.starts_with("tk_test_")) {
-        let (body, sum) = raw.split_at(8 + RANDOM_LEN);
-        if body[8..].bytes().all(|c| c.is_ascii_alphanumeric()) && checksum(body) == sum {
-            return Ok(raw.to_string());
+    let b = raw.as_bytes();
+    if let Some(us) = b.iter().position(|&c| c == b'_') {
+        let (prefix, rest) = b.split_at(us);
+        let tail = rest.strip_prefix(b"_live_").or_else(|| rest.strip_prefix(b"_test_"));
+        if let (true, Some(tail)) = (valid_prefix(prefix), tail) {
+            if tail.len() == RANDOM_LEN + CHECKSUM_LEN && tail.iter().all(u8::is_ascii_alphanumeric) {
+                // Every byte is ASCII here, so any byte offset is a character boundary.
+                let cut = raw.len().saturating_sub(CHECKSUM_LEN);
+                if let (Some(body), Some(sum)) = (raw.get(..cut), raw.get(cut..)) {
+                    if checksum(body) == sum {
+                        return Ok(raw.to_string());
+                    }
+                }
+            }
+            return Err(Error::InvalidApiKey);
         }
-        return Err(Error::InvalidApiKey);
     }
-    let uuid = raw.strip_prefix("waka_").unwrap_or(raw).to_ascii_lowercase();
-    let b = uuid.as_bytes();
-    let hex_at = |r: std::ops::Range<usize>| b[r].iter().all(u8::is_ascii_hexdigit);
-    if b.len() == 36
-        && b[8] == b'-'
-        && b[13] == b'-'
-        && b[18] == b'-'
-        && b[23] == b'-'
-        && hex_at(0..8)
-        && hex_at(9..13)
-        && hex_at(14..18)
-        && hex_at(19..23)
-        && hex_at(24..36)
-        && b[14] == b'4'
-        && matches!(b[19], b'8' | b'9' | b'a' | b'b')
-    {
-        return Ok(uuid);
+    let uuid = b.strip_prefix(b"waka_").unwrap_or(b).to_ascii_lowercase();
+    let shape_ok = uuid.len() == 36
+        && uuid.iter().enumerate().all(|(i, c)| match i {
+            8 | 13 | 18 | 23 => *c == b'-',
+            14 => *c == b'4',
+            19 => matches!(c, b'8' | b'9' | b'a' | b'b'),
+            _ => c.is_ascii_hexdigit(),
+        });
+    if shape_ok {
+        // Only ASCII hex digits and dashes: valid UTF-8.
+        return String::from_utf8(uuid).map_err(|_| Error::InvalidApiKey);
     }
     Err(Error::InvalidApiKey)
 }
@@ -256,9 +270,14 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
+/// What listings show: the prefix, the form and four characters (`tl_live_abcd...`), or the
+/// first four characters of a UUID key.
 fn display_prefix(key: &str) -> String {
-    let visible = if key.starts_with("tk_") { 12 } else { 9 };
-    format!("{}...", &key[..visible.min(key.len())])
+    let visible = match key.find("_live_").or_else(|| key.find("_test_")) {
+        Some(i) => i + 10,
+        None => 4,
+    };
+    format!("{}...", key.get(..visible).unwrap_or(key))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -271,7 +290,7 @@ pub struct NewKey {
     pub api_key: String,
     /// Stable id for management calls.
     pub key_id: String,
-    /// What listings show, e.g. `tk_live_abcd...`.
+    /// What listings show, e.g. `tl_live_abcd...`.
     pub display_prefix: String,
     /// The tier.
     pub tier: String,
@@ -290,7 +309,7 @@ pub struct NewKey {
 pub struct KeyInfo {
     /// Stable id.
     pub key_id: String,
-    /// `tk_live_abcd...`.
+    /// `tl_live_abcd...`.
     pub display_prefix: String,
     /// `live`, `test` or `uuid`.
     pub form: String,
@@ -364,7 +383,7 @@ pub struct GenerateKey {
     pub name: Option<String>,
     /// Optional expiry.
     pub expires_at: Option<Timestamp>,
-    /// `live` (default), `test`, or `uuid` (a `waka_`-prefixed UUID v4 for WakaTime plugins).
+    /// `live` (default), `test`, or `uuid` (a bare UUID v4, the only form WakaTime plugins accept).
     pub form: Option<String>,
 }
 
@@ -579,8 +598,17 @@ struct Insert<'a> {
     expires_at: Option<Millis>,
 }
 
+/// The deployment's key prefix (see [`Engine::set_key_prefix`]).
+fn key_prefix_tx(tx: &Transaction<'_>) -> Result<String> {
+    Ok(tx
+        .prepare_cached("SELECT value FROM settings WHERE name = 'key_prefix'")?
+        .query_row([], |r| r.get(0))
+        .optional()?
+        .unwrap_or_else(|| DEFAULT_KEY_PREFIX.to_string()))
+}
+
 fn insert_key(tx: &Transaction<'_>, k: Insert<'_>, now: Millis) -> Result<NewKey> {
-    let api_key = new_key(k.form)?;
+    let api_key = new_key(k.form, &key_prefix_tx(tx)?)?;
     let key_id = format!("key_{}", random_base62(16)?);
     let prefix = display_prefix(&api_key);
     let hash = sha256(&canonical(&api_key)?);
@@ -823,10 +851,48 @@ impl Engine {
         })
     }
 
+    /// Sets the deployment's key prefix (2 to 12 lowercase letters and digits; default `tl`), so
+    /// that this service's keys are recognisable to secret scanners: `hk` gives `hk_live_...`.
+    /// Keys issued under an earlier prefix keep working.
+    ///
+    /// ```
+    /// # use timeledger::{Engine, GenerateKey};
+    /// let engine = Engine::open(":memory:").unwrap();
+    /// engine.set_key_prefix("hk").unwrap();
+    /// engine.set_master_key("correct horse battery staple").unwrap();
+    /// let k = engine.generate_key(&GenerateKey {
+    ///     guild_id: 1,
+    ///     admin_user_id: 2,
+    ///     master_key: "correct horse battery staple".into(),
+    ///     ..Default::default()
+    /// });
+    /// assert!(k.unwrap().api_key.starts_with("hk_live_"));
+    /// ```
+    pub fn set_key_prefix(&self, prefix: &str) -> Result<String> {
+        if !valid_prefix(prefix.as_bytes()) {
+            return Err(Error::invalid("prefix", "must be 2 to 12 lowercase ASCII letters and digits"));
+        }
+        let now = self.now_ms();
+        self.write(|tx| {
+            let old = key_prefix_tx(tx)?;
+            tx.execute(
+                "INSERT INTO settings (name, value) VALUES ('key_prefix', ?1) ON CONFLICT (name) DO UPDATE SET value = ?1",
+                [prefix],
+            )?;
+            event(tx, None, None, "key_prefix_set", json!({"from": old, "to": prefix}), now)?;
+            Ok(prefix.to_string())
+        })
+    }
+
+    /// The deployment's key prefix (`tl` until [`Engine::set_key_prefix`] is called).
+    pub fn key_prefix(&self) -> Result<String> {
+        self.read(key_prefix_tx)
+    }
+
     /// Generates a key for a guild, with the master key. The plaintext is in the result only.
     ///
     /// ```
-    /// use timekeeper::{AuthorizeRequest, Engine, GenerateKey};
+    /// use timeledger::{AuthorizeRequest, Engine, GenerateKey};
     /// let engine = Engine::open(":memory:").unwrap();
     /// engine.set_master_key("correct horse battery staple").unwrap();
     /// let k = engine
@@ -838,7 +904,7 @@ impl Engine {
     ///         ..Default::default()
     ///     })
     ///     .unwrap();
-    /// assert!(k.api_key.starts_with("tk_live_") && k.api_key.len() == 57);
+    /// assert!(k.api_key.starts_with("tl_live_") && k.api_key.len() == 57);
     /// let grant = engine
     ///     .authorize(&AuthorizeRequest { api_key: k.api_key, guild_id: 123456789, action: "read_status".into(), target_user_id: None })
     ///     .unwrap();
@@ -1281,7 +1347,7 @@ impl Engine {
     /// there is none; `CONFLICTING_KEYS` if two different keys are present.
     ///
     /// ```
-    /// use timekeeper::{Engine, KeySources};
+    /// use timeledger::{Engine, KeySources};
     /// let engine = Engine::open(":memory:").unwrap();
     /// let mut s = KeySources::default();
     /// s.headers.insert("authorization".into(), "Basic OnRlc3RfYXBpX2tleV9mb29iYXI=".into());
@@ -1350,16 +1416,18 @@ mod tests {
     #[test]
     fn generated_keys_pass_their_own_checks() {
         for form in [Form::Live, Form::Test, Form::Uuid] {
-            let k = new_key(form).unwrap();
+            let k = new_key(form, "tl").unwrap();
             assert!(canonical(&k).is_ok(), "{k}");
         }
-        let k = new_key(Form::Live).unwrap();
+        let k = new_key(Form::Live, "tl").unwrap();
         assert_eq!(k.len(), 57);
+        let k = new_key(Form::Test, "abcdefghij12").unwrap();
+        assert!(k.starts_with("abcdefghij12_test_") && canonical(&k).is_ok());
     }
 
     #[test]
     fn a_typo_fails_the_checksum() {
-        let k = new_key(Form::Live).unwrap();
+        let k = new_key(Form::Live, "tl").unwrap();
         let mut bytes = k.into_bytes();
         bytes[20] = if bytes[20] == b'a' { b'b' } else { b'a' };
         let typo = String::from_utf8(bytes).unwrap();
@@ -1368,9 +1436,9 @@ mod tests {
 
     #[test]
     fn uuid_keys_are_v4_and_accepted_with_or_without_prefix() {
-        let k = new_key(Form::Uuid).unwrap();
-        assert!(k.starts_with("waka_"));
-        assert_eq!(canonical(&k).unwrap(), canonical(&k[5..].to_uppercase()).unwrap());
+        let k = new_key(Form::Uuid, "tl").unwrap();
+        assert_eq!(k.len(), 36, "handed out bare: {k}");
+        assert_eq!(canonical(&k).unwrap(), canonical(&format!("waka_{}", k.to_uppercase())).unwrap());
         assert!(canonical("waka_00000000-0000-1000-8000-000000000000").is_err());
         // version 1
     }

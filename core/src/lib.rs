@@ -1,4 +1,4 @@
-//! # Timekeeper
+//! # Timeledger
 //!
 //! An embedded time-tracking engine over SQLite: guilds, users and categories; sessions with
 //! clock in/out, manual entries and lazy auto-close; guild status, leaderboards and reports
@@ -6,7 +6,7 @@
 //! (UTC); calendar windows are computed in each guild's IANA zone, DST-correct.
 //!
 //! ```
-//! use timekeeper::{ClockIn, ClockOut, Engine, LeaderboardQuery, NewCategory, Timestamp};
+//! use timeledger::{ClockIn, ClockOut, Engine, LeaderboardQuery, NewCategory, Timestamp};
 //!
 //! let engine = Engine::open(":memory:")?;
 //! engine.set_now(Some(Timestamp::parse("2025-10-10T18:00:00Z")?.millis()));
@@ -23,7 +23,7 @@
 //! assert_eq!(status.total_time_seconds, 3 * 3600 + 1800);
 //! let board = engine.leaderboard(&LeaderboardQuery { guild_id: 1, timeframe: Some("week".into()), ..Default::default() })?;
 //! assert_eq!(board.leaderboard[0].hours, 3.5);
-//! # Ok::<(), timekeeper::Error>(())
+//! # Ok::<(), timeledger::Error>(())
 //! ```
 
 mod aggregate;

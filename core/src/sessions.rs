@@ -12,7 +12,7 @@ use crate::store::{random_base62, Engine};
 use crate::time::{floor_second, Millis};
 use crate::wire::{self, Timestamp};
 
-/// A session as returned to hosts (ClockEye's time-entry shape plus Timekeeper's fields).
+/// A session as returned to hosts (ClockEye's time-entry shape plus Timeledger's fields).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Session {
     /// Opaque id, `ses_...`.
@@ -384,7 +384,7 @@ impl Engine {
     /// which closes the running session and opens the new one at the same instant, atomically.
     ///
     /// ```
-    /// use timekeeper::{ClockIn, Engine, NewCategory};
+    /// use timeledger::{ClockIn, Engine, NewCategory};
     /// let engine = Engine::open(":memory:").unwrap();
     /// engine.create_category(&NewCategory { guild_id: 1, name: "Development".into(), ..Default::default() }).unwrap();
     /// let r = engine.clock_in(&ClockIn { guild_id: 1, user_id: 42, category: "development".into(), ..Default::default() }).unwrap();

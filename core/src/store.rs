@@ -268,6 +268,32 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE hb_day;
     DROP TABLE hb_hour;
     "#,
+    // 5: deployment settings (the key prefix) and a counter of key-state changes. Every change
+    // that can narrow what a key may do (revocation, expiry, rotation, tier, permissions,
+    // parent, guild, the tier table) bumps `key_state.generation` through triggers, whichever
+    // process or tool makes it, so a process caching keys in memory sees it on its next call.
+    r#"
+    CREATE TABLE settings (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE TABLE key_state (
+        id INTEGER PRIMARY KEY CHECK (id = 1),
+        generation INTEGER NOT NULL
+    );
+    INSERT INTO key_state (id, generation) VALUES (1, 0);
+    CREATE TRIGGER api_keys_changed AFTER UPDATE OF revoked_at, expires_at, grace_until, replaced_by, tier,
+        permissions, parent_id, guild_id, hash ON api_keys
+        BEGIN UPDATE key_state SET generation = generation + 1 WHERE id = 1; END;
+    CREATE TRIGGER api_keys_deleted AFTER DELETE ON api_keys
+        BEGIN UPDATE key_state SET generation = generation + 1 WHERE id = 1; END;
+    CREATE TRIGGER tiers_inserted AFTER INSERT ON tiers
+        BEGIN UPDATE key_state SET generation = generation + 1 WHERE id = 1; END;
+    CREATE TRIGGER tiers_updated AFTER UPDATE ON tiers
+        BEGIN UPDATE key_state SET generation = generation + 1 WHERE id = 1; END;
+    CREATE TRIGGER tiers_deleted AFTER DELETE ON tiers
+        BEGIN UPDATE key_state SET generation = generation + 1 WHERE id = 1; END;
+    "#,
 ];
 
 /// The schema version this build writes (the number of migrations).
@@ -276,8 +302,8 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// The embedded engine. Cheap to share: wrap it in an `Arc` and use it from any thread.
 ///
 /// ```
-/// let engine = timekeeper::Engine::open(":memory:").unwrap();
-/// assert_eq!(engine.schema_version().unwrap(), timekeeper::SCHEMA_VERSION);
+/// let engine = timeledger::Engine::open(":memory:").unwrap();
+/// assert_eq!(engine.schema_version().unwrap(), timeledger::SCHEMA_VERSION);
 /// ```
 pub struct Engine {
     conn: Mutex<Connection>,
@@ -428,7 +454,7 @@ fn migrate(conn: &Connection) -> Result<()> {
     let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
     if version > SCHEMA_VERSION {
         return Err(Error::Storage(format!(
-            "database schema version {version} is newer than this engine ({SCHEMA_VERSION}); upgrade timekeeper"
+            "database schema version {version} is newer than this engine ({SCHEMA_VERSION}); upgrade timeledger"
         )));
     }
     for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {

@@ -12,7 +12,7 @@ use crate::time::{self, Millis};
 /// serialises as RFC 3339 UTC with `Z`.
 ///
 /// ```
-/// use timekeeper::Timestamp;
+/// use timeledger::Timestamp;
 /// let t: Timestamp = serde_json::from_str("\"2025-10-10T16:30:00+02:00\"").unwrap();
 /// assert_eq!(serde_json::to_string(&t).unwrap(), "\"2025-10-10T14:30:00Z\"");
 /// let u: Timestamp = serde_json::from_str("1760106600.5").unwrap();

@@ -4,13 +4,13 @@ use std::sync::Arc;
 use std::thread;
 
 use serde_json::json;
-use timekeeper::*;
+use timeledger::*;
 
 fn temp_db(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("timekeeper-test-{}-{name}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("timeledger-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir.join("timekeeper.db")
+    dir.join("timeledger.db")
 }
 
 fn dev(engine: &Engine, guild_id: i64) {
@@ -276,12 +276,14 @@ fn a_version_3_database_keeps_its_heartbeats_and_rollups() {
     };
     assert!(expected[3]["entries"][1]["total_seconds"].as_i64().unwrap() > 0, "{expected}");
     assert_eq!(expected[4].as_array().unwrap().len(), 100);
-    // Put the database back to schema 3: entities in the heartbeat rows, rollups in the
-    // version-2 tables.
+    // Put the database back to schema 3: no settings or key-state counter (schema 5), entities
+    // in the heartbeat rows, rollups in the version-2 tables.
     rusqlite::Connection::open(&path)
         .unwrap()
         .execute_batch(
-            "CREATE TABLE heartbeats_v3 (guild_id INTEGER NOT NULL, user_id INTEGER NOT NULL, time_ms INTEGER NOT NULL,
+            "DROP TRIGGER api_keys_changed; DROP TRIGGER api_keys_deleted; DROP TRIGGER tiers_inserted;
+             DROP TRIGGER tiers_updated; DROP TRIGGER tiers_deleted; DROP TABLE settings; DROP TABLE key_state;
+             CREATE TABLE heartbeats_v3 (guild_id INTEGER NOT NULL, user_id INTEGER NOT NULL, time_ms INTEGER NOT NULL,
                ident INTEGER NOT NULL, entity TEXT NOT NULL, type TEXT NOT NULL, is_write INTEGER NOT NULL,
                dim_id INTEGER NOT NULL REFERENCES hb_dims(dim_id), lines INTEGER, lineno INTEGER, cursorpos INTEGER,
                line_additions INTEGER, line_deletions INTEGER, project_root_count INTEGER, dependencies TEXT,

@@ -8,7 +8,7 @@ use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
 use proptest::prelude::*;
 use serde_json::{json, Value};
-use timekeeper::*;
+use timeledger::*;
 
 const ZONES: &[&str] = &["UTC", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe"];
 const LANGS: &[&str] = &["Rust", "Go", "Python"];

@@ -5,7 +5,7 @@
 
 use proptest::prelude::*;
 use serde_json::{json, Value};
-use timekeeper::{Engine, HeartbeatBatch, HeartbeatQuery};
+use timeledger::{Engine, HeartbeatBatch, HeartbeatQuery};
 
 const T0: f64 = 1_760_000_000.0;
 
@@ -82,8 +82,8 @@ fn stored(e: &Engine) -> Value {
     let q = HeartbeatQuery {
         guild_id: 5,
         user_id: 9,
-        start: Some(timekeeper::Timestamp(978_307_200_000)),
-        end: Some(timekeeper::Timestamp(4_102_444_800_000)),
+        start: Some(timeledger::Timestamp(978_307_200_000)),
+        end: Some(timeledger::Timestamp(4_102_444_800_000)),
         limit: Some(100),
     };
     serde_json::to_value(e.list_heartbeats(&q).unwrap()).unwrap()

@@ -5,12 +5,12 @@ use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use timekeeper::*;
+use timeledger::*;
 
 const MASTER: &str = "test-master-key-0123456789";
 
 fn temp_db(name: &str) -> std::path::PathBuf {
-    let dir = std::env::temp_dir().join(format!("timekeeper-keys-{}-{name}", std::process::id()));
+    let dir = std::env::temp_dir().join(format!("timeledger-keys-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir.join("keys.db")
@@ -156,7 +156,7 @@ fn no_key_or_master_key_is_stored_in_clear() {
     let text = String::from_utf8_lossy(&bytes);
     for s in &secrets {
         // The whole key, and the secret part without its prefix, never appear.
-        let secret_part = s.trim_start_matches("tk_live_").trim_start_matches("tk_test_").trim_start_matches("waka_");
+        let secret_part = s.trim_start_matches("tl_live_").trim_start_matches("tl_test_").trim_start_matches("waka_");
         assert!(!text.contains(s.as_str()), "key found in clear");
         assert!(!text.contains(&secret_part[..24.min(secret_part.len())]), "key material found in clear");
     }
@@ -230,12 +230,12 @@ fn rotation_grace_never_outlives_the_old_key() {
 #[test]
 fn child_authorizer() {
     let (Ok(db), Ok(key), Ok(until)) =
-        (std::env::var("TK_CHILD_DB"), std::env::var("TK_CHILD_KEY"), std::env::var("TK_CHILD_UNTIL"))
+        (std::env::var("TL_CHILD_DB"), std::env::var("TL_CHILD_KEY"), std::env::var("TL_CHILD_UNTIL"))
     else {
         return;
     };
     let until: i64 = until.parse().unwrap();
-    let start: i64 = std::env::var("TK_CHILD_START").unwrap().parse().unwrap();
+    let start: i64 = std::env::var("TL_CHILD_START").unwrap().parse().unwrap();
     let e = Engine::open(&db).unwrap();
     let mut lines = String::new();
     let mut attempts = 0u64;
@@ -261,7 +261,7 @@ fn child_authorizer() {
         }
     }
     lines.push_str(&format!("attempts {attempts}\n"));
-    std::fs::write(std::env::var("TK_CHILD_OUT").unwrap(), lines).unwrap();
+    std::fs::write(std::env::var("TL_CHILD_OUT").unwrap(), lines).unwrap();
 }
 
 #[test]
@@ -288,11 +288,11 @@ fn the_limit_holds_across_processes_sharing_the_file() {
         .map(|out| {
             Command::new(&exe)
                 .args(["--exact", "child_authorizer", "--test-threads=1"])
-                .env("TK_CHILD_DB", &path)
-                .env("TK_CHILD_KEY", &k.api_key)
-                .env("TK_CHILD_UNTIL", until.to_string())
-                .env("TK_CHILD_START", start.to_string())
-                .env("TK_CHILD_OUT", out)
+                .env("TL_CHILD_DB", &path)
+                .env("TL_CHILD_KEY", &k.api_key)
+                .env("TL_CHILD_UNTIL", until.to_string())
+                .env("TL_CHILD_START", start.to_string())
+                .env("TL_CHILD_OUT", out)
                 .stdout(Stdio::null())
                 .spawn()
                 .unwrap()

@@ -9,8 +9,8 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
 use proptest::prelude::*;
-use timekeeper::time::Millis;
-use timekeeper::*;
+use timeledger::time::Millis;
+use timeledger::*;
 
 const ZONES: &[&str] =
     &["UTC", "America/New_York", "Asia/Kolkata", "Australia/Lord_Howe", "America/Havana", "Europe/London"];

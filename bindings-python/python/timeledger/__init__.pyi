@@ -1,4 +1,4 @@
-"""Type stubs for the timekeeper package (checked against the module by mypy.stubtest)."""
+"""Type stubs for the timeledger package (checked against the module by mypy.stubtest)."""
 
 import datetime as _dt
 import os as _os
@@ -10,7 +10,7 @@ Instant = Union[_dt.datetime, int, float, str]
 __all__ = [
     "Engine",
     "Result",
-    "TimekeeperError",
+    "TimeledgerError",
     "InvalidInputError",
     "UnauthorizedError",
     "ForbiddenError",
@@ -20,7 +20,7 @@ __all__ = [
     "StorageError",
 ]
 
-class TimekeeperError(Exception):
+class TimeledgerError(Exception):
     code: str
     status: int
     message: str
@@ -29,23 +29,23 @@ class TimekeeperError(Exception):
     def to_dict(self) -> Dict[str, Any]: ...
     def __repr__(self) -> str: ...
 
-class InvalidInputError(TimekeeperError, ValueError):
+class InvalidInputError(TimeledgerError, ValueError):
     @property
     def field(self) -> Optional[str]: ...
 
-class UnauthorizedError(TimekeeperError):
+class UnauthorizedError(TimeledgerError):
     ...
 
-class ForbiddenError(TimekeeperError):
+class ForbiddenError(TimeledgerError):
     ...
 
-class NotFoundError(TimekeeperError, LookupError):
+class NotFoundError(TimeledgerError, LookupError):
     ...
 
-class ConflictError(TimekeeperError):
+class ConflictError(TimeledgerError):
     ...
 
-class RateLimitedError(TimekeeperError):
+class RateLimitedError(TimeledgerError):
     @property
     def remaining(self) -> int: ...
     @property
@@ -53,7 +53,7 @@ class RateLimitedError(TimekeeperError):
     @property
     def tier(self) -> str: ...
 
-class StorageError(TimekeeperError):
+class StorageError(TimeledgerError):
     ...
 
 class Result(Dict[str, Any]):
@@ -100,6 +100,8 @@ class Engine:
     def coding_stats(self, guild_id: Id, user_id: Id, *, timeframe: Optional[str]=None, from_: Optional[Instant]=None, to: Optional[Instant]=None) -> Result: ...
     def coding_leaderboard(self, guild_id: Id, *, period: Optional[str]=None, limit: Optional[int]=None, offset: Optional[int]=None) -> Result: ...
     def set_master_key(self, master_key: str) -> Result: ...
+    def set_key_prefix(self, prefix: str) -> Result: ...
+    def key_prefix(self) -> Result: ...
     def generate_key(self, guild_id: Id, admin_user_id: Id, master_key: str, *, tier: Optional[str]=None, name: Optional[str]=None, expires_at: Optional[Instant]=None, form: Optional[str]=None) -> Result: ...
     def mint_sub_key(self, parent_key: str, guild_id: Id, *, tier: Optional[str]=None, permissions: Optional[Sequence[str]]=None, name: Optional[str]=None, expires_at: Optional[Instant]=None, form: Optional[str]=None) -> Result: ...
     def authorize(self, api_key: str, guild_id: Id, action: str, *, target_user_id: Optional[Id]=None) -> Result: ...

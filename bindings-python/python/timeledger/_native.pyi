@@ -1,4 +1,4 @@
-"""Type stubs for the native extension (internal; use the `timekeeper` package)."""
+"""Type stubs for the native extension (internal; use the `timeledger` package)."""
 
 from typing import Any, List, Optional, final
 

@@ -1,16 +1,16 @@
 /*
- * C tests of libtimekeeper: every typed function, NULL and invalid UTF-8 arguments, error
+ * C tests of libtimeledger: every typed function, NULL and invalid UTF-8 arguments, error
  * objects, threads sharing one engine, and a runner that plays every scenario file in tests/scenarios
- * through tk_call (format: tests/scenarios/README.md).
+ * through tl_call (format: tests/scenarios/README.md).
  *
- *   test_timekeeper <scenario-dir>
+ *   test_timeledger <scenario-dir>
  *
  * Built with -std=c11 -Wall -Wextra -Werror against the static and the shared library, and run
  * under valgrind by scripts/test-all.sh. Ends with "N passed, N failed".
  */
 #define _DEFAULT_SOURCE
-#include "timekeeper.h"
-#include "timekeeper.h" /* the header must survive being included twice */
+#include "timeledger.h"
+#include "timeledger.h" /* the header must survive being included twice */
 
 #include <cjson/cJSON.h>
 #include <dirent.h>
@@ -37,139 +37,139 @@ static int passed = 0, failed = 0;
 
 /* The code of the last error on this thread ("" if none); copied into buf. */
 static const char *last_code(char *buf, size_t n) {
-    tk_error *e = tk_last_error();
-    snprintf(buf, n, "%s", tk_error_code(e));
-    tk_error_free(e);
+    tl_error *e = tl_last_error();
+    snprintf(buf, n, "%s", tl_error_code(e));
+    tl_error_free(e);
     return buf;
 }
 
 static void test_open_close_and_null_arguments(void) {
-    tk_engine *e = NULL;
+    tl_engine *e = NULL;
     char buf[64];
-    CHECK(tk_engine_open(NULL, &e) == TK_ERR_INVALID_ARGUMENT, "NULL path");
+    CHECK(tl_engine_open(NULL, &e) == TL_ERR_INVALID_ARGUMENT, "NULL path");
     CHECK(strcmp(last_code(buf, sizeof buf), "INVALID_ARGUMENT") == 0, "code %s", buf);
-    CHECK(tk_engine_open(":memory:", NULL) == TK_ERR_INVALID_ARGUMENT, "NULL out");
-    tk_engine_close(NULL);
-    CHECK(tk_engine_open(":memory:", &e) == TK_OK && e != NULL, "open");
-    CHECK(tk_last_error() == NULL, "no error after success");
+    CHECK(tl_engine_open(":memory:", NULL) == TL_ERR_INVALID_ARGUMENT, "NULL out");
+    tl_engine_close(NULL);
+    CHECK(tl_engine_open(":memory:", &e) == TL_OK && e != NULL, "open");
+    CHECK(tl_last_error() == NULL, "no error after success");
     char *out = NULL;
-    CHECK(tk_guild_status(NULL, 1, &out) == TK_ERR_INVALID_ARGUMENT && out == NULL, "NULL engine");
-    CHECK(tk_guild_status(e, 1, NULL) == TK_ERR_INVALID_ARGUMENT, "NULL json_out");
-    CHECK(tk_clock_in(e, 1, 2, NULL, NULL, &out) == TK_ERR_INVALID_ARGUMENT, "NULL category");
-    CHECK(tk_clock_out(NULL, 1, 2, &out) == TK_ERR_INVALID_ARGUMENT, "NULL engine clock_out");
-    CHECK(tk_leaderboard(NULL, 1, NULL, 0, &out) == TK_ERR_INVALID_ARGUMENT, "NULL engine leaderboard");
-    CHECK(tk_ingest_heartbeats(e, 1, 2, NULL, NULL, NULL, &out) == TK_ERR_INVALID_ARGUMENT, "NULL heartbeats");
-    CHECK(tk_set_master_key(e, NULL) == TK_ERR_INVALID_ARGUMENT, "NULL master key");
-    CHECK(tk_generate_key(e, 1, 1, NULL, NULL, &out) == TK_ERR_INVALID_ARGUMENT, "NULL master key (generate)");
-    CHECK(tk_authorize(e, NULL, 1, "read_status", NULL, NULL, NULL) == TK_ERR_INVALID_ARGUMENT, "NULL key");
-    CHECK(tk_call(e, NULL, "{}", &out) == TK_ERR_INVALID_ARGUMENT, "NULL op");
-    CHECK(tk_engine_set_now(NULL, 0) == TK_ERR_INVALID_ARGUMENT, "NULL engine set_now");
-    CHECK(tk_engine_use_wall_clock(NULL) == TK_ERR_INVALID_ARGUMENT, "NULL engine wall clock");
+    CHECK(tl_guild_status(NULL, 1, &out) == TL_ERR_INVALID_ARGUMENT && out == NULL, "NULL engine");
+    CHECK(tl_guild_status(e, 1, NULL) == TL_ERR_INVALID_ARGUMENT, "NULL json_out");
+    CHECK(tl_clock_in(e, 1, 2, NULL, NULL, &out) == TL_ERR_INVALID_ARGUMENT, "NULL category");
+    CHECK(tl_clock_out(NULL, 1, 2, &out) == TL_ERR_INVALID_ARGUMENT, "NULL engine clock_out");
+    CHECK(tl_leaderboard(NULL, 1, NULL, 0, &out) == TL_ERR_INVALID_ARGUMENT, "NULL engine leaderboard");
+    CHECK(tl_ingest_heartbeats(e, 1, 2, NULL, NULL, NULL, &out) == TL_ERR_INVALID_ARGUMENT, "NULL heartbeats");
+    CHECK(tl_set_master_key(e, NULL) == TL_ERR_INVALID_ARGUMENT, "NULL master key");
+    CHECK(tl_generate_key(e, 1, 1, NULL, NULL, &out) == TL_ERR_INVALID_ARGUMENT, "NULL master key (generate)");
+    CHECK(tl_authorize(e, NULL, 1, "read_status", NULL, NULL, NULL) == TL_ERR_INVALID_ARGUMENT, "NULL key");
+    CHECK(tl_call(e, NULL, "{}", &out) == TL_ERR_INVALID_ARGUMENT, "NULL op");
+    CHECK(tl_engine_set_now(NULL, 0) == TL_ERR_INVALID_ARGUMENT, "NULL engine set_now");
+    CHECK(tl_engine_use_wall_clock(NULL) == TL_ERR_INVALID_ARGUMENT, "NULL engine wall clock");
     /* Error accessors are NULL-safe. */
-    CHECK(strcmp(tk_error_code(NULL), "") == 0 && tk_error_http_status(NULL) == 0, "NULL error");
-    CHECK(tk_error_status(NULL) == TK_ERR_INVALID_ARGUMENT && strcmp(tk_error_json(NULL), "") == 0, "NULL error 2");
-    CHECK(strcmp(tk_error_message(NULL), "") == 0, "NULL error message");
-    tk_error_free(NULL);
-    tk_string_free(NULL);
-    tk_engine_close(e);
+    CHECK(strcmp(tl_error_code(NULL), "") == 0 && tl_error_http_status(NULL) == 0, "NULL error");
+    CHECK(tl_error_status(NULL) == TL_ERR_INVALID_ARGUMENT && strcmp(tl_error_json(NULL), "") == 0, "NULL error 2");
+    CHECK(strcmp(tl_error_message(NULL), "") == 0, "NULL error message");
+    tl_error_free(NULL);
+    tl_string_free(NULL);
+    tl_engine_close(e);
 }
 
 static void test_sessions_and_errors(void) {
-    tk_engine *e = NULL;
+    tl_engine *e = NULL;
     char *out = NULL, buf[64];
-    CHECK(tk_engine_open(":memory:", &e) == TK_OK, "open");
-    CHECK(tk_engine_set_now(e, 1760106600000LL) == TK_OK, "set_now"); /* 2025-10-10T14:30:00Z */
-    CHECK(tk_call(e, "create_category", "{\"guild_id\": 123456789, \"name\": \"Development\"}", &out) == TK_OK, "create");
-    tk_string_free(out);
+    CHECK(tl_engine_open(":memory:", &e) == TL_OK, "open");
+    CHECK(tl_engine_set_now(e, 1760106600000LL) == TL_OK, "set_now"); /* 2025-10-10T14:30:00Z */
+    CHECK(tl_call(e, "create_category", "{\"guild_id\": 123456789, \"name\": \"Development\"}", &out) == TL_OK, "create");
+    tl_string_free(out);
     out = NULL;
-    CHECK(tk_clock_in(e, 123456789, 987654321, "development", "Working on API integration", &out) == TK_OK, "clock in");
+    CHECK(tl_clock_in(e, 123456789, 987654321, "development", "Working on API integration", &out) == TL_OK, "clock in");
     CHECK(out && strstr(out, "\"success\":true") && strstr(out, "\"start_time\":\"2025-10-10T14:30:00Z\""), "%s", out ? out : "(null)");
-    tk_string_free(out);
+    tl_string_free(out);
     out = NULL;
-    CHECK(tk_clock_in(e, 123456789, 987654321, "Development", NULL, &out) == TK_ERR_SESSION_ALREADY_ACTIVE && out == NULL, "twice");
-    tk_error *err = tk_last_error();
-    CHECK(err != NULL && tk_error_status(err) == TK_ERR_SESSION_ALREADY_ACTIVE, "status");
-    CHECK(strcmp(tk_error_code(err), "SESSION_ALREADY_ACTIVE") == 0 && tk_error_http_status(err) == 409, "%s", tk_error_code(err));
-    CHECK(strstr(tk_error_json(err), "\"code\":\"SESSION_ALREADY_ACTIVE\"") != NULL, "%s", tk_error_json(err));
-    CHECK(strlen(tk_error_message(err)) > 0, "message");
-    tk_error_free(err);
-    CHECK(tk_engine_set_now(e, 1760108400000LL) == TK_OK, "later");
-    CHECK(tk_clock_out(e, 123456789, 987654321, &out) == TK_OK && strstr(out, "\"duration\":1800"), "%s", out ? out : "(null)");
-    tk_string_free(out);
+    CHECK(tl_clock_in(e, 123456789, 987654321, "Development", NULL, &out) == TL_ERR_SESSION_ALREADY_ACTIVE && out == NULL, "twice");
+    tl_error *err = tl_last_error();
+    CHECK(err != NULL && tl_error_status(err) == TL_ERR_SESSION_ALREADY_ACTIVE, "status");
+    CHECK(strcmp(tl_error_code(err), "SESSION_ALREADY_ACTIVE") == 0 && tl_error_http_status(err) == 409, "%s", tl_error_code(err));
+    CHECK(strstr(tl_error_json(err), "\"code\":\"SESSION_ALREADY_ACTIVE\"") != NULL, "%s", tl_error_json(err));
+    CHECK(strlen(tl_error_message(err)) > 0, "message");
+    tl_error_free(err);
+    CHECK(tl_engine_set_now(e, 1760108400000LL) == TL_OK, "later");
+    CHECK(tl_clock_out(e, 123456789, 987654321, &out) == TL_OK && strstr(out, "\"duration\":1800"), "%s", out ? out : "(null)");
+    tl_string_free(out);
     out = NULL;
-    CHECK(tk_clock_out(e, 123456789, 987654321, &out) == TK_ERR_NO_ACTIVE_SESSION, "nothing running");
-    CHECK(tk_guild_status(e, 123456789, &out) == TK_OK && strstr(out, "\"total_time_seconds\":1800"), "%s", out ? out : "(null)");
-    tk_string_free(out);
+    CHECK(tl_clock_out(e, 123456789, 987654321, &out) == TL_ERR_NO_ACTIVE_SESSION, "nothing running");
+    CHECK(tl_guild_status(e, 123456789, &out) == TL_OK && strstr(out, "\"total_time_seconds\":1800"), "%s", out ? out : "(null)");
+    tl_string_free(out);
     out = NULL;
-    CHECK(tk_leaderboard(e, 123456789, "week", 5, &out) == TK_OK && strstr(out, "\"rank\":1"), "%s", out ? out : "(null)");
-    tk_string_free(out);
+    CHECK(tl_leaderboard(e, 123456789, "week", 5, &out) == TL_OK && strstr(out, "\"rank\":1"), "%s", out ? out : "(null)");
+    tl_string_free(out);
     out = NULL;
-    CHECK(tk_leaderboard(e, 123456789, "fortnight", 0, &out) == TK_ERR_INVALID_INPUT, "bad timeframe");
+    CHECK(tl_leaderboard(e, 123456789, "fortnight", 0, &out) == TL_ERR_INVALID_INPUT, "bad timeframe");
     CHECK(strcmp(last_code(buf, sizeof buf), "INVALID_INPUT") == 0, "code %s", buf);
     /* Invalid UTF-8 is refused, never read as text. */
-    CHECK(tk_clock_in(e, 123456789, 1, "Dev\xff\xfe", NULL, &out) == TK_ERR_INVALID_ARGUMENT, "bad UTF-8");
-    CHECK(tk_call(e, "guild_status", "{\"guild_id\": \"\xc3\x28\"}", &out) == TK_ERR_INVALID_ARGUMENT, "bad UTF-8 args");
-    CHECK(tk_call(e, "guild_status", "{nope", &out) == TK_ERR_INVALID_INPUT, "bad JSON");
-    CHECK(tk_call(e, "no_such_op", NULL, &out) == TK_ERR_INVALID_INPUT, "unknown op");
-    CHECK(tk_call(e, "guild_status", "{\"guild_id\": \"9223372036854775807\"}", &out) == TK_OK, "id as string");
-    tk_string_free(out);
-    tk_engine_close(e);
+    CHECK(tl_clock_in(e, 123456789, 1, "Dev\xff\xfe", NULL, &out) == TL_ERR_INVALID_ARGUMENT, "bad UTF-8");
+    CHECK(tl_call(e, "guild_status", "{\"guild_id\": \"\xc3\x28\"}", &out) == TL_ERR_INVALID_ARGUMENT, "bad UTF-8 args");
+    CHECK(tl_call(e, "guild_status", "{nope", &out) == TL_ERR_INVALID_INPUT, "bad JSON");
+    CHECK(tl_call(e, "no_such_op", NULL, &out) == TL_ERR_INVALID_INPUT, "unknown op");
+    CHECK(tl_call(e, "guild_status", "{\"guild_id\": \"9223372036854775807\"}", &out) == TL_OK, "id as string");
+    tl_string_free(out);
+    tl_engine_close(e);
 }
 
 static void test_heartbeats_and_keys(void) {
-    tk_engine *e = NULL;
+    tl_engine *e = NULL;
     char *out = NULL;
-    CHECK(tk_engine_open(":memory:", &e) == TK_OK, "open");
-    tk_engine_set_now(e, 1760097600000LL);
+    CHECK(tl_engine_open(":memory:", &e) == TL_OK, "open");
+    tl_engine_set_now(e, 1760097600000LL);
     const char *beats = "[{\"entity\": \"a.c\", \"time\": 1760083200, \"language\": \"C\"},"
                         " {\"time\": 1760083260}, {\"entity\": \"a.c\", \"time\": 1760083260.5, \"language\": \"C\"}]";
-    CHECK(tk_ingest_heartbeats(e, 1, 7, beats, "wakatime/1 (linux-6) go1 vim/9 vim-wakatime/10", "box", &out) == TK_OK, "ingest");
+    CHECK(tl_ingest_heartbeats(e, 1, 7, beats, "wakatime/1 (linux-6) go1 vim/9 vim-wakatime/10", "box", &out) == TL_OK, "ingest");
     CHECK(out && strstr(out, "201]") && strstr(out, "\"entity is required\"},400]"), "%s", out ? out : "(null)");
-    tk_string_free(out);
+    tl_string_free(out);
     out = NULL;
-    CHECK(tk_ingest_heartbeats(e, 1, 7, "[{", NULL, NULL, &out) == TK_ERR_INVALID_INPUT, "bad JSON body");
-    CHECK(tk_call(e, "statusbar_today", "{\"guild_id\": 1, \"user_id\": 7}", &out) == TK_OK && strstr(out, "\"total_seconds\":60.5"), "%s", out ? out : "(null)");
-    tk_string_free(out);
+    CHECK(tl_ingest_heartbeats(e, 1, 7, "[{", NULL, NULL, &out) == TL_ERR_INVALID_INPUT, "bad JSON body");
+    CHECK(tl_call(e, "statusbar_today", "{\"guild_id\": 1, \"user_id\": 7}", &out) == TL_OK && strstr(out, "\"total_seconds\":60.5"), "%s", out ? out : "(null)");
+    tl_string_free(out);
     out = NULL;
 
-    CHECK(tk_set_master_key(e, "c-tests-master-key-000") == TK_OK, "master");
-    CHECK(tk_generate_key(e, 1, 10, "wrong-master-key-00000", "PREMIUM", &out) == TK_ERR_INVALID_MASTER_KEY, "wrong master");
-    CHECK(tk_generate_key(e, 1, 10, "c-tests-master-key-000", "PREMIUM", &out) == TK_OK, "generate");
+    CHECK(tl_set_master_key(e, "c-tests-master-key-000") == TL_OK, "master");
+    CHECK(tl_generate_key(e, 1, 10, "wrong-master-key-00000", "PREMIUM", &out) == TL_ERR_INVALID_MASTER_KEY, "wrong master");
+    CHECK(tl_generate_key(e, 1, 10, "c-tests-master-key-000", "PREMIUM", &out) == TL_OK, "generate");
     cJSON *k = cJSON_Parse(out);
-    tk_string_free(out);
+    tl_string_free(out);
     out = NULL;
     const char *key = cJSON_GetStringValue(cJSON_GetObjectItem(k, "api_key"));
-    CHECK(key && strncmp(key, "tk_live_", 8) == 0 && strlen(key) == 57, "key %s", key ? key : "(null)");
-    tk_grant g = {0, 0, 0};
-    CHECK(tk_authorize(e, key, 1, "read_status", NULL, &g, &out) == TK_OK, "authorize");
+    CHECK(key && strncmp(key, "tl_live_", 8) == 0 && strlen(key) == 57, "key %s", key ? key : "(null)");
+    tl_grant g = {0, 0, 0};
+    CHECK(tl_authorize(e, key, 1, "read_status", NULL, &g, &out) == TL_OK, "authorize");
     CHECK(g.limit == 60 && g.remaining == 59 && g.reset_in > 0, "grant %lld %lld %lld", (long long)g.limit, (long long)g.remaining, (long long)g.reset_in);
     CHECK(out && strstr(out, "\"X-API-Tier\":\"PREMIUM\""), "%s", out ? out : "(null)");
-    tk_string_free(out);
+    tl_string_free(out);
     out = NULL;
     int64_t worker = 11;
-    CHECK(tk_authorize(e, key, 1, "clock_in_out", &worker, NULL, NULL) == TK_ERR_FORBIDDEN, "premium, not an admin");
-    CHECK(tk_authorize(e, key, 2, "read_status", NULL, NULL, NULL) == TK_ERR_WRONG_GUILD, "wrong guild");
-    CHECK(tk_authorize(e, "tk_live_typo", 1, "read_status", NULL, NULL, NULL) == TK_ERR_INVALID_API_KEY, "malformed");
-    CHECK(tk_authorize(e, "", 1, "read_status", NULL, NULL, NULL) == TK_ERR_MISSING_API_KEY, "missing");
+    CHECK(tl_authorize(e, key, 1, "clock_in_out", &worker, NULL, NULL) == TL_ERR_FORBIDDEN, "premium, not an admin");
+    CHECK(tl_authorize(e, key, 2, "read_status", NULL, NULL, NULL) == TL_ERR_WRONG_GUILD, "wrong guild");
+    CHECK(tl_authorize(e, "tl_live_typo", 1, "read_status", NULL, NULL, NULL) == TL_ERR_INVALID_API_KEY, "malformed");
+    CHECK(tl_authorize(e, "", 1, "read_status", NULL, NULL, NULL) == TL_ERR_MISSING_API_KEY, "missing");
     /* A tiny tier: the second request in a minute is refused with the numbers filled in. */
-    CHECK(tk_call(e, "set_tiers",
+    CHECK(tl_call(e, "set_tiers",
                   "{\"tiers\": [{\"name\": \"PREMIUM\", \"rank\": 2, \"per_minute\": 1, \"permissions\": [\"read_status\"]}]}",
-                  &out) == TK_OK, "set tiers");
-    tk_string_free(out);
+                  &out) == TL_OK, "set tiers");
+    tl_string_free(out);
     out = NULL;
-    tk_engine_set_now(e, 1760097780000LL); /* 12:03: the 12:00 request no longer weighs */
-    CHECK(tk_authorize(e, key, 1, "read_status", NULL, &g, NULL) == TK_OK && g.remaining == 0, "last one");
-    CHECK(tk_authorize(e, key, 1, "read_status", NULL, &g, NULL) == TK_ERR_RATE_LIMITED, "limited");
+    tl_engine_set_now(e, 1760097780000LL); /* 12:03: the 12:00 request no longer weighs */
+    CHECK(tl_authorize(e, key, 1, "read_status", NULL, &g, NULL) == TL_OK && g.remaining == 0, "last one");
+    CHECK(tl_authorize(e, key, 1, "read_status", NULL, &g, NULL) == TL_ERR_RATE_LIMITED, "limited");
     CHECK(g.limit == 1 && g.remaining == 0 && g.reset_in == 60, "refusal %lld %lld", (long long)g.limit, (long long)g.reset_in);
-    tk_error *err = tk_last_error();
-    CHECK(strstr(tk_error_json(err), "\"code\":\"RATE_001\"") && tk_error_http_status(err) == 429, "%s", tk_error_json(err));
-    tk_error_free(err);
+    tl_error *err = tl_last_error();
+    CHECK(strstr(tl_error_json(err), "\"code\":\"RATE_001\"") && tl_error_http_status(err) == 429, "%s", tl_error_json(err));
+    tl_error_free(err);
     cJSON_Delete(k);
-    tk_engine_close(e);
+    tl_engine_close(e);
 }
 
 struct worker_arg {
-    tk_engine *engine;
+    tl_engine *engine;
     int64_t user;
     int ok;
 };
@@ -178,21 +178,21 @@ static void *worker(void *p) {
     struct worker_arg *a = p;
     for (int i = 0; i < 25; i++) {
         char *out = NULL;
-        if (tk_clock_in(a->engine, 1, a->user, "Dev", NULL, &out) == TK_OK) a->ok++;
-        tk_string_free(out);
+        if (tl_clock_in(a->engine, 1, a->user, "Dev", NULL, &out) == TL_OK) a->ok++;
+        tl_string_free(out);
         out = NULL;
-        if (tk_clock_out(a->engine, 1, a->user, &out) == TK_OK) a->ok++;
-        tk_string_free(out);
+        if (tl_clock_out(a->engine, 1, a->user, &out) == TL_OK) a->ok++;
+        tl_string_free(out);
     }
     return NULL;
 }
 
 static void test_threads_share_an_engine(void) {
-    tk_engine *e = NULL;
+    tl_engine *e = NULL;
     char *out = NULL;
-    CHECK(tk_engine_open(":memory:", &e) == TK_OK, "open");
-    tk_call(e, "create_category", "{\"guild_id\": 1, \"name\": \"Dev\"}", &out);
-    tk_string_free(out);
+    CHECK(tl_engine_open(":memory:", &e) == TL_OK, "open");
+    tl_call(e, "create_category", "{\"guild_id\": 1, \"name\": \"Dev\"}", &out);
+    tl_string_free(out);
     out = NULL;
     pthread_t t[4];
     struct worker_arg args[4];
@@ -204,9 +204,9 @@ static void test_threads_share_an_engine(void) {
         pthread_join(t[i], NULL);
         CHECK(args[i].ok == 50, "thread %d: %d of 50 calls succeeded", i, args[i].ok);
     }
-    CHECK(tk_call(e, "list_sessions", "{\"guild_id\": 1, \"per_page\": 1}", &out) == TK_OK && strstr(out, "\"total\":100"), "%s", out ? out : "(null)");
-    tk_string_free(out);
-    tk_engine_close(e);
+    CHECK(tl_call(e, "list_sessions", "{\"guild_id\": 1, \"per_page\": 1}", &out) == TL_OK && strstr(out, "\"total\":100"), "%s", out ? out : "(null)");
+    tl_string_free(out);
+    tl_engine_close(e);
 }
 
 /* ---- scenario runner ------------------------------------------------------------------- */
@@ -294,15 +294,15 @@ static int play(const char *path) {
     cJSON *steps = cJSON_Parse(text);
     free(text);
     if (!cJSON_IsArray(steps)) return fprintf(stderr, "%s: not a list of steps\n", path), cJSON_Delete(steps), 0;
-    tk_engine *e = NULL;
-    tk_engine_open(":memory:", &e);
+    tl_engine *e = NULL;
+    tl_engine_open(":memory:", &e);
     cJSON *saved = cJSON_CreateObject();
     int ok = 1, i = -1, calls = 0;
     char why[512];
     for (const cJSON *step = steps->child; step && ok; step = step->next) {
         i++;
         const cJSON *now = cJSON_GetObjectItemCaseSensitive(step, "now");
-        if (cJSON_IsString(now)) tk_engine_set_now(e, parse_instant(now->valuestring));
+        if (cJSON_IsString(now)) tl_engine_set_now(e, parse_instant(now->valuestring));
         const cJSON *op = cJSON_GetObjectItemCaseSensitive(step, "op");
         if (!cJSON_IsString(op)) continue;
         calls++;
@@ -311,27 +311,27 @@ static int play(const char *path) {
         char *args_json = cJSON_PrintUnformatted(sub);
         cJSON_Delete(sub);
         char *out = NULL;
-        tk_status st = tk_call(e, op->valuestring, args_json, &out);
+        tl_status st = tl_call(e, op->valuestring, args_json, &out);
         free(args_json);
         const cJSON *want_err = cJSON_GetObjectItemCaseSensitive(step, "error");
         const cJSON *expect = cJSON_GetObjectItemCaseSensitive(step, "expect");
         cJSON *exp = expect ? substitute(expect, saved) : NULL;
-        if (st != TK_OK) {
-            tk_error *err = tk_last_error();
+        if (st != TL_OK) {
+            tl_error *err = tl_last_error();
             if (!want_err) {
-                fprintf(stderr, "%s step %d (%s): unexpected error %s\n", path, i, op->valuestring, tk_error_json(err));
+                fprintf(stderr, "%s step %d (%s): unexpected error %s\n", path, i, op->valuestring, tl_error_json(err));
                 ok = 0;
-            } else if (strcmp(tk_error_code(err), want_err->valuestring) != 0) {
-                fprintf(stderr, "%s step %d (%s): expected %s, got %s\n", path, i, op->valuestring, want_err->valuestring, tk_error_code(err));
+            } else if (strcmp(tl_error_code(err), want_err->valuestring) != 0) {
+                fprintf(stderr, "%s step %d (%s): expected %s, got %s\n", path, i, op->valuestring, want_err->valuestring, tl_error_code(err));
                 ok = 0;
             } else {
                 const cJSON *status = cJSON_GetObjectItemCaseSensitive(step, "status");
-                if (status && (int)status->valuedouble != tk_error_http_status(err)) {
-                    fprintf(stderr, "%s step %d: HTTP status %d\n", path, i, tk_error_http_status(err));
+                if (status && (int)status->valuedouble != tl_error_http_status(err)) {
+                    fprintf(stderr, "%s step %d: HTTP status %d\n", path, i, tl_error_http_status(err));
                     ok = 0;
                 }
                 if (ok && exp) {
-                    cJSON *body = cJSON_Parse(tk_error_json(err));
+                    cJSON *body = cJSON_Parse(tl_error_json(err));
                     if (!matches(exp, body, why, sizeof why)) {
                         fprintf(stderr, "%s step %d (%s): error body: %s\n", path, i, op->valuestring, why);
                         ok = 0;
@@ -339,7 +339,7 @@ static int play(const char *path) {
                     cJSON_Delete(body);
                 }
             }
-            tk_error_free(err);
+            tl_error_free(err);
         } else {
             cJSON *result = cJSON_Parse(out);
             if (want_err) {
@@ -363,11 +363,11 @@ static int play(const char *path) {
             cJSON_Delete(result);
         }
         cJSON_Delete(exp);
-        tk_string_free(out);
+        tl_string_free(out);
     }
     cJSON_Delete(saved);
     cJSON_Delete(steps);
-    tk_engine_close(e);
+    tl_engine_close(e);
     return ok && calls > 0;
 }
 

@@ -1,13 +1,13 @@
-"""Timekeeper: an embedded time-tracking engine over SQLite.
+"""Timeledger: an embedded time-tracking engine over SQLite.
 
->>> import timekeeper
->>> engine = timekeeper.Engine(":memory:")
+>>> import timeledger
+>>> engine = timeledger.Engine(":memory:")
 >>> engine.create_category(1, "Development").name
 'Development'
 
 Every method runs the engine with the GIL released. Results are :class:`Result` objects (a
 ``dict`` with attribute access; ``to_dict()`` gives the plain JSON shape). Errors are
-:class:`TimekeeperError` subclasses carrying ``code``, ``status`` and ``to_dict()``.
+:class:`TimeledgerError` subclasses carrying ``code``, ``status`` and ``to_dict()``.
 
 Threads: one ``Engine`` may be shared by any number of threads. Processes: several processes may
 open the same file. ``fork``: an ``Engine`` created before a fork (gunicorn/uvicorn workers with
@@ -29,7 +29,7 @@ from . import _native
 __all__ = [
     "Engine",
     "Result",
-    "TimekeeperError",
+    "TimeledgerError",
     "InvalidInputError",
     "UnauthorizedError",
     "ForbiddenError",
@@ -45,7 +45,7 @@ Instant = Union[_dt.datetime, int, float, str]
 _I64_MIN, _I64_MAX = -(2**63), 2**63 - 1
 
 
-class TimekeeperError(Exception):
+class TimeledgerError(Exception):
     """Base of every engine error: ``code`` (e.g. ``SESSION_OVERLAP``), HTTP ``status``,
     ``message``, and ``to_dict()`` for the JSON body to send back."""
 
@@ -66,7 +66,7 @@ class TimekeeperError(Exception):
         return f"{type(self).__name__}(code={self.code!r}, status={self.status}, message={self.message!r})"
 
 
-class InvalidInputError(TimekeeperError, ValueError):
+class InvalidInputError(TimeledgerError, ValueError):
     """400: a missing, malformed or out-of-range argument; ``field`` names it."""
 
     @property
@@ -76,23 +76,23 @@ class InvalidInputError(TimekeeperError, ValueError):
         return value if isinstance(value, str) else None
 
 
-class UnauthorizedError(TimekeeperError):
+class UnauthorizedError(TimeledgerError):
     """401: missing, invalid, revoked or expired key, or a wrong master key."""
 
 
-class ForbiddenError(TimekeeperError):
+class ForbiddenError(TimeledgerError):
     """403: the key may not do this, or belongs to another guild."""
 
 
-class NotFoundError(TimekeeperError, LookupError):
+class NotFoundError(TimeledgerError, LookupError):
     """404: no such user, category, session or key."""
 
 
-class ConflictError(TimekeeperError):
+class ConflictError(TimeledgerError):
     """409: the state forbids it (already clocked in, overlap, category in use, ...)."""
 
 
-class RateLimitedError(TimekeeperError):
+class RateLimitedError(TimeledgerError):
     """429 (``RATE_001``): ``remaining``, ``reset_in`` (seconds), ``tier``; ``headers`` include
     ``Retry-After``."""
 
@@ -112,7 +112,7 @@ class RateLimitedError(TimekeeperError):
         return str(self._body.get("tier", ""))
 
 
-class StorageError(TimekeeperError):
+class StorageError(TimeledgerError):
     """500: the storage layer failed."""
 
 
@@ -120,7 +120,7 @@ _BY_STATUS = {400: InvalidInputError, 401: UnauthorizedError, 403: ForbiddenErro
               409: ConflictError, 429: RateLimitedError}
 
 
-def _error(e: BaseException) -> TimekeeperError:
+def _error(e: BaseException) -> TimeledgerError:
     code, status, message, body, headers = e.args
     cls = _BY_STATUS.get(status, StorageError)
     return cls(code, status, message, _json.loads(body), _json.loads(headers))
@@ -200,7 +200,7 @@ _ABANDONED: List[Any] = []
 
 
 class Engine:
-    """An open Timekeeper database (a file path, created if missing, or ``":memory:"``)."""
+    """An open Timeledger database (a file path, created if missing, or ``":memory:"``)."""
 
     def __init__(self, path: Union[str, "_os.PathLike[str]"] = ":memory:") -> None:
         self._path = _os.fspath(path)
@@ -484,6 +484,15 @@ class Engine:
     def set_master_key(self, master_key: str) -> Result:
         """Sets the host's master key (stored hashed)."""
         return self._call("set_master_key", master_key=_str("master_key", master_key))  # type: ignore[no-any-return]
+
+    def set_key_prefix(self, prefix: str) -> Result:
+        """Sets this deployment's key prefix (2-12 lowercase letters/digits, default ``tl``);
+        keys of an earlier prefix keep working. Returns ``{key_prefix}``."""
+        return self._call("set_key_prefix", prefix=_str("prefix", prefix))  # type: ignore[no-any-return]
+
+    def key_prefix(self) -> Result:
+        """The deployment's key prefix: ``{key_prefix}``."""
+        return self._call("key_prefix")  # type: ignore[no-any-return]
 
     def generate_key(self, guild_id: Id, admin_user_id: Id, master_key: str, *, tier: Optional[str] = None,
                      name: Optional[str] = None, expires_at: Optional[Instant] = None,
