@@ -11,7 +11,7 @@
  * Ids (guild and user) are taken as `bigint`, decimal strings or safe-integer numbers and are
  * returned as decimal strings, so results stay exact and survive `JSON.stringify` (a host can
  * send them straight back as a response body). Instants are taken as `Date`, RFC 3339 strings or
- * Unix seconds and returned as RFC 3339 UTC strings. Results are plain objects in the spec's JSON
+ * Unix seconds and returned as RFC 3339 UTC strings. Results are plain objects in the documented JSON
  * shapes (snake_case keys, as the services' APIs have them). Engine errors are thrown as
  * {@link TimeledgerError}; arguments of the wrong type throw a `TypeError` before the engine runs.
  *
@@ -252,7 +252,7 @@ export interface Category {
     sessions: number;
     total_seconds: number;
 }
-/** The result of {@link Engine.clockIn}, in the Timeledger seed's shape. */
+/** The result of {@link Engine.clockIn}, in the clock-in API's shape. */
 export interface ClockIn {
     success: true;
     session_id: string;
@@ -284,7 +284,7 @@ export interface SessionPage {
         per_page: number;
     };
 }
-/** Guild status, in the Timeledger seed's shape. */
+/** Guild status, in the clock-in API's shape. */
 export interface GuildStatus {
     guild_id: IdString;
     total_time_seconds: number;
@@ -494,7 +494,7 @@ export interface Tier {
     permissions: string[];
     all_guilds: boolean;
 }
-/** The engine's error body, as the seeds' APIs send it (`toJSON()` of a {@link TimeledgerError}). */
+/** The engine's error body, as the services' APIs send it (`toJSON()` of a {@link TimeledgerError}). */
 export interface ErrorBody {
     error: string;
     code: string;
@@ -503,7 +503,7 @@ export interface ErrorBody {
 }
 /**
  * An engine error: `code` (e.g. `NO_ACTIVE_SESSION`, `RATE_001`), the HTTP `status` a host
- * should answer with, the seed's error `body` (also what `toJSON()` and so `JSON.stringify`
+ * should answer with, the error `body` (also what `toJSON()` and so `JSON.stringify`
  * give), and `headers` to send (`Retry-After` and the rate-limit headers when limited).
  */
 export declare class TimeledgerError extends Error {
@@ -511,7 +511,7 @@ export declare class TimeledgerError extends Error {
     readonly code: string;
     /** The HTTP status a host should answer with. */
     readonly status: number;
-    /** The error body in the seed's shape. */
+    /** The error body. */
     readonly body: ErrorBody;
     /** Headers to send with the error response (may be empty). */
     readonly headers: Record<string, string>;
@@ -520,7 +520,7 @@ export declare class TimeledgerError extends Error {
     get remaining(): number | undefined;
     /** Seconds until the window resets, for `RATE_001`. */
     get resetIn(): number | undefined;
-    /** The seed's error body, so `JSON.stringify(err)` is the response body. */
+    /** The error body, so `JSON.stringify(err)` is the response body. */
     toJSON(): ErrorBody;
 }
 /**
@@ -640,6 +640,17 @@ export declare class Engine {
     codingLeaderboardAsync(guildId: Id, options?: CodingLeaderboardOptions): Promise<CodingLeaderboard>;
     /** Sets the host's master key (stored hashed), required to generate keys. */
     setMasterKey(masterKey: string): Success;
+    /**
+     * Sets this deployment's key prefix (2-12 lowercase letters and digits, default `tl`): `hk`
+     * gives `hk_live_...` keys. Keys of an earlier prefix keep working.
+     */
+    setKeyPrefix(prefix: string): {
+        key_prefix: string;
+    };
+    /** The deployment's key prefix (`tl` until {@link Engine.setKeyPrefix} is called). */
+    keyPrefix(): {
+        key_prefix: string;
+    };
     /** Generates a key for a guild; `api_key` is in this result only. */
     generateKey(guildId: Id, adminUserId: Id, masterKey: string, options?: KeyOptions): NewKey;
     /** Mints a sub-key from an Enterprise or Admin key (it shares the parent's budget). */

@@ -12,7 +12,7 @@
  * Ids (guild and user) are taken as `bigint`, decimal strings or safe-integer numbers and are
  * returned as decimal strings, so results stay exact and survive `JSON.stringify` (a host can
  * send them straight back as a response body). Instants are taken as `Date`, RFC 3339 strings or
- * Unix seconds and returned as RFC 3339 UTC strings. Results are plain objects in the spec's JSON
+ * Unix seconds and returned as RFC 3339 UTC strings. Results are plain objects in the documented JSON
  * shapes (snake_case keys, as the services' APIs have them). Engine errors are thrown as
  * {@link TimeledgerError}; arguments of the wrong type throw a `TypeError` before the engine runs.
  *
@@ -23,7 +23,7 @@ exports.Engine = exports.TimeledgerError = void 0;
 const native_1 = require("./native");
 /**
  * An engine error: `code` (e.g. `NO_ACTIVE_SESSION`, `RATE_001`), the HTTP `status` a host
- * should answer with, the seed's error `body` (also what `toJSON()` and so `JSON.stringify`
+ * should answer with, the error `body` (also what `toJSON()` and so `JSON.stringify`
  * give), and `headers` to send (`Retry-After` and the rate-limit headers when limited).
  */
 class TimeledgerError extends Error {
@@ -31,7 +31,7 @@ class TimeledgerError extends Error {
     code;
     /** The HTTP status a host should answer with. */
     status;
-    /** The error body in the seed's shape. */
+    /** The error body. */
     body;
     /** Headers to send with the error response (may be empty). */
     headers;
@@ -51,7 +51,7 @@ class TimeledgerError extends Error {
     get resetIn() {
         return typeof this.body.reset_in === 'number' ? this.body.reset_in : undefined;
     }
-    /** The seed's error body, so `JSON.stringify(err)` is the response body. */
+    /** The error body, so `JSON.stringify(err)` is the response body. */
     toJSON() {
         return this.body;
     }
@@ -509,6 +509,17 @@ class Engine {
     /** Sets the host's master key (stored hashed), required to generate keys. */
     setMasterKey(masterKey) {
         return this.#run('set_master_key', JSON.stringify({ master_key: str('masterKey', masterKey) }));
+    }
+    /**
+     * Sets this deployment's key prefix (2-12 lowercase letters and digits, default `tl`): `hk`
+     * gives `hk_live_...` keys. Keys of an earlier prefix keep working.
+     */
+    setKeyPrefix(prefix) {
+        return this.#run('set_key_prefix', JSON.stringify({ prefix: str('prefix', prefix) }));
+    }
+    /** The deployment's key prefix (`tl` until {@link Engine.setKeyPrefix} is called). */
+    keyPrefix() {
+        return this.#run('key_prefix', '{}');
     }
     /** Generates a key for a guild; `api_key` is in this result only. */
     generateKey(guildId, adminUserId, masterKey, options) {

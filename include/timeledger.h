@@ -117,7 +117,7 @@ tl_status tl_engine_use_wall_clock(const tl_engine *engine);
 // `op` and `args_json` are NULL or NUL-terminated strings valid for the call.
 tl_status tl_call(const tl_engine *engine, const char *op, const char *args_json, char **json_out);
 
-// Clocks a user in (`description` may be NULL); writes the seed's clock-in JSON.
+// Clocks a user in (`description` may be NULL); writes the clock-in JSON.
 //
 // # Safety
 // String arguments are NULL or NUL-terminated strings valid for the call.
@@ -131,7 +131,7 @@ tl_status tl_clock_in(const tl_engine *engine,
 // Clocks a user out; writes the closed session's JSON.
 tl_status tl_clock_out(const tl_engine *engine, int64_t guild_id, int64_t user_id, char **json_out);
 
-// Writes the guild status JSON (the seed's shape).
+// Writes the guild status JSON (the clock-in API's shape).
 tl_status tl_guild_status(const tl_engine *engine, int64_t guild_id, char **json_out);
 
 // Writes the session leaderboard JSON. `timeframe` may be NULL (`all`); `limit` 0 means 10.

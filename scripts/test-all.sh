@@ -70,7 +70,7 @@ import re
 print(re.findall(r"```c\n(.*?)```", open("README.md").read(), re.S)[0])
 PY
 gcc $CFLAGS target/c/readme_example.c target/c/libtimeledger.a -lpthread -ldl -lm -o target/c/readme_example
-target/c/readme_example
+(cd target/c && ./readme_example && ./readme_example)
 
 step "C: run the static build, the C++ build, and the shared build under valgrind"
 target/c/test_static tests/scenarios

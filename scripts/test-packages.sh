@@ -57,8 +57,41 @@ size=$(stat -c %s "$sdk/lib/libtimeledger.a")
 echo "libtimeledger.a: $((size / 1024 / 1024)) MiB"
 if readelf -S "$sdk/lib/libtimeledger.so" | grep -q '\.debug_info'; then echo "libtimeledger.so has debug info"; exit 1; fi
 
+step "README quickstarts, copied verbatim into empty folders, each run twice on the same file"
+block() { # $1: the README section's heading, $2: the fence's language
+  python3 - "$1" "$2" <<'PY'
+import re, sys
+readme = open("README.md").read()
+section = readme.split("## " + sys.argv[1] + "\n", 1)[1]
+print(re.findall(r"```" + re.escape(sys.argv[2]) + r"\n(.*?)```", section, re.S)[0], end="")
+PY
+}
+twice() { # $1: label, $2: folder, $3...: command; both runs must report 3.5 hours
+  local label=$1 dir=$2; shift 2
+  for run in 1 2; do
+    out=$(cd "$dir" && "$@")
+    grep -Eq '(Total hours: |total hours: |"total_time_hours":)3\.5\b' <<< "$out" || { echo "$out"; echo "$label run $run: expected 3.5 hours"; exit 1; }
+    echo "$label run $run: 3.5 hours"
+  done
+}
+mkdir -p "$WORK/qs-py" && block "Python quickstart" python > "$WORK/qs-py/quickstart.py"
+twice "Python quickstart" "$WORK/qs-py" norust "$WORK/py/venv/bin/python" quickstart.py
+mkdir -p "$WORK/qs-node/node_modules" && block "Node quickstart" js > "$WORK/qs-node/quickstart.js"
+cp -r "$WORK/node/node_modules/timeledger" "$WORK/qs-node/node_modules/"
+twice "Node quickstart" "$WORK/qs-node" norust node quickstart.js
+mkdir -p "$WORK/qs-c" && block "C quickstart" c > "$WORK/qs-c/example.c"
+(cd "$WORK/qs-c" && norust cc -std=c11 -Wall -Werror example.c $(pkg-config --cflags --libs timeledger) -o example)
+twice "C quickstart" "$WORK/qs-c" norust ./example
+mkdir -p "$WORK/qs-rust/src"
+block "Rust quickstart" toml | sed "s#/path/to/timeledger/core#$ROOT/core#" > "$WORK/qs-rust/Cargo.toml.deps"
+{ printf '[package]\nname = "quickstart"\nversion = "0.1.0"\nedition = "2021"\n\n'; cat "$WORK/qs-rust/Cargo.toml.deps"; } > "$WORK/qs-rust/Cargo.toml"
+block "Rust quickstart" rust,no_run > "$WORK/qs-rust/src/main.rs"
+cp Cargo.lock "$WORK/qs-rust/"   # the workspace's versions, so the build reuses target/
+(cd "$WORK/qs-rust" && CARGO_TARGET_DIR="$ROOT/target" cargo build -q)
+twice "Rust quickstart" "$WORK/qs-rust" "$ROOT/target/debug/quickstart"
+
 step "Crate: the packaged sources built (cargo package); contents"
 tar tzf "$DIST"/timeledger-[0-9]*.crate | grep -E '/(Cargo.toml|README.md|src/lib.rs)$'
 
 echo
-echo "packages: 4 passed, 0 failed"
+echo "packages and quickstarts: 8 passed, 0 failed"

@@ -4,7 +4,7 @@
 //! and writes results through out-parameters; borrowed handles cross as `Option<&T>` (NULL is
 //! `None`); owned objects are boxed and released by their `_free`/`_close`; every body runs inside
 //! a panic boundary, so no panic crosses into C. The detail of the last failure is kept per
-//! thread and read with [`tl_last_error`]. Complex results are UTF-8 JSON in the spec's shapes.
+//! thread and read with [`tl_last_error`]. Complex results are UTF-8 JSON in the documented shapes.
 #![allow(non_camel_case_types)]
 
 use std::cell::RefCell;
@@ -301,7 +301,7 @@ pub unsafe extern "C" fn tl_call(
     })
 }
 
-/// Clocks a user in (`description` may be NULL); writes the seed's clock-in JSON.
+/// Clocks a user in (`description` may be NULL); writes the clock-in JSON.
 ///
 /// # Safety
 /// String arguments are NULL or NUL-terminated strings valid for the call.
@@ -338,7 +338,7 @@ pub extern "C" fn tl_clock_out(
     guard(|| call_into(self::engine(engine)?, "clock_out", json!({"guild_id": guild_id, "user_id": user_id}), json_out))
 }
 
-/// Writes the guild status JSON (the seed's shape).
+/// Writes the guild status JSON (the clock-in API's shape).
 #[no_mangle]
 pub extern "C" fn tl_guild_status(
     engine: Option<&tl_engine>,

@@ -11,7 +11,7 @@
  * Ids (guild and user) are taken as `bigint`, decimal strings or safe-integer numbers and are
  * returned as decimal strings, so results stay exact and survive `JSON.stringify` (a host can
  * send them straight back as a response body). Instants are taken as `Date`, RFC 3339 strings or
- * Unix seconds and returned as RFC 3339 UTC strings. Results are plain objects in the spec's JSON
+ * Unix seconds and returned as RFC 3339 UTC strings. Results are plain objects in the documented JSON
  * shapes (snake_case keys, as the services' APIs have them). Engine errors are thrown as
  * {@link TimeledgerError}; arguments of the wrong type throw a `TypeError` before the engine runs.
  *
@@ -290,7 +290,7 @@ export interface Category {
   total_seconds: number
 }
 
-/** The result of {@link Engine.clockIn}, in the Timeledger seed's shape. */
+/** The result of {@link Engine.clockIn}, in the clock-in API's shape. */
 export interface ClockIn {
   success: true
   session_id: string
@@ -321,7 +321,7 @@ export interface SessionPage {
   meta: { total: number; page: number; per_page: number }
 }
 
-/** Guild status, in the Timeledger seed's shape. */
+/** Guild status, in the clock-in API's shape. */
 export interface GuildStatus {
   guild_id: IdString
   total_time_seconds: number
@@ -537,7 +537,7 @@ export interface Tier {
 // ---------------------------------------------------------------------------------------------
 // Errors
 
-/** The engine's error body, as the seeds' APIs send it (`toJSON()` of a {@link TimeledgerError}). */
+/** The engine's error body, as the services' APIs send it (`toJSON()` of a {@link TimeledgerError}). */
 export interface ErrorBody {
   error: string
   code: string
@@ -547,7 +547,7 @@ export interface ErrorBody {
 
 /**
  * An engine error: `code` (e.g. `NO_ACTIVE_SESSION`, `RATE_001`), the HTTP `status` a host
- * should answer with, the seed's error `body` (also what `toJSON()` and so `JSON.stringify`
+ * should answer with, the error `body` (also what `toJSON()` and so `JSON.stringify`
  * give), and `headers` to send (`Retry-After` and the rate-limit headers when limited).
  */
 export class TimeledgerError extends Error {
@@ -555,7 +555,7 @@ export class TimeledgerError extends Error {
   readonly code: string
   /** The HTTP status a host should answer with. */
   readonly status: number
-  /** The error body in the seed's shape. */
+  /** The error body. */
   readonly body: ErrorBody
   /** Headers to send with the error response (may be empty). */
   readonly headers: Record<string, string>
@@ -579,7 +579,7 @@ export class TimeledgerError extends Error {
     return typeof this.body.reset_in === 'number' ? this.body.reset_in : undefined
   }
 
-  /** The seed's error body, so `JSON.stringify(err)` is the response body. */
+  /** The error body, so `JSON.stringify(err)` is the response body. */
   toJSON(): ErrorBody {
     return this.body
   }

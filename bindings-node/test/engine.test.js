@@ -76,7 +76,7 @@ test('wrong argument types are TypeErrors naming the argument; unknown options a
   assert.throws(() => ledger.clockIn(1, 2, 'dev', { at: new Date('nonsense') }), RangeError)
 })
 
-test('engine errors carry code, status, the seed body (toJSON) and headers', () => {
+test('engine errors carry code, status, the error body (toJSON) and headers', () => {
   const ledger = fresh()
   let err
   try {

@@ -20,7 +20,7 @@ use crate::store::Engine;
 use crate::time::{self, floor_second, Millis, Timeframe};
 use crate::wire::{self, hours, Timestamp};
 
-/// Guild status, exactly the seed's shape.
+/// Guild status, exactly the clock-in API's shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GuildStatus {
     /// The guild.
@@ -59,7 +59,7 @@ pub struct LeaderboardQuery {
     pub offset: Option<u32>,
 }
 
-/// A session leaderboard, in the shape the seed's client reads.
+/// A session leaderboard, in the shape the clock-in API's clients read.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Leaderboard {
     /// The guild.
@@ -382,7 +382,7 @@ pub(crate) fn resolve(
 }
 
 impl Engine {
-    /// Guild status in the seed's shape: all time, running sessions counted up to now.
+    /// Guild status in the clock-in API's shape: all time, running sessions counted up to now.
     ///
     /// ```
     /// let engine = timeledger::Engine::open(":memory:").unwrap();

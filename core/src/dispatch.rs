@@ -218,7 +218,7 @@ pub const OPERATIONS: &[&str] = &[
 
 impl Engine {
     /// Calls an operation by name with JSON arguments (an object of the operation's named
-    /// arguments) and returns its JSON result in the spec's shape.
+    /// arguments) and returns its JSON result in the documented shape.
     ///
     /// ```
     /// use serde_json::json;

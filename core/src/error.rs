@@ -1,4 +1,4 @@
-//! The engine's one error type, with stable codes, HTTP statuses and the seed's JSON body.
+//! The engine's one error type, with stable codes, HTTP statuses and the JSON error body.
 
 use serde_json::{json, Map, Value};
 
@@ -166,7 +166,7 @@ impl Error {
         }
     }
 
-    /// The seed's error body: `{"error", "message", "code"}` plus `field` for bad input and
+    /// The error body: `{"error", "message", "code"}` plus `field` for bad input and
     /// `remaining`, `reset_in`, `tier` for rate limits.
     pub fn to_json(&self) -> Value {
         let mut body = Map::new();

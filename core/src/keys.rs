@@ -75,7 +75,7 @@ impl TierDef {
     }
 }
 
-/// The default tier table (Timeledger's seed).
+/// The default tier table.
 pub fn default_tiers() -> Vec<TierDef> {
     let basic = ["read_status", "read_categories", "read_leaderboard"];
     let full_read = ["read_sessions", "read_users", "read_reports", "read_heartbeats"];

@@ -39,7 +39,7 @@ pub struct Session {
     pub auto_closed: bool,
 }
 
-/// The result of a clock-in, in the seed's shape.
+/// The result of a clock-in, in the clock-in API's shape.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClockInResult {
     /// Always `true` (failures are errors).

@@ -127,7 +127,7 @@ def _error(e: BaseException) -> TimeledgerError:
 
 
 class Result(dict):  # type: ignore[type-arg]
-    """A result in the spec's JSON shape: a ``dict`` with attribute access
+    """A result in the documented JSON shape: a ``dict`` with attribute access
     (``status.total_time_hours``, nested too: ``board.leaderboard[0].username``);
     ``to_dict()`` returns plain ``dict``/``list`` values."""
 
@@ -396,7 +396,7 @@ class Engine:
     # -- aggregates --------------------------------------------------------------------------
 
     def guild_status(self, guild_id: Id) -> Result:
-        """Guild status in the seed's shape."""
+        """Guild status in the clock-in API's shape."""
         return self._call("guild_status", guild_id=_id("guild_id", guild_id))  # type: ignore[no-any-return]
 
     def leaderboard(self, guild_id: Id, *, timeframe: Optional[str] = None, from_: Optional[Instant] = None,
