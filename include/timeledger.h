@@ -103,7 +103,8 @@ tl_status tl_engine_open(const char *path, tl_engine **out);
 // it during or after this call.
 void tl_engine_close(tl_engine *engine);
 
-// Freezes the engine's clock at `unix_ms` (tests and replays).
+// Freezes the engine's clock at `unix_ms` (tests and replays); outside years 1000 to 9999 it
+// is `TL_ERR_INVALID_INPUT` and changes nothing.
 tl_status tl_engine_set_now(const tl_engine *engine, int64_t unix_ms);
 
 // Returns the engine to the wall clock.

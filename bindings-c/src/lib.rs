@@ -257,11 +257,12 @@ pub unsafe extern "C" fn tl_engine_close(engine: *mut tl_engine) {
     }
 }
 
-/// Freezes the engine's clock at `unix_ms` (tests and replays).
+/// Freezes the engine's clock at `unix_ms` (tests and replays); outside years 1000 to 9999 it
+/// is `TL_ERR_INVALID_INPUT` and changes nothing.
 #[no_mangle]
 pub extern "C" fn tl_engine_set_now(engine: Option<&tl_engine>, unix_ms: i64) -> tl_status {
     guard(|| {
-        self::engine(engine)?.set_now(Some(unix_ms));
+        self::engine(engine)?.set_now(Some(unix_ms))?;
         Ok(())
     })
 }
@@ -270,7 +271,7 @@ pub extern "C" fn tl_engine_set_now(engine: Option<&tl_engine>, unix_ms: i64) ->
 #[no_mangle]
 pub extern "C" fn tl_engine_use_wall_clock(engine: Option<&tl_engine>) -> tl_status {
     guard(|| {
-        self::engine(engine)?.set_now(None);
+        self::engine(engine)?.set_now(None)?;
         Ok(())
     })
 }

@@ -822,7 +822,11 @@ export class Engine {
     const v = instant('when', when)
     const ms = typeof v === 'number' ? Math.round(v * 1000) : Date.parse(v)
     if (Number.isNaN(ms)) throw new RangeError(`when is not an RFC 3339 instant: ${JSON.stringify(v)}`)
-    this.#native.setNow(ms)
+    try {
+      this.#native.setNow(ms)
+    } catch (e) {
+      rethrow(e) // INVALID_INPUT outside years 1000 to 9999
+    }
   }
 
   /** The engine's current instant (the frozen one, if {@link Engine.setNow} froze it). */

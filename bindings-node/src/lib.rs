@@ -121,8 +121,8 @@ impl NativeEngine {
 
     /// Freezes the clock at `ms` (Unix milliseconds), or returns to the wall clock with `null`.
     #[napi]
-    pub fn set_now(&self, ms: Option<i64>) {
-        self.inner.set_now(ms);
+    pub fn set_now(&self, ms: Option<i64>) -> Result<()> {
+        self.inner.set_now(ms).map_err(engine_error)
     }
 
     /// The engine's current instant in Unix milliseconds.

@@ -161,8 +161,8 @@ impl NativeEngine {
 
     /// Freezes the clock at `ms` (Unix milliseconds), or returns to the wall clock with `None`.
     #[pyo3(signature = (ms=None))]
-    fn set_now(&self, ms: Option<i64>) {
-        self.inner.set_now(ms);
+    fn set_now(&self, ms: Option<i64>) -> PyResult<()> {
+        self.inner.set_now(ms).map_err(error_to_py)
     }
 
     /// The engine's current instant in Unix milliseconds.

@@ -21,7 +21,7 @@ const CATS: [&str; 5] = ["Development", "Meetings", "Review", "Support", "Resear
 fn build(path: &std::path::Path) -> (Engine, i64) {
     let engine = Engine::open(path).unwrap();
     let now = Timestamp::parse("2025-10-15T12:00:00Z").unwrap().millis();
-    engine.set_now(Some(now));
+    engine.set_now(Some(now)).unwrap();
     engine
         .update_guild(&GuildUpdate { guild_id: GUILD, timezone: Some("America/New_York".into()), ..Default::default() })
         .unwrap();

@@ -171,7 +171,7 @@ fn bench(c: &mut Criterion) {
         ingest(&engine, 7, rows);
     }
     let last_ms = ((START_S + (n - 1) as f64 * 30.0) * 1000.0) as i64;
-    engine.set_now(Some(last_ms + 60_000));
+    engine.set_now(Some(last_ms + 60_000)).unwrap();
     let today = engine.statusbar_today(1, 7).unwrap();
     assert!(today["data"]["grand_total"]["total_seconds"].as_f64().unwrap() > 0.0);
     c.bench_function("statusbar_today_1M_heartbeats", |b| b.iter(|| black_box(engine.statusbar_today(1, 7).unwrap())));
@@ -193,7 +193,7 @@ fn bench(c: &mut Criterion) {
             ingest(&engine, user, rows);
         }
     }
-    engine.set_now(Some((day0 + 7 * 86_400 + 14 * 3600 + 1234) * 1000));
+    engine.set_now(Some((day0 + 7 * 86_400 + 14 * 3600 + 1234) * 1000)).unwrap();
     for period in ["daily", "weekly"] {
         let q = CodingLeaderboardQuery { guild_id: 1, period: Some(period.into()), ..Default::default() };
         assert_eq!(engine.coding_leaderboard(&q).unwrap()["entries"].as_array().map(Vec::len), Some(100));

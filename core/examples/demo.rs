@@ -17,7 +17,7 @@ fn main() -> Result<()> {
     let engine = Engine::open(&path)?;
     let guild = 123_456_789;
     // Replay a week as if it were happening: the clock is moved along with the events.
-    engine.set_now(Some(at("2025-10-13T08:00:00Z").millis()));
+    engine.set_now(Some(at("2025-10-13T08:00:00Z").millis())).unwrap();
     engine.update_guild(&GuildUpdate {
         guild_id: guild,
         timezone: Some("America/New_York".into()),
@@ -78,14 +78,14 @@ fn main() -> Result<()> {
     ];
     for (day, blocks) in plan {
         for (user, category, from, to) in blocks {
-            engine.set_now(Some(at(&format!("{day}T{from}:00Z")).millis()));
+            engine.set_now(Some(at(&format!("{day}T{from}:00Z")).millis())).unwrap();
             let r = engine.clock_in(&ClockIn {
                 guild_id: guild,
                 user_id: user,
                 category: category.into(),
                 ..Default::default()
             })?;
-            engine.set_now(Some(at(&format!("{day}T{to}:00Z")).millis()));
+            engine.set_now(Some(at(&format!("{day}T{to}:00Z")).millis())).unwrap();
             let s = engine.clock_out(&ClockOut { guild_id: guild, user_id: user, at: None })?;
             println!(
                 "{day}  {:<24} {:<12} {} -> {}  ({} s)",
@@ -98,7 +98,7 @@ fn main() -> Result<()> {
         }
     }
     // Friday morning: alice is clocked in right now; carol switches category mid-session.
-    engine.set_now(Some(at("2025-10-17T13:00:00Z").millis()));
+    engine.set_now(Some(at("2025-10-17T13:00:00Z").millis())).unwrap();
     engine.clock_in(&ClockIn {
         guild_id: guild,
         user_id: 987_654_321,
@@ -107,7 +107,7 @@ fn main() -> Result<()> {
         ..Default::default()
     })?;
     engine.clock_in(&ClockIn { guild_id: guild, user_id: 42, category: "Support".into(), ..Default::default() })?;
-    engine.set_now(Some(at("2025-10-17T14:00:00Z").millis()));
+    engine.set_now(Some(at("2025-10-17T14:00:00Z").millis())).unwrap();
     engine.clock_in(&ClockIn {
         guild_id: guild,
         user_id: 42,
@@ -115,7 +115,7 @@ fn main() -> Result<()> {
         switch: true,
         ..Default::default()
     })?;
-    engine.set_now(Some(at("2025-10-17T15:30:00Z").millis()));
+    engine.set_now(Some(at("2025-10-17T15:30:00Z").millis())).unwrap();
 
     println!("\nGuild status:\n{}", serde_json::to_string_pretty(&engine.guild_status(guild)?).unwrap_or_default());
     let board = engine.leaderboard(&LeaderboardQuery {

@@ -175,6 +175,13 @@ pub(crate) struct Window {
 }
 
 impl Window {
+    /// The window with both ends floored to the second. Session reads use it (with "now"
+    /// floored once): session boundaries are whole seconds, so every piece of every read is then
+    /// whole seconds, and a leaderboard and a report of the same window agree to the second.
+    fn whole_seconds(self) -> Self {
+        Window { from: self.from.map(floor_second), to: self.to.map(floor_second) }
+    }
+
     /// Whole local days and edge ranges of this window; unbounded (`all`) is every day, no edges.
     pub(crate) fn parts(&self, guild: &Guild) -> Split {
         match (self.from, self.to) {
@@ -376,7 +383,9 @@ pub(crate) fn resolve(
     now: Millis,
 ) -> Result<(Timeframe, Window)> {
     let name = name.unwrap_or(if from.is_some() || to.is_some() { "custom" } else { default });
-    let tf = Timeframe::parse(name, from.map(|t| t.0), to.map(|t| t.0))?;
+    let from = Timestamp::checked_opt(from, "from")?;
+    let to = Timestamp::checked_opt(to, "to")?;
+    let tf = Timeframe::parse(name, from, to)?;
     let (from, to) = tf.resolve(guild.tz, guild.week_start, now);
     Ok((tf, Window { from, to }))
 }
@@ -431,10 +440,12 @@ impl Engine {
             return Err(Error::invalid("limit", "must be 1 to 1000"));
         }
         self.settle_guild(q.guild_id)?;
-        let now = self.now_ms();
+        // "Now" is floored to the second once, before any window or running piece is built.
+        let now = floor_second(self.now_ms());
         self.read(|tx| {
             let guild = load_guild(tx, q.guild_id)?;
             let (tf, w) = resolve(&guild, q.timeframe.as_deref(), "all", q.from, q.to, now)?;
+            let w = w.whole_seconds();
             let cat = q.category.as_deref().map(|c| categories::find(tx, guild.id, c)).transpose()?;
             let red = red_users(tx)?;
             let totals: Vec<(i64, i64)> = seconds_by_user(tx, &guild, w, cat.as_ref().map(|c| c.id), now)?
@@ -476,10 +487,12 @@ impl Engine {
             return Err(Error::invalid("group_by", "each key at most once"));
         }
         self.settle_guild(q.guild_id)?;
-        let now = self.now_ms();
+        // "Now" is floored to the second once, before any window or running piece is built.
+        let now = floor_second(self.now_ms());
         self.read(|tx| {
             let guild = load_guild(tx, q.guild_id)?;
             let (tf, w) = resolve(&guild, q.timeframe.as_deref(), "week", q.from, q.to, now)?;
+            let w = w.whole_seconds();
             let cat = q.category.as_deref().map(|c| categories::find(tx, guild.id, c)).transpose()?;
             let cells = seconds_by_day(tx, &guild, w, cat.as_ref().map(|c| c.id), q.user_id, now)?;
             // Group keys ordered as asked: (user, category name, day).

@@ -104,6 +104,14 @@ impl Error {
         Error::InvalidInput { field: field.into(), message: message.into() }
     }
 
+    /// The argument an `INVALID_INPUT` error names, e.g. `Some("end")`; `None` for other kinds.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Error::InvalidInput { field, .. } => Some(field),
+            _ => None,
+        }
+    }
+
     /// The stable machine-readable code, e.g. `SESSION_OVERLAP` or `RATE_001`.
     pub fn code(&self) -> &'static str {
         match self {

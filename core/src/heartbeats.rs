@@ -1226,7 +1226,6 @@ impl Engine {
             let known_entities = self.entity_cache().lock().unwrap_or_else(|p| p.into_inner());
             let mut last_entity: Option<(&str, i64)> = None;
             let mut fresh: HashSet<(Millis, i64)> = HashSet::new();
-            let (mut lo, mut hi) = (Millis::MAX, Millis::MIN);
             let mut insert = tx.prepare_cached(
                 "INSERT OR IGNORE INTO heartbeats (guild_id, user_id, time_ms, ident, entity_id, type, is_write, dim_id, lines, lineno,
                    cursorpos, line_additions, line_deletions, project_root_count, dependencies)
@@ -1272,8 +1271,6 @@ impl Engine {
                 ])?;
                 let status = if n == 1 {
                     fresh.insert((hb.time_ms, ident));
-                    lo = lo.min(hb.time_ms);
-                    hi = hi.max(hb.time_ms);
                     201
                 } else {
                     202
@@ -1281,20 +1278,35 @@ impl Engine {
                 saved.push((status, ident));
             }
             if !fresh.is_empty() {
-                // Only pairs within one timeout of a new heartbeat can change.
+                // Only pairs within one timeout of a new heartbeat can change. The new heartbeats
+                // are grouped into clusters whose neighbourhoods do not touch (more than two
+                // timeouts apart), and each cluster's neighbourhood is read on its own: an offline
+                // queue flushing heartbeats months apart reads a few minutes around each, not the
+                // history in between.
                 let timeout = guild.heartbeat_timeout_s * 1000;
+                let mut times: Vec<Millis> = fresh.iter().map(|&(t, _)| t).collect();
+                times.sort_unstable();
+                let mut clusters: Vec<(Millis, Millis)> = Vec::new();
+                for t in times {
+                    match clusters.last_mut() {
+                        Some((_, hi)) if t - *hi <= 2 * timeout => *hi = t,
+                        _ => clusters.push((t, t)),
+                    }
+                }
                 let mut stmt = tx.prepare_cached(
                     "SELECT time_ms, ident, dim_id FROM heartbeats WHERE guild_id = ?1 AND user_id = ?2 AND time_ms >= ?3 AND time_ms <= ?4
                      ORDER BY time_ms, ident",
                 )?;
-                let all: Vec<(Millis, i64, i64)> = stmt
-                    .query_map(params![guild.id, user_id, lo - timeout, hi + timeout], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                    .collect::<rusqlite::Result<_>>()?;
-                let new_seq: Vec<(Millis, i64)> = all.iter().map(|&(t, _, d)| (t, d)).collect();
-                let old_seq: Vec<(Millis, i64)> = all.iter().filter(|(t, i, _)| !fresh.contains(&(*t, *i))).map(|&(t, _, d)| (t, d)).collect();
                 let mut d: Deltas = Default::default();
-                add_sequence(&guild, user_id, &new_seq, 1, &mut d);
-                add_sequence(&guild, user_id, &old_seq, -1, &mut d);
+                for (lo, hi) in clusters {
+                    let all: Vec<(Millis, i64, i64)> = stmt
+                        .query_map(params![guild.id, user_id, lo - timeout, hi + timeout], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                        .collect::<rusqlite::Result<_>>()?;
+                    let new_seq: Vec<(Millis, i64)> = all.iter().map(|&(t, _, d)| (t, d)).collect();
+                    let old_seq: Vec<(Millis, i64)> = all.iter().filter(|(t, i, _)| !fresh.contains(&(*t, *i))).map(|&(t, _, d)| (t, d)).collect();
+                    add_sequence(&guild, user_id, &new_seq, 1, &mut d);
+                    add_sequence(&guild, user_id, &old_seq, -1, &mut d);
+                }
                 write_deltas(tx, &guild, d)?;
             }
             Ok(saved)
@@ -1322,8 +1334,8 @@ impl Engine {
         self.read(|tx| {
             let guild = load_guild(tx, q.guild_id)?;
             let (ts, te) = Timeframe::Today.resolve(guild.tz, guild.week_start, now);
-            let start = q.start.map(|t| t.0).or(ts).unwrap_or(now);
-            let end = q.end.map(|t| t.0).or(te).unwrap_or(now);
+            let start = Timestamp::checked_opt(q.start, "start")?.or(ts).unwrap_or(now);
+            let end = Timestamp::checked_opt(q.end, "end")?.or(te).unwrap_or(now);
             if end < start {
                 return Err(Error::invalid("end", "end must not be before start"));
             }

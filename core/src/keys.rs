@@ -40,6 +40,9 @@ pub const ACTIONS: &[&str] = &[
     "manage_keys",
 ];
 
+/// The largest limit a tier may set for one window (requests per minute, hour or day).
+pub const MAX_TIER_LIMIT: i64 = 1_000_000_000;
+
 /// Actions that take a target user and may be limited to guild admins.
 const TARGETED: &[&str] = &["clock_in_out", "write_sessions"];
 
@@ -147,11 +150,11 @@ fn base62_fixed(bytes: &[u8], len: usize) -> String {
     for _ in 0..len {
         let mut rem = 0u32;
         for d in num.iter_mut() {
-            let acc = rem * 256 + *d;
+            let acc = rem.saturating_mul(256).saturating_add(*d); // < 62 * 256 + 256
             *d = acc / 62;
             rem = acc % 62;
         }
-        out.push(BASE62[rem as usize]);
+        out.push(BASE62.get(rem as usize).copied().unwrap_or(b'0'));
     }
     out.reverse();
     String::from_utf8(out).unwrap_or_default()
@@ -274,7 +277,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 /// first four characters of a UUID key.
 fn display_prefix(key: &str) -> String {
     let visible = match key.find("_live_").or_else(|| key.find("_test_")) {
-        Some(i) => i + 10,
+        Some(i) => i.saturating_add(10),
         None => 4,
     };
     format!("{}...", key.get(..visible).unwrap_or(key))
@@ -284,7 +287,7 @@ fn display_prefix(key: &str) -> String {
 // Public shapes
 
 /// A newly created key: the plaintext is here and nowhere else, ever.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 pub struct NewKey {
     /// The key in clear. Show it once; only its SHA-256 is stored.
     pub api_key: String,
@@ -366,7 +369,7 @@ pub struct Grant {
 }
 
 /// Arguments of [`Engine::generate_key`].
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct GenerateKey {
     /// The guild the key works in.
@@ -388,7 +391,7 @@ pub struct GenerateKey {
 }
 
 /// Arguments of [`Engine::mint_sub_key`].
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct MintSubKey {
     /// The parent key in clear (Enterprise or Admin; the request counts against it).
@@ -409,7 +412,7 @@ pub struct MintSubKey {
 }
 
 /// Arguments of [`Engine::authorize`].
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AuthorizeRequest {
     /// The key as the request carried it.
@@ -422,6 +425,74 @@ pub struct AuthorizeRequest {
     /// The user acted on (clock in/out, session writes).
     #[serde(default, deserialize_with = "wire::id::option::deserialize")]
     pub target_user_id: Option<i64>,
+}
+
+// Debug output never holds a key or a master key: these arguments and results are logged by
+// hosts, and a `{:?}` must not leak what `authorize` guards.
+const REDACTED: &str = "<redacted>";
+
+impl std::fmt::Debug for NewKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewKey")
+            .field("api_key", &REDACTED)
+            .field("key_id", &self.key_id)
+            .field("display_prefix", &self.display_prefix)
+            .field("tier", &self.tier)
+            .field("guild_id", &self.guild_id)
+            .field("name", &self.name)
+            .field("expires_at", &self.expires_at)
+            .field("created_at", &self.created_at)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for GenerateKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("GenerateKey")
+            .field("guild_id", &self.guild_id)
+            .field("admin_user_id", &self.admin_user_id)
+            .field("master_key", &REDACTED)
+            .field("tier", &self.tier)
+            .field("name", &self.name)
+            .field("expires_at", &self.expires_at)
+            .field("form", &self.form)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for MintSubKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MintSubKey")
+            .field("parent_key", &REDACTED)
+            .field("guild_id", &self.guild_id)
+            .field("tier", &self.tier)
+            .field("permissions", &self.permissions)
+            .field("name", &self.name)
+            .field("expires_at", &self.expires_at)
+            .field("form", &self.form)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for AuthorizeRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AuthorizeRequest")
+            .field("api_key", &REDACTED)
+            .field("guild_id", &self.guild_id)
+            .field("action", &self.action)
+            .field("target_user_id", &self.target_user_id)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for KeySources {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Header and parameter names only: their values may be keys.
+        f.debug_struct("KeySources")
+            .field("headers", &self.headers.keys().collect::<Vec<_>>())
+            .field("query", &self.query.keys().collect::<Vec<_>>())
+            .finish()
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -527,16 +598,47 @@ fn key_by_hash(tx: &Transaction<'_>, hash: &[u8; 32]) -> Result<Option<KeyRow>> 
         .optional()?)
 }
 
+/// The most keys a chain (a key and its ancestors) may hold: a root key and 15 generations of
+/// sub-keys. Minting past it is refused with `INVALID_INPUT`.
+pub const MAX_KEY_CHAIN: usize = 16;
+
 /// The key and its ancestors, nearest first.
 fn chain(tx: &Transaction<'_>, first: KeyRow) -> Result<Vec<KeyRow>> {
     let mut out = vec![first];
     while let Some(p) = out.last().and_then(|k| k.parent_id.clone()) {
-        if out.len() > 16 {
+        if out.len() >= MAX_KEY_CHAIN {
             return Err(Error::Storage("sub-key chain too deep".into()));
         }
         out.push(key_by_id(tx, &p)?);
     }
     Ok(out)
+}
+
+/// Refuses a tier (with optional explicit permissions) that would make a sub-key wider than
+/// the chain it hangs under: a higher rank, every guild where an ancestor has one, or a
+/// permission some ancestor lacks.
+fn check_within(parent_chain: &[(KeyRow, TierDef)], t: &TierDef, permissions: Option<&[String]>) -> Result<()> {
+    let Some((_, parent_tier)) = parent_chain.first() else {
+        return Err(Error::InvalidApiKey);
+    };
+    if t.rank > parent_tier.rank {
+        return Err(Error::Forbidden(format!(
+            "a sub-key's tier ({}) may not exceed its parent's ({})",
+            t.name, parent_tier.name
+        )));
+    }
+    if t.all_guilds && !parent_chain.iter().all(|(_, pt)| pt.all_guilds) {
+        return Err(Error::Forbidden(format!("tier {} works in every guild; the parent key does not", t.name)));
+    }
+    let eff = Effective { chain: parent_chain };
+    if let Some(perms) = permissions {
+        if let Some(p) =
+            perms.iter().find(|p| !(eff.has(p) || p.ends_with("_admins") && eff.has(p.trim_end_matches("_admins"))))
+        {
+            return Err(Error::Forbidden(format!("permission {p:?} exceeds the parent key's")));
+        }
+    }
+    Ok(())
 }
 
 fn tier_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TierDef> {
@@ -581,9 +683,9 @@ fn event(
 }
 
 fn check_expiry(expires_at: Option<Timestamp>, now: Millis) -> Result<Option<Millis>> {
-    match expires_at {
-        Some(t) if t.0 <= now => Err(Error::invalid("expires_at", "must be in the future")),
-        other => Ok(other.map(|t| t.0)),
+    match Timestamp::checked_opt(expires_at, "expires_at")? {
+        Some(t) if t <= now => Err(Error::invalid("expires_at", "must be in the future")),
+        other => Ok(other),
     }
 }
 
@@ -670,11 +772,14 @@ fn decide(
     is_admin: impl FnOnce(i64) -> Result<bool>,
     mut state: impl FnMut(&str, Millis) -> Result<WindowState>,
 ) -> Result<(Grant, Vec<WindowUpdate>)> {
-    let (key, key_tier) = &chain[0];
+    let Some((key, key_tier)) = chain.first() else {
+        return Err(Error::InvalidApiKey);
+    };
     for (k, _) in chain {
         k.usable(now)?;
     }
-    if !key_tier.all_guilds && key.guild_id != guild_id {
+    // Guild scope holds for every key of the chain: a sub-key is never wider than an ancestor.
+    if chain.iter().any(|(k, t)| !t.all_guilds && k.guild_id != guild_id) {
         return Err(Error::WrongGuild);
     }
     if !ACTIONS.contains(&action) {
@@ -771,10 +876,15 @@ impl Error {
 // ---------------------------------------------------------------------------------------------
 // In-memory limiter (single-process hosts)
 
-/// Key records, tiers and windows kept in process memory. Key changes made through this engine
-/// clear the cache; usage counters are flushed to the database at most every 5 seconds.
+/// Key records, tiers and windows kept in process memory. Every call first reads the database's
+/// key-state generation (one indexed row): a change to any key or tier, made by any process or
+/// tool, clears the cached keys before the next decision, so a revocation takes effect on the
+/// next request. Usage counters are flushed to the database at most every 5 seconds.
 #[derive(Default)]
 pub(crate) struct MemoryLimiter {
+    /// `key_state.generation` when `keys` was last valid: any process that revokes, rotates,
+    /// expires, re-tiers or re-parents a key, or changes the tier table, bumps it.
+    generation: Option<i64>,
     keys: HashMap<[u8; 32], Vec<(KeyRow, TierDef)>>,
     windows: HashMap<(String, Millis), WindowState>,
     pending: HashMap<String, i64>,
@@ -788,7 +898,7 @@ pub(crate) type Limiter = Mutex<Option<MemoryLimiter>>;
 // Engine API
 
 /// Arguments of [`Engine::extract_key`]: a request's headers and query parameters.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct KeySources {
     /// Header names and values (names compared ignoring case).
@@ -969,26 +1079,18 @@ impl Engine {
             let parent = key_by_id(tx, &grant.key_id)?;
             let chain = chain_with_tiers(tx, parent.clone())?;
             let tiers = load_tiers(tx)?;
-            let parent_tier = &chain[0].1;
-            let t = match &req.tier {
-                Some(name) => tier(&tiers, name)?.clone(),
-                None => parent_tier.clone(),
+            if chain.len() >= MAX_KEY_CHAIN {
+                return Err(Error::invalid(
+                    "parent_key",
+                    format!("sub-keys nest at most {} deep", MAX_KEY_CHAIN.saturating_sub(1)),
+                ));
+            }
+            let t = match (&req.tier, chain.first()) {
+                (Some(name), _) => tier(&tiers, name)?.clone(),
+                (None, Some((_, parent_tier))) => parent_tier.clone(),
+                (None, None) => return Err(Error::InvalidApiKey),
             };
-            if t.rank > parent_tier.rank {
-                return Err(Error::Forbidden(format!(
-                    "a sub-key's tier ({}) may not exceed its parent's ({})",
-                    t.name, parent_tier.name
-                )));
-            }
-            let eff = Effective { chain: &chain };
-            if let Some(perms) = &req.permissions {
-                if let Some(p) = perms
-                    .iter()
-                    .find(|p| !(eff.has(p) || p.ends_with("_admins") && eff.has(p.trim_end_matches("_admins"))))
-                {
-                    return Err(Error::Forbidden(format!("permission {p:?} exceeds the parent key's")));
-                }
-            }
+            check_within(&chain, &t, req.permissions.as_deref())?;
             let expires_at = match (expires_at, parent.expires_at) {
                 (Some(e), Some(p)) if e > p => {
                     return Err(Error::invalid("expires_at", "a sub-key may not outlive its parent"))
@@ -1081,6 +1183,12 @@ impl Engine {
         req: &AuthorizeRequest,
         now: Millis,
     ) -> Result<Grant> {
+        let generation: i64 =
+            self.lock().prepare_cached("SELECT generation FROM key_state WHERE id = 1")?.query_row([], |r| r.get(0))?;
+        if mem.generation != Some(generation) {
+            mem.keys.clear();
+            mem.generation = Some(generation);
+        }
         if !mem.keys.contains_key(hash) {
             let chain = self.read(|tx| match key_by_hash(tx, hash)? {
                 Some(k) => chain_with_tiers(tx, k),
@@ -1088,7 +1196,9 @@ impl Engine {
             })?;
             mem.keys.insert(*hash, chain);
         }
-        let chain = &mem.keys[hash];
+        let Some(chain) = mem.keys.get(hash) else {
+            return Err(Error::InvalidApiKey);
+        };
         let windows = &mem.windows;
         let (grant, updates) = decide(
             chain,
@@ -1102,8 +1212,9 @@ impl Engine {
         for (key_id, period, s) in updates {
             mem.windows.insert((key_id, period), s);
         }
-        *mem.pending.entry(grant.key_id.clone()).or_default() += 1;
-        if now - mem.last_flush >= LAST_USED_EVERY_MS {
+        let pending = mem.pending.entry(grant.key_id.clone()).or_default();
+        *pending = pending.saturating_add(1);
+        if now.saturating_sub(mem.last_flush) >= LAST_USED_EVERY_MS {
             let pending = std::mem::take(&mut mem.pending);
             mem.last_flush = now;
             self.write(|tx| {
@@ -1217,7 +1328,8 @@ impl Engine {
                 },
                 now,
             )?;
-            let grace_until = old.expires_at.map_or(now + grace_seconds * 1000, |e| e.min(now + grace_seconds * 1000));
+            let grace_end = now.saturating_add(grace_seconds.saturating_mul(1000));
+            let grace_until = old.expires_at.map_or(grace_end, |e| e.min(grace_end));
             tx.execute(
                 "UPDATE api_keys SET grace_until = ?2, replaced_by = ?3 WHERE key_id = ?1",
                 params![key_id, grace_until, new.key_id],
@@ -1253,6 +1365,11 @@ impl Engine {
             if let Some(t) = tier_name {
                 let tiers = load_tiers(tx)?;
                 let t = tier(&tiers, t)?;
+                if let Some(parent_id) = &k.parent_id {
+                    // A sub-key stays within its parent: tier, guilds and its own permissions.
+                    let parent_chain = chain_with_tiers(tx, key_by_id(tx, parent_id)?)?;
+                    check_within(&parent_chain, t, k.permissions.as_deref())?;
+                }
                 tx.execute("UPDATE api_keys SET tier = ?2 WHERE key_id = ?1", params![key_id, t.name])?;
                 event(tx, Some(key_id), Some(k.guild_id), "tier_changed", json!({"from": k.tier, "to": t.name}), now)?;
             }
@@ -1309,10 +1426,10 @@ impl Engine {
                 ));
             }
             for l in [t.per_minute, t.per_hour, t.per_day].into_iter().flatten() {
-                if l < 1 {
+                if !(1..=MAX_TIER_LIMIT).contains(&l) {
                     return Err(Error::invalid(
                         "tiers",
-                        format!("limits of {name} must be at least 1 (or absent for unlimited)"),
+                        format!("limits of {name} must be 1 to {MAX_TIER_LIMIT} (or absent for unlimited)"),
                     ));
                 }
             }
@@ -1410,6 +1527,7 @@ fn extract_key(sources: &KeySources) -> Result<Option<String>> {
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
 

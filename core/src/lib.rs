@@ -9,7 +9,7 @@
 //! use timeledger::{ClockIn, ClockOut, Engine, LeaderboardQuery, NewCategory, Timestamp};
 //!
 //! let engine = Engine::open(":memory:")?;
-//! engine.set_now(Some(Timestamp::parse("2025-10-10T18:00:00Z")?.millis()));
+//! engine.set_now(Some(Timestamp::parse("2025-10-10T18:00:00Z")?.millis())).unwrap();
 //! engine.create_category(&NewCategory { guild_id: 1, name: "Development".into(), ..Default::default() })?;
 //! engine.clock_in(&ClockIn {
 //!     guild_id: 1,
@@ -32,12 +32,15 @@ mod dispatch;
 mod error;
 mod guilds;
 mod heartbeats;
+#[deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 mod keys;
+#[deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 mod ratelimit;
 mod rollup;
 mod sessions;
 mod store;
 pub mod time;
+#[deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 pub mod wire;
 
 pub use aggregate::{
@@ -53,8 +56,11 @@ pub use heartbeats::{
 };
 pub use keys::{
     default_tiers, AuthorizeRequest, GenerateKey, Grant, KeyInfo, KeySources, MintSubKey, NewKey, TierDef, ACTIONS,
+    DEFAULT_KEY_PREFIX, MAX_KEY_CHAIN, MAX_TIER_LIMIT,
 };
-pub use sessions::{ClockIn, ClockInResult, ClockOut, NewEntry, Page, PageMeta, Session, SessionQuery, SessionUpdate};
+pub use sessions::{
+    ClockIn, ClockInResult, ClockOut, NewEntry, Page, PageMeta, Session, SessionQuery, SessionUpdate, MAX_ENTRY_SECONDS,
+};
 pub use store::{Engine, SCHEMA_VERSION};
 pub use time::{Clock, SystemClock, Timeframe};
 pub use wire::Timestamp;

@@ -40,18 +40,18 @@ pub(crate) struct Check {
 
 /// Rolls the state forward to the fixed window holding `now`.
 fn roll(s: WindowState, period: Millis, now: Millis) -> WindowState {
-    let start = now.div_euclid(period) * period;
+    let start = now.div_euclid(period.max(1)).saturating_mul(period);
     if start == s.start {
         s
-    } else if start == s.start + period {
+    } else if start == s.start.saturating_add(period) {
         WindowState { start, current: 0, previous: s.current }
     } else {
         WindowState { start, current: 0, previous: 0 }
     }
 }
 
-fn ceil_secs(ms: Millis) -> i64 {
-    (ms.max(0) + 999) / 1000
+fn ceil_secs(ms: i128) -> i64 {
+    i64::try_from(ms.max(0).saturating_add(999) / 1000).unwrap_or(i64::MAX)
 }
 
 /// Checks a request against one window of `limit` requests per `period` milliseconds.
@@ -59,32 +59,42 @@ fn ceil_secs(ms: Millis) -> i64 {
 /// A request whose `now` is older than the stored window (its clock was read before another
 /// process moved the window on) counts in the stored window: windows never move backwards, so
 /// a late request can never reset the counts and over-admit.
+///
+/// The products below (a count times a period) are computed in 128 bits: with any `i64` limit
+/// and period they cannot overflow, so no tier table can make the limiter panic or refuse.
 pub(crate) fn check(state: WindowState, limit: i64, period: Millis, now: Millis) -> Check {
-    let now = if state.current + state.previous > 0 { now.max(state.start) } else { now };
+    let now = if state.current.saturating_add(state.previous) > 0 { now.max(state.start) } else { now };
     let s = roll(state, period, now);
-    let elapsed = now - s.start;
-    let weight = period - elapsed; // share of the previous window still inside [now - P, now), times P
-    let used = s.previous * weight + s.current * period; // scaled by P
-    let reset_in = ceil_secs(s.start + period - now);
-    if used + period <= limit * period {
-        let next = WindowState { current: s.current + 1, ..s };
-        let remaining = (limit * period - used - period) / period;
+    let p = i128::from(period.max(1));
+    let (previous, current, limit128) = (i128::from(s.previous), i128::from(s.current), i128::from(limit));
+    let elapsed = i128::from(now).saturating_sub(i128::from(s.start));
+    let weight = p.saturating_sub(elapsed); // share of the previous window still inside [now - P, now), times P
+    let used = previous.saturating_mul(weight).saturating_add(current.saturating_mul(p)); // scaled by P
+    let capacity = limit128.saturating_mul(p);
+    let window_end = i128::from(s.start).saturating_add(p).saturating_sub(i128::from(now));
+    let reset_in = ceil_secs(window_end);
+    if used.saturating_add(p) <= capacity {
+        let next = WindowState { current: s.current.saturating_add(1), ..s };
+        let remaining = i64::try_from(capacity.saturating_sub(used).saturating_sub(p).checked_div(p).unwrap_or(0))
+            .unwrap_or(i64::MAX);
         Check { next, admitted: true, remaining, reset_in, retry_after: 0 }
     } else {
         // Wait until the current window rolls over (if it alone is full), or until enough of the
         // previous window has slid out.
-        let retry_ms = if s.current + 1 > limit || s.previous == 0 {
-            s.start + period - now
+        let retry_ms = if current.saturating_add(1) > limit128 || previous == 0 {
+            window_end
         } else {
             // Need previous * (P - e) <= (limit - current - 1) * P  =>  e >= P - (limit - current - 1) * P / previous.
-            let need_e = period - ((limit - s.current - 1) * period) / s.previous;
-            (need_e - elapsed).max(1)
+            let spare = limit128.saturating_sub(current).saturating_sub(1).saturating_mul(p);
+            let need_e = p.saturating_sub(spare.checked_div(previous).unwrap_or(0));
+            need_e.saturating_sub(elapsed).max(1)
         };
         Check { next: s, admitted: false, remaining: 0, reset_in, retry_after: ceil_secs(retry_ms).max(1) }
     }
 }
 
 #[cfg(test)]
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 mod tests {
     use super::*;
 
@@ -102,6 +112,17 @@ mod tests {
                 c.admitted
             })
             .collect()
+    }
+
+    #[test]
+    fn huge_limits_and_periods_neither_overflow_nor_refuse() {
+        // 1.2e11 per day overflowed `limit * period` in 64 bits.
+        let c = check(WindowState::default(), 120_000_000_000, 86_400_000, 1_000);
+        assert!(c.admitted && c.remaining == 119_999_999_999, "{c:?}");
+        let c = check(WindowState { start: 0, current: i64::MAX - 1, previous: i64::MAX }, i64::MAX, 86_400_000, 1);
+        assert!(!c.admitted && c.retry_after >= 1);
+        let c = check(WindowState::default(), i64::MAX, i64::MAX, i64::MAX);
+        assert!(c.admitted);
     }
 
     #[test]

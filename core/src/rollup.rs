@@ -32,6 +32,15 @@ pub(crate) fn apply(tx: &Transaction<'_>, guild: &Guild, c: Contribution, sign: 
                 "UPDATE guilds SET longest_session_ms = MAX(longest_session_ms, ?2) WHERE guild_id = ?1",
             )?
             .execute(params![guild.id, end - c.start])?;
+        } else if sign < 0 && end - c.start >= guild.longest_session_ms {
+            // The longest session may be gone (the row is already changed or deleted): re-read the
+            // bound from the length index, so windowed reads never look further back than the
+            // longest session that is left. One index seek.
+            tx.prepare_cached(
+                "UPDATE guilds SET longest_session_ms = COALESCE((SELECT end_ms - start_ms FROM sessions
+                   WHERE guild_id = ?1 AND end_ms IS NOT NULL ORDER BY end_ms - start_ms DESC LIMIT 1), 0) WHERE guild_id = ?1",
+            )?
+            .execute([guild.id])?;
         }
     }
     let ds = sign * seconds;

@@ -310,6 +310,22 @@ fn check_description(d: &Option<String>) -> Result<()> {
     }
 }
 
+/// The longest a manual entry (or an edited session) may be: 366 days. Longer spans are almost
+/// always a typo in a year, and each one writes a rollup row per day under the write lock.
+pub const MAX_ENTRY_SECONDS: i64 = 366 * 86_400;
+
+fn check_span(start: Millis, end: Option<Millis>) -> Result<()> {
+    if let Some(end) = end {
+        if end < start {
+            return Err(Error::invalid("end", "end must not be before start"));
+        }
+        if end - start > MAX_ENTRY_SECONDS * 1000 {
+            return Err(Error::invalid("end", "an entry may be at most 366 days long"));
+        }
+    }
+    Ok(())
+}
+
 fn not_future(field: &str, t: Millis, now: Millis) -> Result<Millis> {
     if t > now {
         return Err(Error::invalid(field, "must not be in the future"));
@@ -394,7 +410,7 @@ impl Engine {
     pub fn clock_in(&self, input: &ClockIn) -> Result<ClockInResult> {
         check_description(&input.description)?;
         self.with_guild(input.guild_id, |tx, guild, now| {
-            let at = not_future("at", input.at.map_or(now, Timestamp::millis), now)?;
+            let at = not_future("at", Timestamp::checked_opt(input.at, "at")?.unwrap_or(now), now)?;
             let cat = categories::find_open(tx, guild.id, &input.category)?;
             ensure_member(tx, guild.id, input.user_id, now)?;
             let switched_from = match running_row(tx, guild.id, input.user_id)? {
@@ -427,7 +443,7 @@ impl Engine {
     /// guild's maximum length already closed).
     pub fn clock_out(&self, input: &ClockOut) -> Result<Session> {
         self.with_guild(input.guild_id, |tx, guild, now| {
-            let at = not_future("at", input.at.map_or(now, Timestamp::millis), now)?;
+            let at = not_future("at", Timestamp::checked_opt(input.at, "at")?.unwrap_or(now), now)?;
             let running = running_row(tx, guild.id, input.user_id)?.ok_or(Error::NoActiveSession)?;
             Ok(close(tx, guild, &running, at, now)?.to_session(now))
         })
@@ -444,10 +460,8 @@ impl Engine {
     /// `SESSION_OVERLAP` unless the guild allows it.
     pub fn add_entry(&self, input: &NewEntry) -> Result<Session> {
         check_description(&input.description)?;
-        let (start, end) = (floor_second(input.start.0), floor_second(input.end.0));
-        if end < start {
-            return Err(Error::invalid("end", "end must not be before start"));
-        }
+        let (start, end) = (floor_second(input.start.checked("start")?), floor_second(input.end.checked("end")?));
+        check_span(start, Some(end))?;
         self.with_guild(input.guild_id, |tx, guild, now| {
             let cat = categories::find_open(tx, guild.id, &input.category)?;
             ensure_member(tx, guild.id, input.user_id, now)?;
@@ -479,19 +493,18 @@ impl Engine {
                 }
                 None => categories::CategoryRef { id: old.category_id, name: old.category.clone(), archived: false },
             };
-            let start = input.start.map_or(old.start, |t| floor_second(t.0));
-            let end = match input.end {
-                Some(t) => Some(floor_second(t.0)),
+            let start = Timestamp::checked_opt(input.start, "start")?.map_or(old.start, floor_second);
+            let end = match Timestamp::checked_opt(input.end, "end")? {
+                // Closing a running session is a clock-out: not in the future. A closed entry may
+                // be moved anywhere, as `add_entry` may create one ahead (a planned entry).
+                Some(t) if old.end.is_none() => Some(not_future("end", t, now)?),
+                Some(t) => Some(floor_second(t)),
                 None => old.end,
             };
             if old.end.is_none() && start > floor_second(now) {
                 return Err(Error::invalid("start", "a running session cannot start in the future"));
             }
-            if let Some(e) = end {
-                if e < start {
-                    return Err(Error::invalid("end", "end must not be before start"));
-                }
-            }
+            check_span(start, end)?;
             check_overlap(tx, guild, old.user_id, old.id, start, end)?;
             let new = Row {
                 category_id: cat.id,
@@ -542,7 +555,8 @@ impl Engine {
             };
             let filter = "s.guild_id = ?1 AND (?2 IS NULL OR s.user_id = ?2) AND (?3 IS NULL OR s.category_id = ?3)
                  AND (?4 IS NULL OR s.end_ms IS NULL OR s.end_ms > ?4) AND (?5 IS NULL OR s.start_ms < ?5)";
-            let args = params![q.guild_id, q.user_id, category_id, q.from.map(|t| t.0), q.to.map(|t| t.0)];
+            let (from, to) = (Timestamp::checked_opt(q.from, "from")?, Timestamp::checked_opt(q.to, "to")?);
+            let args = params![q.guild_id, q.user_id, category_id, from, to];
             let total: u64 = tx
                 .prepare_cached(&format!("SELECT COUNT(*) FROM sessions s WHERE {filter}"))?
                 .query_row(args, |r| r.get(0))?;
@@ -551,18 +565,7 @@ impl Engine {
                 .prepare_cached(&format!(
                     "{ROW_SELECT} WHERE {filter} ORDER BY s.start_ms DESC, s.id DESC LIMIT ?6 OFFSET ?7"
                 ))?
-                .query_map(
-                    params![
-                        q.guild_id,
-                        q.user_id,
-                        category_id,
-                        q.from.map(|t| t.0),
-                        q.to.map(|t| t.0),
-                        per_page,
-                        offset
-                    ],
-                    row_from,
-                )?
+                .query_map(params![q.guild_id, q.user_id, category_id, from, to, per_page, offset], row_from)?
                 .map(|r| r.map(|row| row.to_session(now)))
                 .collect::<rusqlite::Result<_>>()?;
             Ok(Page { data, meta: PageMeta { total, page, per_page } })

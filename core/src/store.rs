@@ -268,11 +268,15 @@ const MIGRATIONS: &[&str] = &[
     DROP TABLE hb_day;
     DROP TABLE hb_hour;
     "#,
-    // 5: deployment settings (the key prefix) and a counter of key-state changes. Every change
+    // 5: an index of session lengths, deployment settings (the key prefix) and a counter of
+    // key-state changes. Every change
     // that can narrow what a key may do (revocation, expiry, rotation, tier, permissions,
     // parent, guild, the tier table) bumps `key_state.generation` through triggers, whichever
     // process or tool makes it, so a process caching keys in memory sees it on its next call.
     r#"
+    -- Session lengths per guild, so the bound on the longest session can be re-read in one seek
+    -- when that session is deleted or shortened.
+    CREATE INDEX sessions_length ON sessions(guild_id, end_ms - start_ms) WHERE end_ms IS NOT NULL;
     CREATE TABLE settings (
         name TEXT PRIMARY KEY,
         value TEXT NOT NULL
@@ -356,16 +360,15 @@ impl Engine {
         // A 64 MiB page cache instead of 2 MiB: heartbeats are keyed by user, so the pages an
         // ingest touches are spread over every active user's slice of the tree; with the default
         // cache they are read back from the OS on most batches once a database outgrows it.
+        set_wal(&conn)?;
         conn.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = NORMAL;
+            "PRAGMA synchronous = NORMAL;
              PRAGMA foreign_keys = ON;
              PRAGMA temp_store = MEMORY;
              PRAGMA wal_autocheckpoint = 4000;
              PRAGMA cache_size = -65536;",
         )?;
         migrate(&conn)?;
-        crate::keys::seed_default_tiers(&conn)?;
         Ok(Engine {
             conn: Mutex::new(conn),
             clock,
@@ -383,9 +386,18 @@ impl Engine {
     }
 
     /// Freezes the engine's clock at `now` (RFC 3339 handling is the caller's), or returns to
-    /// the injected clock with `None`. Meant for tests and replays.
-    pub fn set_now(&self, now: Option<Millis>) {
-        self.frozen.store(now.unwrap_or(i64::MIN), Ordering::SeqCst);
+    /// the injected clock with `None`. Meant for tests and replays. An instant outside the
+    /// engine's range (years 1000 to 9999) is `INVALID_INPUT` and changes nothing.
+    pub fn set_now(&self, now: Option<Millis>) -> Result<()> {
+        let value = match now {
+            Some(t) if !(crate::time::MIN_INSTANT..=crate::time::MAX_INSTANT).contains(&t) => {
+                return Err(Error::invalid("now", "instant must be between years 1000 and 9999"))
+            }
+            Some(t) => t,
+            None => i64::MIN,
+        };
+        self.frozen.store(value, Ordering::SeqCst);
+        Ok(())
     }
 
     /// The engine's current instant in milliseconds.
@@ -450,22 +462,64 @@ impl Engine {
     }
 }
 
+/// Switches a file to WAL. The switch needs a moment of exclusive access, which SQLite does not
+/// wait for through the busy timeout: several processes or threads opening a new file at once
+/// retry here (up to the same 10 s) instead of failing with "database is locked".
+fn set_wal(conn: &Connection) -> Result<()> {
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        match conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)) {
+            Ok(_) => return Ok(()),
+            Err(rusqlite::Error::SqliteFailure(e, _))
+                if e.code == rusqlite::ErrorCode::DatabaseBusy && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(Duration::from_millis(5));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+fn user_version(conn: &Connection) -> Result<i64> {
+    Ok(conn.query_row("PRAGMA user_version", [], |r| r.get(0))?)
+}
+
+/// Brings the schema up to date and stores the default tiers, in one immediate transaction that
+/// re-reads the version once it holds the write lock: of several processes opening a new file at
+/// once, one migrates and the others find the work done.
 fn migrate(conn: &Connection) -> Result<()> {
-    let version: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
-    if version > SCHEMA_VERSION {
-        return Err(Error::Storage(format!(
+    let newer = |version: i64| {
+        Error::Storage(format!(
             "database schema version {version} is newer than this engine ({SCHEMA_VERSION}); upgrade timeledger"
-        )));
+        ))
+    };
+    let version = user_version(conn)?;
+    if version > SCHEMA_VERSION {
+        return Err(newer(version));
     }
-    for (i, sql) in MIGRATIONS.iter().enumerate().skip(version as usize) {
-        conn.execute_batch(&format!("BEGIN IMMEDIATE; {sql}; PRAGMA user_version = {}; COMMIT;", i + 1)).map_err(
-            |e| {
-                let _ = conn.execute_batch("ROLLBACK");
-                Error::Storage(format!("migration {} failed: {e}", i + 1))
-            },
-        )?;
+    if version == SCHEMA_VERSION {
+        return Ok(());
     }
-    Ok(())
+    conn.execute_batch("BEGIN IMMEDIATE")?;
+    let work = || -> Result<()> {
+        let version = user_version(conn)?;
+        if version > SCHEMA_VERSION {
+            return Err(newer(version));
+        }
+        let done = usize::try_from(version).unwrap_or(0);
+        for (i, sql) in MIGRATIONS.iter().enumerate().skip(done) {
+            conn.execute_batch(sql).map_err(|e| Error::Storage(format!("migration {} failed: {e}", i + 1)))?;
+        }
+        conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
+        crate::keys::seed_default_tiers(conn)
+    };
+    match work() {
+        Ok(()) => Ok(conn.execute_batch("COMMIT")?),
+        Err(e) => {
+            let _ = conn.execute_batch("ROLLBACK");
+            Err(e)
+        }
+    }
 }
 
 /// Random base62 string from the OS's secure source.

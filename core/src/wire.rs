@@ -32,9 +32,25 @@ impl Timestamp {
         time::parse_rfc3339("instant", s).map(Timestamp)
     }
 
-    /// From whole Unix seconds.
+    /// From whole Unix seconds (saturating: an instant out of range is refused where it is used).
     pub fn from_secs(secs: i64) -> Self {
         Timestamp(secs.saturating_mul(1000))
+    }
+
+    /// The instant's milliseconds, checked against the engine's range (years 1000 to 9999).
+    /// Every operation reads its instants through this, so a `Timestamp` built in Rust from any
+    /// `i64` is `INVALID_INPUT` (naming `field`), never a wrapped or panicking computation.
+    pub fn checked(self, field: &str) -> crate::Result<Millis> {
+        if (time::MIN_INSTANT..=time::MAX_INSTANT).contains(&self.0) {
+            Ok(self.0)
+        } else {
+            Err(Error::invalid(field, "instant must be between years 1000 and 9999"))
+        }
+    }
+
+    /// [`Timestamp::checked`] for an optional instant.
+    pub(crate) fn checked_opt(t: Option<Self>, field: &str) -> crate::Result<Option<Millis>> {
+        t.map(|t| t.checked(field)).transpose()
     }
 }
 

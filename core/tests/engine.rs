@@ -57,7 +57,7 @@ fn a_database_from_a_newer_engine_is_refused() {
 #[test]
 fn threads_sharing_one_engine_lose_no_writes() {
     let e = Arc::new(Engine::open(":memory:").unwrap());
-    e.set_now(Some(Timestamp::parse("2025-06-01T00:00:00Z").unwrap().millis()));
+    e.set_now(Some(Timestamp::parse("2025-06-01T00:00:00Z").unwrap().millis())).unwrap();
     dev(&e, 1);
     let handles: Vec<_> = (0..8)
         .map(|t| {
@@ -255,7 +255,7 @@ fn a_version_3_database_keeps_its_heartbeats_and_rollups() {
     let now = Timestamp::parse("2025-03-10T20:10:00Z").unwrap().millis();
     let expected = {
         let e = Engine::open(&path).unwrap();
-        e.set_now(Some(now));
+        e.set_now(Some(now)).unwrap();
         e.update_guild(&GuildUpdate { guild_id: 1, timezone: Some("Asia/Kolkata".into()), ..Default::default() })
             .unwrap();
         for user in [7i64, 8] {
@@ -283,6 +283,7 @@ fn a_version_3_database_keeps_its_heartbeats_and_rollups() {
         .execute_batch(
             "DROP TRIGGER api_keys_changed; DROP TRIGGER api_keys_deleted; DROP TRIGGER tiers_inserted;
              DROP TRIGGER tiers_updated; DROP TRIGGER tiers_deleted; DROP TABLE settings; DROP TABLE key_state;
+             DROP INDEX sessions_length;
              CREATE TABLE heartbeats_v3 (guild_id INTEGER NOT NULL, user_id INTEGER NOT NULL, time_ms INTEGER NOT NULL,
                ident INTEGER NOT NULL, entity TEXT NOT NULL, type TEXT NOT NULL, is_write INTEGER NOT NULL,
                dim_id INTEGER NOT NULL REFERENCES hb_dims(dim_id), lines INTEGER, lineno INTEGER, cursorpos INTEGER,
@@ -306,7 +307,7 @@ fn a_version_3_database_keeps_its_heartbeats_and_rollups() {
         )
         .unwrap();
     let e = Engine::open(&path).unwrap();
-    e.set_now(Some(now));
+    e.set_now(Some(now)).unwrap();
     assert_eq!(e.schema_version().unwrap(), SCHEMA_VERSION);
     assert_eq!(coding_reads(&e), expected);
 }

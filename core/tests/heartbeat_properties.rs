@@ -176,7 +176,7 @@ fn observe(engine: &Engine, c: &Case) -> Vec<Value> {
 
 fn engine_for(c: &Case, now: i64) -> Engine {
     let engine = Engine::open(":memory:").unwrap();
-    engine.set_now(Some(now));
+    engine.set_now(Some(now)).unwrap();
     engine
         .update_guild(&GuildUpdate {
             guild_id: 1,

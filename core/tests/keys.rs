@@ -50,7 +50,7 @@ fn auth(engine: &Engine, key: &str, action: &str) -> Result<Grant> {
 }
 
 fn setup(engine: &Engine) {
-    engine.set_now(Some(Timestamp::parse("2025-10-10T12:00:00Z").unwrap().millis()));
+    engine.set_now(Some(Timestamp::parse("2025-10-10T12:00:00Z").unwrap().millis())).unwrap();
     engine.set_master_key(MASTER).unwrap();
 }
 
@@ -116,7 +116,7 @@ fn a_refused_request_spends_nothing_from_any_window() {
     for _ in 0..3 {
         auth(&e, &both.api_key, "read_status").unwrap_err();
     }
-    e.set_now(Some(Timestamp::parse("2025-10-10T12:05:00Z").unwrap().millis()));
+    e.set_now(Some(Timestamp::parse("2025-10-10T12:05:00Z").unwrap().millis())).unwrap();
     let g = auth(&e, &both.api_key, "read_status").unwrap();
     assert_eq!(g.remaining, Some(0)); // minute: 1 - 1; the hour has 3 left, not 0
     assert_eq!(g.window.as_deref(), Some("minute"));
@@ -173,7 +173,7 @@ fn the_in_memory_limiter_agrees_with_the_shared_one_and_sees_revocations() {
         let k = key(e, "SUPPORTER");
         let mut out = vec![];
         for i in 0..25 {
-            e.set_now(Some(Timestamp::parse("2025-10-10T12:00:00Z").unwrap().millis() + i * 7_000));
+            e.set_now(Some(Timestamp::parse("2025-10-10T12:00:00Z").unwrap().millis() + i * 7_000)).unwrap();
             out.push(auth(e, &k.api_key, "read_status").map(|g| g.remaining).map_err(|x| x.code()));
         }
         e.revoke_key(&k.key_id).unwrap();
@@ -192,13 +192,13 @@ fn usage_is_counted_and_last_used_is_throttled() {
     let k = key(&e, "PREMIUM");
     let t0 = Timestamp::parse("2025-10-10T12:00:00Z").unwrap().millis();
     for dt in [0, 1_000, 2_000] {
-        e.set_now(Some(t0 + dt));
+        e.set_now(Some(t0 + dt)).unwrap();
         auth(&e, &k.api_key, "read_status").unwrap();
     }
     let info = e.get_key(&k.key_id).unwrap();
     assert_eq!(info.request_count, 3);
     assert_eq!(info.last_used_at, Some(Timestamp(t0)));
-    e.set_now(Some(t0 + 6_000));
+    e.set_now(Some(t0 + 6_000)).unwrap();
     auth(&e, &k.api_key, "read_status").unwrap();
     assert_eq!(e.get_key(&k.key_id).unwrap().last_used_at, Some(Timestamp(t0 + 6_000)));
     // Refusals are not requests.

@@ -74,7 +74,7 @@ fn play(steps: &[Value]) -> Result<usize, String> {
         let at = |msg: String| format!("step {i} ({}): {msg}", step.get("op").and_then(Value::as_str).unwrap_or("-"));
         if let Some(now) = step.get("now") {
             let t = now.as_str().ok_or_else(|| at("now must be a string".into()))?;
-            engine.set_now(Some(Timestamp::parse(t).map_err(|e| at(e.to_string()))?.millis()));
+            engine.set_now(Some(Timestamp::parse(t).map_err(|e| at(e.to_string()))?.millis())).unwrap();
         }
         let Some(op) = step.get("op").and_then(Value::as_str) else { continue };
         calls += 1;
