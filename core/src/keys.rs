@@ -876,15 +876,24 @@ impl Error {
 // ---------------------------------------------------------------------------------------------
 // In-memory limiter (single-process hosts)
 
-/// Key records, tiers and windows kept in process memory. Every call first reads the database's
-/// key-state generation (one indexed row): a change to any key or tier, made by any process or
-/// tool, clears the cached keys before the next decision, so a revocation takes effect on the
-/// next request. Usage counters are flushed to the database at most every 5 seconds.
+/// How often, at most, the in-memory limiter re-reads the database's key-state counter: a key
+/// revoked, expired early, rotated, re-tiered or re-parented by another process or tool (or a new
+/// tier table) is refused or narrowed by this process within this many milliseconds. Changes made
+/// through the same `Engine` take effect at once. Reading the counter on every call cost about
+/// 4.5 us, four times the rest of an in-memory decision.
+pub const MEMORY_LIMITER_REFRESH_MS: u64 = 100;
+
+/// Key records, tiers and windows kept in process memory. At most every
+/// [`MEMORY_LIMITER_REFRESH_MS`] it reads the database's key-state generation (one indexed row,
+/// bumped by triggers on any key or tier change, whoever makes it) and drops its cached keys when
+/// it moved. Usage counters are flushed to the database at most every 5 seconds.
 #[derive(Default)]
 pub(crate) struct MemoryLimiter {
     /// `key_state.generation` when `keys` was last valid: any process that revokes, rotates,
     /// expires, re-tiers or re-parents a key, or changes the tier table, bumps it.
     generation: Option<i64>,
+    /// When `generation` was last read (monotonic clock: the engine's clock may be frozen).
+    checked_at: Option<std::time::Instant>,
     keys: HashMap<[u8; 32], Vec<(KeyRow, TierDef)>>,
     windows: HashMap<(String, Millis), WindowState>,
     pending: HashMap<String, i64>,
@@ -1183,11 +1192,17 @@ impl Engine {
         req: &AuthorizeRequest,
         now: Millis,
     ) -> Result<Grant> {
-        let generation: i64 =
-            self.lock().prepare_cached("SELECT generation FROM key_state WHERE id = 1")?.query_row([], |r| r.get(0))?;
-        if mem.generation != Some(generation) {
-            mem.keys.clear();
-            mem.generation = Some(generation);
+        let refresh = std::time::Duration::from_millis(MEMORY_LIMITER_REFRESH_MS);
+        if mem.checked_at.is_none_or(|t| t.elapsed() >= refresh) {
+            let generation: i64 = self
+                .lock()
+                .prepare_cached("SELECT generation FROM key_state WHERE id = 1")?
+                .query_row([], |r| r.get(0))?;
+            mem.checked_at = Some(std::time::Instant::now());
+            if mem.generation != Some(generation) {
+                mem.keys.clear();
+                mem.generation = Some(generation);
+            }
         }
         if !mem.keys.contains_key(hash) {
             let chain = self.read(|tx| match key_by_hash(tx, hash)? {

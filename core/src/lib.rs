@@ -56,7 +56,7 @@ pub use heartbeats::{
 };
 pub use keys::{
     default_tiers, AuthorizeRequest, GenerateKey, Grant, KeyInfo, KeySources, MintSubKey, NewKey, TierDef, ACTIONS,
-    DEFAULT_KEY_PREFIX, MAX_KEY_CHAIN, MAX_TIER_LIMIT,
+    DEFAULT_KEY_PREFIX, MAX_KEY_CHAIN, MAX_TIER_LIMIT, MEMORY_LIMITER_REFRESH_MS,
 };
 pub use sessions::{
     ClockIn, ClockInResult, ClockOut, NewEntry, Page, PageMeta, Session, SessionQuery, SessionUpdate, MAX_ENTRY_SECONDS,

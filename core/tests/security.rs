@@ -178,6 +178,11 @@ fn a_key_with_a_multibyte_character_at_the_checksum_cut_is_refused_not_a_panic()
 // ---------------------------------------------------------------------------------------------
 // 3. The in-memory limiter sees changes made by any process.
 
+/// Waits out the in-memory limiter's documented refresh bound.
+fn after_refresh() {
+    std::thread::sleep(std::time::Duration::from_millis(MEMORY_LIMITER_REFRESH_MS + 20));
+}
+
 fn two_engines(name: &str) -> (Engine, Engine) {
     let path = temp_db(name);
     let b = engine_at(path.to_str().unwrap());
@@ -193,6 +198,7 @@ fn a_memory_limiter_sees_a_revocation_made_by_another_engine() {
     let k = generate(&b, 1, "ENTERPRISE");
     assert!(auth(&a, &k.api_key, 1, "read_status").is_ok());
     b.revoke_key(&k.key_id).unwrap();
+    after_refresh();
     assert_eq!(code(auth(&a, &k.api_key, 1, "read_status")), "KEY_REVOKED");
 }
 
@@ -203,6 +209,7 @@ fn a_memory_limiter_sees_a_parent_revoked_elsewhere() {
     let sub = mint(&b, &parent.api_key, 1, Some("PREMIUM")).unwrap();
     assert!(auth(&a, &sub.api_key, 1, "read_status").is_ok());
     b.revoke_key(&parent.key_id).unwrap();
+    after_refresh();
     assert_eq!(code(auth(&a, &sub.api_key, 1, "read_status")), "KEY_REVOKED");
 }
 
@@ -212,9 +219,11 @@ fn a_memory_limiter_sees_a_downgrade_and_a_rotation_grace_ending() {
     let k = generate(&b, 1, "ENTERPRISE");
     assert_eq!(auth(&a, &k.api_key, 1, "manage_categories").unwrap().tier, "ENTERPRISE");
     b.update_key(&k.key_id, Some("SUPPORTER"), None).unwrap();
+    after_refresh();
     assert_eq!(code(auth(&a, &k.api_key, 1, "manage_categories")), "FORBIDDEN");
     assert_eq!(auth(&a, &k.api_key, 1, "read_status").unwrap().tier, "SUPPORTER");
     b.rotate_key(&k.key_id, 60).unwrap();
+    after_refresh();
     assert!(auth(&a, &k.api_key, 1, "read_status").is_ok());
     a.set_now(Some(ms(NOON) + 60_000)).unwrap();
     assert_eq!(code(auth(&a, &k.api_key, 1, "read_status")), "KEY_REVOKED");
@@ -241,6 +250,7 @@ fn a_memory_limiter_sees_a_tier_table_change_and_an_expiry() {
         }
     }
     b.set_tiers(&tiers).unwrap();
+    after_refresh();
     assert_eq!(code(auth(&a, &k.api_key, 1, "read_reports")), "FORBIDDEN");
     a.set_now(Some(ms(NOON) + 1000)).unwrap();
     assert_eq!(code(auth(&a, &k.api_key, 1, "read_status")), "KEY_EXPIRED");
@@ -259,6 +269,7 @@ fn a_change_made_with_plain_sql_is_seen_too() {
         .unwrap()
         .execute("UPDATE api_keys SET revoked_at = 0 WHERE key_id = ?1", [&k.key_id])
         .unwrap();
+    after_refresh();
     assert_eq!(code(auth(&a, &k.api_key, 1, "read_status")), "KEY_REVOKED");
 }
 
