@@ -641,6 +641,13 @@ export declare class Engine {
     /** Sets the host's master key (stored hashed), required to generate keys. */
     setMasterKey(masterKey: string): Success;
     /**
+     * `normal` (default: survives a process crash) or `full` (also a power loss: an fsync per
+     * write). Applies to this engine's connection.
+     */
+    setDurability(mode: 'normal' | 'full'): {
+        durability: string;
+    };
+    /**
      * Sets this deployment's key prefix (2-12 lowercase letters and digits, default `tl`): `hk`
      * gives `hk_live_...` keys. Keys of an earlier prefix keep working.
      */

@@ -703,16 +703,26 @@ function opts(out: Record<string, unknown>, options: unknown, schema: Schema, wh
 const BIG = `\u0000tl-bigint-${Math.random().toString(36).slice(2)}:`
 const BIG_RE = new RegExp(`"${JSON.stringify(BIG).slice(1, -1).replace(/\\/g, '\\\\')}(-?\\d+)"`, 'g')
 
-function toJson(v: unknown): string {
+/** The engine's `INVALID_INPUT` for a value refused before the call. */
+function invalidInput(field: string, message: string): TimeledgerError {
+  const text = `invalid ${field}: ${message}`
+  return new TimeledgerError('INVALID_INPUT', 400, text, { error: 'Bad Request', code: 'INVALID_INPUT', message: text, field })
+}
+
+function toJson(v: unknown, field = 'args'): string {
   try {
     const s = JSON.stringify(v)
     if (s === undefined) throw new TypeError(`cannot pass ${kind(v)} to the engine`)
     return s
   } catch (e) {
+    // Nested past the stack: the engine would refuse it anyway (it reads 128 levels at most).
+    if (e instanceof RangeError) throw invalidInput(field, 'nested too deep')
     if (!(e instanceof TypeError) || !/BigInt/i.test(e.message)) throw e
     return JSON.stringify(v, (_k, x) => (typeof x === 'bigint' ? BIG + x.toString() : x)).replace(BIG_RE, '$1')
   }
 }
+
+const UTF8 = new TextDecoder('utf-8', { fatal: true })
 
 const GUILD: Schema = {
   timezone: 'str',
@@ -1021,9 +1031,13 @@ export class Engine {
     if (typeof heartbeats === 'string') {
       body = heartbeats // a raw request body: the engine parses and validates it
     } else if (heartbeats instanceof Uint8Array) {
-      body = Buffer.from(heartbeats.buffer, heartbeats.byteOffset, heartbeats.byteLength).toString('utf8')
+      try {
+        body = UTF8.decode(heartbeats) // never a silent U+FFFD in place of a bad byte
+      } catch {
+        throw invalidInput('heartbeats', 'the body is not UTF-8')
+      }
     } else if (typeof heartbeats === 'object' && heartbeats !== null) {
-      body = toJson(heartbeats)
+      body = toJson(heartbeats, 'heartbeats')
     } else {
       throw new TypeError(`heartbeats must be an array, an object, a JSON string or a Buffer, not ${kind(heartbeats)}`)
     }
@@ -1093,6 +1107,14 @@ export class Engine {
   /** Sets the host's master key (stored hashed), required to generate keys. */
   setMasterKey(masterKey: string): Success {
     return this.#run('set_master_key', JSON.stringify({ master_key: str('masterKey', masterKey) }))
+  }
+
+  /**
+   * `normal` (default: survives a process crash) or `full` (also a power loss: an fsync per
+   * write). Applies to this engine's connection.
+   */
+  setDurability(mode: 'normal' | 'full'): { durability: string } {
+    return this.#run('set_durability', JSON.stringify({ mode: str('mode', mode) }))
   }
 
   /**

@@ -289,12 +289,14 @@ test('rate limited: RATE_001 with remaining, resetIn and Retry-After; the memory
   assert.equal(err.code, 'RATE_001')
   assert.equal(err.status, 429)
   assert.equal(err.remaining, 0)
-  assert.ok(err.resetIn > 0 && err.resetIn <= 60)
+  assert.ok(err.resetIn > 60 && err.resetIn <= 120, `Retry-After ${err.resetIn}: the earliest admission, in the next window`)
   assert.equal(err.headers['Retry-After'], String(err.resetIn))
   assert.equal(JSON.parse(JSON.stringify(err)).code, 'RATE_001')
   assert.deepEqual(ledger.setRateLimiter('memory'), { success: true })
   assert.equal(ledger.authorize(k.api_key, 1, 'read_status').remaining, 1)
   throwsCode(() => ledger.setRateLimiter('redis'), 'INVALID_INPUT', 400)
+  assert.deepEqual(ledger.setDurability('full'), { durability: 'full' })
+  throwsCode(() => ledger.setDurability('paranoid'), 'INVALID_INPUT', 400)
 })
 
 test('generic call and operations(): every operation is a method too', () => {
@@ -336,4 +338,26 @@ test('async variants run off the main thread while sync calls go on', async () =
   const again = new Engine(file)
   again.setNow('2025-10-11T00:00:00Z')
   assert.equal(again.codingStats(1, 100, { timeframe: 'all' }).total_seconds, 499 * 10)
+})
+
+test('hostile arguments get TimeledgerError INVALID_INPUT, never a crash or an untyped error', () => {
+  const ledger = fresh()
+  let deep = 1
+  for (let i = 0; i < 200000; i++) deep = [deep]
+  throwsCode(() => ledger.call('guild_status', { guild_id: deep }), 'INVALID_INPUT', 400)
+  throwsCode(() => ledger.ingestHeartbeats(1, 2, [deep]), 'INVALID_INPUT', 400)
+  let shallow = 1
+  for (let i = 0; i < 1000; i++) shallow = [shallow]
+  throwsCode(() => ledger.call('guild_status', { guild_id: shallow }), 'INVALID_INPUT', 400)
+  const bad = Buffer.from([0x5b, 0x7b, 0x22, 0x65, 0x22, 0x3a, 0x22, 0xff, 0xfe, 0x22, 0x7d, 0x5d]) // [{"e":"\xff\xfe"}]
+  try {
+    ledger.ingestHeartbeats(1, 2, bad)
+    assert.fail('expected INVALID_INPUT')
+  } catch (e) {
+    assert.ok(e instanceof TimeledgerError)
+    assert.equal(e.code, 'INVALID_INPUT')
+    assert.equal(e.body.field, 'heartbeats')
+  }
+  throwsCode(() => ledger.call('guild_status', { guild_id: 2n ** 64n }), 'INVALID_INPUT', 400)
+  throwsCode(() => new Engine(''), 'INVALID_INPUT', 400)
 })

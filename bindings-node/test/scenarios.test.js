@@ -58,6 +58,7 @@ const METHODS = {
   mint_sub_key: ['mintSubKey', ['parent_key', 'guild_id']],
   authorize: ['authorize', ['api_key', 'guild_id', 'action']],
   set_rate_limiter: ['setRateLimiter', ['mode']],
+  set_durability: ['setDurability', ['mode']],
   list_keys: ['listKeys', ['guild_id']],
   get_key: ['getKey', ['key_id']],
   revoke_key: ['revokeKey', ['key_id']],

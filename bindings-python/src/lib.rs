@@ -8,7 +8,7 @@
 use std::sync::Arc;
 
 use pyo3::create_exception;
-use pyo3::exceptions::{PyException, PyTypeError, PyValueError};
+use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Number, Value};
@@ -25,8 +25,23 @@ fn error_to_py(e: timeledger::Error) -> PyErr {
     NativeError::new_err((e.code(), e.status(), e.to_string(), e.to_json().to_string(), headers))
 }
 
-/// Python arguments to a JSON value (no text in between). Wrong types are `TypeError`s.
-fn to_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
+/// How deep converted arguments may nest: the same limit as the engine's JSON parser, so a
+/// Python caller and a JSON caller get the same answer (and no input can exhaust the stack).
+const MAX_DEPTH: usize = 128;
+
+/// An `INVALID_INPUT` engine error naming the argument, raised as the engine's exception.
+fn invalid(field: &str, message: &str) -> PyErr {
+    error_to_py(timeledger::Error::invalid(field, message))
+}
+
+/// Python arguments to a JSON value (no text in between). Wrong types are `TypeError`s; values
+/// no JSON caller could send (integers beyond 64 bits, NaN and infinities, nesting deeper than
+/// 128) are the engine's `INVALID_INPUT`, naming the top-level argument they came in.
+fn to_value(obj: &Bound<'_, PyAny>, field: &str, depth: usize) -> PyResult<Value> {
+    if depth > MAX_DEPTH {
+        return Err(invalid(field, "nested more than 128 levels deep"));
+    }
+    let child = |x: &Bound<'_, PyAny>| to_value(x, field, depth + 1);
     if obj.is_none() {
         Ok(Value::Null)
     } else if obj.is_instance_of::<PyBool>() {
@@ -34,27 +49,27 @@ fn to_value(obj: &Bound<'_, PyAny>) -> PyResult<Value> {
     } else if obj.is_instance_of::<PyInt>() {
         match obj.extract::<i64>() {
             Ok(i) => Ok(Value::from(i)),
-            Err(_) => obj
-                .extract::<u64>()
-                .map(Value::from)
-                .map_err(|_| PyValueError::new_err("integer does not fit in 64 bits")),
+            Err(_) => {
+                obj.extract::<u64>().map(Value::from).map_err(|_| invalid(field, "integer does not fit in 64 bits"))
+            }
         }
     } else if obj.is_instance_of::<PyFloat>() {
         let f: f64 = obj.extract()?;
-        Number::from_f64(f).map(Value::Number).ok_or_else(|| PyValueError::new_err("numbers must be finite"))
+        Number::from_f64(f).map(Value::Number).ok_or_else(|| invalid(field, "numbers must be finite"))
     } else if obj.is_instance_of::<PyString>() {
         Ok(Value::String(obj.extract()?))
     } else if let Ok(d) = obj.cast::<PyDict>() {
         let mut m = Map::with_capacity(d.len());
         for (k, v) in d.iter() {
             let k: String = k.extract().map_err(|_| PyTypeError::new_err("dictionary keys must be str"))?;
-            m.insert(k, to_value(&v)?);
+            let value = if depth == 0 { to_value(&v, &k, 1)? } else { child(&v)? };
+            m.insert(k, value);
         }
         Ok(Value::Object(m))
     } else if let Ok(l) = obj.cast::<PyList>() {
-        l.iter().map(|x| to_value(&x)).collect::<PyResult<Vec<_>>>().map(Value::Array)
+        l.iter().map(|x| child(&x)).collect::<PyResult<Vec<_>>>().map(Value::Array)
     } else if let Ok(t) = obj.cast::<PyTuple>() {
-        t.iter().map(|x| to_value(&x)).collect::<PyResult<Vec<_>>>().map(Value::Array)
+        t.iter().map(|x| child(&x)).collect::<PyResult<Vec<_>>>().map(Value::Array)
     } else {
         Err(PyTypeError::new_err(format!("cannot pass a {} to the engine", obj.get_type().name()?)))
     }
@@ -110,7 +125,7 @@ impl NativeEngine {
     /// Runs operation `op` with arguments given as Python objects (dict of JSON-like values) and
     /// returns plain Python objects, GIL released while the engine works.
     fn call_obj<'py>(&self, py: Python<'py>, op: String, args: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
-        let args = to_value(args)?;
+        let args = to_value(args, "args", 0)?;
         let engine = Arc::clone(&self.inner);
         let out = py.detach(move || engine.call(&op, args)).map_err(error_to_py)?;
         to_py(py, &out)

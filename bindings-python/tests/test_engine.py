@@ -123,10 +123,12 @@ def test_rate_limited_error_carries_numbers_and_headers(engine: timeledger.Engin
     with pytest.raises(timeledger.RateLimitedError) as info:
         engine.authorize(key, 1, "read_status")
     e = info.value
-    assert (e.code, e.status, e.remaining, e.reset_in, e.tier) == ("RATE_001", 429, 0, 60, "TINY")
-    assert e.headers["Retry-After"] == "60"
+    # Retry-After is the earliest admission: the request made this minute weighs on the sliding
+    # window until the end of the next one.
+    assert (e.code, e.status, e.remaining, e.reset_in, e.tier) == ("RATE_001", 429, 0, 120, "TINY")
+    assert e.headers["Retry-After"] == "120"
     assert e.to_dict() == {"error": "Rate limit exceeded", "message": "Limit: 1 requests/minute", "code": "RATE_001",
-                           "remaining": 0, "reset_in": 60, "tier": "TINY"}
+                           "remaining": 0, "reset_in": 120, "tier": "TINY"}
 
 
 def test_bulk_heartbeats_as_list_of_dicts_or_json_string(engine: timeledger.Engine) -> None:
@@ -300,6 +302,7 @@ def test_every_operation_is_callable_from_python(engine: timeledger.Engine) -> N
     # The in-memory limiter counts from zero: it does not load the shared counters.
     assert run("authorize", sub.api_key, 1, "read_status").remaining == 59
     assert run("set_rate_limiter", "shared").success is True
+    assert run("set_durability", "full").durability == "full"
     assert {k.key_id for k in run("list_keys", 1)} == {ent.key_id, sub.key_id}
     assert run("get_key", sub.key_id).parent_id == ent.key_id
     assert run("update_key", sub.key_id, name="customer").name == "customer"
@@ -311,3 +314,41 @@ def test_every_operation_is_callable_from_python(engine: timeledger.Engine) -> N
     assert len(run("set_tiers", [t.to_dict() for t in engine.tiers()])) == 4
     assert run("extract_key", headers={"Authorization": "Bearer abc"}).api_key == "abc"
     assert called == set(timeledger.Engine.operations())
+
+
+def test_deeply_nested_arguments_are_invalid_input_not_a_crash(engine: timeledger.Engine) -> None:
+    deep: object = 1
+    for _ in range(10_000):
+        deep = [deep]
+    with pytest.raises(timeledger.InvalidInputError) as info:
+        engine.call("guild_status", {"guild_id": deep})
+    assert info.value.field == "guild_id"
+    with pytest.raises(timeledger.InvalidInputError) as info:
+        engine.ingest_heartbeats(1, 2, [deep])
+    assert info.value.field == "heartbeats"
+
+
+@pytest.mark.parametrize("value", [2**64, -(2**63) - 1, float("nan"), float("inf")])
+def test_numbers_no_json_caller_could_send_are_invalid_input(engine: timeledger.Engine, value: object) -> None:
+    with pytest.raises(timeledger.InvalidInputError) as info:
+        engine.call("guild_status", {"guild_id": value})
+    assert info.value.field == "guild_id" and info.value.code == "INVALID_INPUT"
+
+
+def test_a_heartbeat_body_that_is_not_utf8_is_invalid_input(engine: timeledger.Engine) -> None:
+    with pytest.raises(timeledger.InvalidInputError) as info:
+        engine.ingest_heartbeats(1, 2, b'[{"entity": "\xff\xfe"}]')
+    assert info.value.field == "heartbeats"
+
+
+def test_opening_an_empty_path_or_a_missing_folder_says_why(tmp_path: pathlib.Path) -> None:
+    with pytest.raises(timeledger.InvalidInputError) as info:
+        timeledger.Engine("")
+    assert info.value.field == "path"
+    with pytest.raises(timeledger.StorageError) as storage:
+        timeledger.Engine(tmp_path / "no-such-folder" / "x.db")
+    assert "no such directory" in str(storage.value) and "no-such-folder" in str(storage.value)
+    (tmp_path / "junk.db").write_bytes(b"this is not a database file at all, just some text" * 100)
+    with pytest.raises(timeledger.StorageError) as storage:
+        timeledger.Engine(tmp_path / "junk.db")
+    assert "not a database" in str(storage.value)

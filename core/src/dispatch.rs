@@ -205,6 +205,7 @@ pub const OPERATIONS: &[&str] = &[
     "mint_sub_key",
     "authorize",
     "set_rate_limiter",
+    "set_durability",
     "list_keys",
     "get_key",
     "revoke_key",
@@ -329,6 +330,7 @@ impl Engine {
                 self.set_rate_limiter(&t.mode)?;
                 done()
             }
+            "set_durability" => out(json!({ "durability": self.set_durability(&args::<ModeArg>(a)?.mode)? })),
             "list_keys" => out(self.list_keys(args::<GuildArg>(a)?.guild_id)?),
             "get_key" => out(self.get_key(&args::<KeyArg>(a)?.key_id)?),
             "revoke_key" => out(self.revoke_key(&args::<KeyArg>(a)?.key_id)?),

@@ -1080,6 +1080,26 @@ fn coding_by_user(tx: &Transaction<'_>, guild: &Guild, w: Window) -> Result<Hash
 type Breakdown = BTreeMap<&'static str, Vec<(String, i64)>>;
 
 /// Totals per dimension name (`languages` -> `[(name, ms)]`, most first).
+/// Splits a breakdown's total, `total_ms / 1000` whole seconds, among its items by the largest
+/// remainder: each item gets its milliseconds floored or rounded up, the items add up to the
+/// total exactly, and items that get 0 s are left out. Sorted by seconds, then name.
+fn apportion(total_ms: i64, items: Vec<(String, i64)>) -> Vec<(String, i64)> {
+    let mut out: Vec<(String, i64, i64)> = items.into_iter().map(|(n, ms)| (n, ms / 1000, ms % 1000)).collect();
+    let mut spare = total_ms / 1000 - out.iter().map(|x| x.1).sum::<i64>();
+    let mut order: Vec<usize> = (0..out.len()).collect();
+    order.sort_by(|&a, &b| out[b].2.cmp(&out[a].2).then(out[b].1.cmp(&out[a].1)).then(out[a].0.cmp(&out[b].0)));
+    for i in order {
+        if spare <= 0 {
+            break;
+        }
+        out[i].1 += 1;
+        spare -= 1;
+    }
+    out.retain(|x| x.1 > 0);
+    out.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    out.into_iter().map(|(n, s, _)| (n, s)).collect()
+}
+
 fn by_dimension(tx: &Transaction<'_>, cells: &HashMap<i64, i64>) -> Result<(i64, Breakdown)> {
     let mut per: BTreeMap<&'static str, HashMap<String, i64>> = BTreeMap::new();
     let mut total = 0;
@@ -1209,10 +1229,10 @@ impl Engine {
         user_id: i64,
         parsed: &[std::result::Result<Hb<'_>, String>],
     ) -> Result<Vec<(u16, i64)>> {
-        let now = self.now_ms();
         let mut new_dims: HashMap<u64, (DimKey, i64)> = HashMap::new();
         let mut new_entities: HashMap<String, i64> = HashMap::new();
         let result = self.write(|tx| {
+            let now = self.now_ms(); // under the write lock, as every write's "now"
             let cache = &mut new_dims;
             // Guilds, users and memberships are never deleted: once committed, skip the upserts.
             if !self.known_member(guild_id, user_id) {
@@ -1420,9 +1440,9 @@ impl Engine {
             for (k, items) in dims {
                 out.insert(
                     k.into(),
-                    json!(items
+                    json!(apportion(total, items)
                         .into_iter()
-                        .map(|(n, ms)| json!({"name": n, "seconds": ms / 1000}))
+                        .map(|(n, s)| json!({"name": n, "seconds": s}))
                         .collect::<Vec<_>>()),
                 );
             }

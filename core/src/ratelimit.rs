@@ -34,7 +34,7 @@ pub(crate) struct Check {
     pub remaining: i64,
     /// Whole seconds until the current fixed window ends (the counter resets).
     pub reset_in: i64,
-    /// Whole seconds until a request would be admitted (0 when admitted).
+    /// Whole seconds until a request would be admitted (0 when admitted), rounded up: never early.
     pub retry_after: i64,
 }
 
@@ -79,14 +79,19 @@ pub(crate) fn check(state: WindowState, limit: i64, period: Millis, now: Millis)
             .unwrap_or(i64::MAX);
         Check { next, admitted: true, remaining, reset_in, retry_after: 0 }
     } else {
-        // Wait until the current window rolls over (if it alone is full), or until enough of the
-        // previous window has slid out.
-        let retry_ms = if current.saturating_add(1) > limit128 || previous == 0 {
-            window_end
+        // The earliest instant a request is admitted (never early: a client that waits exactly
+        // Retry-After is let in). Within this window: when enough of the previous window has slid
+        // out. If the current window alone is full: in the next one, where the current count
+        // becomes the previous and must slide out in turn.
+        let retry_ms = if current.saturating_add(1) > limit128 {
+            // Next window: need current * (P - e') <= (limit - 1) * P.
+            let spare = limit128.saturating_sub(1).saturating_mul(p);
+            let need_e = p.saturating_sub(spare.checked_div(current).unwrap_or(p));
+            window_end.saturating_add(need_e.max(0))
         } else {
             // Need previous * (P - e) <= (limit - current - 1) * P  =>  e >= P - (limit - current - 1) * P / previous.
             let spare = limit128.saturating_sub(current).saturating_sub(1).saturating_mul(p);
-            let need_e = p.saturating_sub(spare.checked_div(previous).unwrap_or(0));
+            let need_e = p.saturating_sub(spare.checked_div(previous).unwrap_or(p));
             need_e.saturating_sub(elapsed).max(1)
         };
         Check { next: s, admitted: false, remaining: 0, reset_in, retry_after: ceil_secs(retry_ms).max(1) }
@@ -112,6 +117,46 @@ mod tests {
                 c.admitted
             })
             .collect()
+    }
+
+    #[test]
+    fn retry_after_is_the_exact_earliest_admission() {
+        // 20 a minute, all 20 at 12:00:30: the 21st is told to come back at 12:01:03, when 3/60
+        // of the previous window has slid out (not at 12:01:00, when all 20 still count).
+        let (limit, base) = (20, 720 * MIN);
+        let mut s = WindowState::default();
+        for _ in 0..20 {
+            s = check(s, limit, MIN, base + 30_000).next;
+        }
+        let refused = check(s, limit, MIN, base + 30_000);
+        assert!(!refused.admitted);
+        assert_eq!(refused.retry_after, 33);
+        for early in [60_000, 61_000, 62_000, 62_999] {
+            assert!(!check(s, limit, MIN, base + early).admitted, "admitted early at +{early} ms");
+        }
+        assert!(check(s, limit, MIN, base + 30_000 + refused.retry_after * 1000).admitted);
+        // Brute force over many states: waiting exactly Retry-After always admits, a second less never does.
+        for limit in 1..6 {
+            for prev in 0..8 {
+                for cur in 0..8 {
+                    for at in (0..MIN).step_by(7_001) {
+                        let s = WindowState { start: base, current: cur, previous: prev };
+                        let c = check(s, limit, MIN, base + at);
+                        if c.admitted {
+                            continue;
+                        }
+                        let ok_at = base + at + c.retry_after * 1000;
+                        assert!(check(s, limit, MIN, ok_at).admitted, "limit {limit} prev {prev} cur {cur} at {at}");
+                        if c.retry_after > 1 {
+                            assert!(
+                                !check(s, limit, MIN, ok_at - 1000).admitted,
+                                "not the earliest: {limit} {prev} {cur} {at}"
+                            );
+                        }
+                    }
+                }
+            }
+        }
     }
 
     #[test]
@@ -195,7 +240,9 @@ mod tests {
         }
         let c = check(s, 2, MIN, 12_000);
         assert!(!c.admitted);
-        assert_eq!(c.retry_after, 48);
+        // The window ends in 48 s, but then both requests still weigh fully on the sliding
+        // window: one of them must slide out, 30 s into the next window.
+        assert_eq!(c.retry_after, 78);
         assert_eq!(c.remaining, 0);
     }
 }

@@ -288,13 +288,15 @@ fn check_overlap(
     start: Millis,
     end: Option<Millis>,
 ) -> Result<()> {
-    if guild.allow_overlap {
+    // Intervals are half-open: an empty one, [t, t), overlaps nothing, whether it is the new
+    // entry or one already stored.
+    if guild.allow_overlap || end == Some(start) {
         return Ok(());
     }
     let clash: bool = tx
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM sessions WHERE guild_id = ?1 AND user_id = ?2 AND id <> ?3
-               AND start_ms < ?4 AND (end_ms IS NULL OR end_ms > ?5))",
+               AND start_ms < ?4 AND (end_ms IS NULL OR (end_ms > ?5 AND end_ms > start_ms)))",
         )?
         .query_row(params![guild.id, user_id, exclude, end.unwrap_or(i64::MAX), start], |r| r.get(0))?;
     if clash {
@@ -385,8 +387,11 @@ fn close(tx: &Transaction<'_>, guild: &Guild, row: &Row, end: Millis, now: Milli
 impl Engine {
     /// Runs `f` in a write transaction on a settled guild (created if new).
     fn with_guild<T>(&self, guild_id: i64, f: impl FnOnce(&Transaction<'_>, &Guild, Millis) -> Result<T>) -> Result<T> {
-        let now = self.now_ms();
         self.write(|tx| {
+            // "Now" is read once the write lock is held: a write that waited for the lock acts at
+            // the instant it runs, so an implicit clock-out is never before a start that another
+            // thread wrote while it waited, and never carries the time it started waiting.
+            let now = self.now_ms();
             ensure_guild(tx, guild_id, now)?;
             let guild = load_guild(tx, guild_id)?;
             settle(tx, &guild, now)?;

@@ -340,35 +340,13 @@ impl Engine {
     /// Opens a database with an injected clock.
     pub fn open_with_clock(path: impl AsRef<Path>, clock: Arc<dyn Clock>) -> Result<Self> {
         let path = path.as_ref();
-        let conn = if path.as_os_str() == ":memory:" {
-            Connection::open_in_memory()?
-        } else {
-            Connection::open_with_flags(
-                path,
-                OpenFlags::SQLITE_OPEN_READ_WRITE
-                    | OpenFlags::SQLITE_OPEN_CREATE
-                    | OpenFlags::SQLITE_OPEN_NO_MUTEX
-                    | OpenFlags::SQLITE_OPEN_URI,
-            )?
-        };
-        conn.busy_timeout(Duration::from_secs(10))?;
-        conn.set_prepared_statement_cache_capacity(128);
-        // A checkpoint every 4000 WAL pages (16 MiB) instead of SQLite's 1000: heartbeat and
-        // session writes hit the same few rollup pages again and again, and a checkpoint copies
-        // each page once however many times the WAL holds it, so fewer checkpoints (and fsyncs)
-        // for the same data. Small ingest batches gain about 40%.
-        // A 64 MiB page cache instead of 2 MiB: heartbeats are keyed by user, so the pages an
-        // ingest touches are spread over every active user's slice of the tree; with the default
-        // cache they are read back from the OS on most batches once a database outgrows it.
-        set_wal(&conn)?;
-        conn.execute_batch(
-            "PRAGMA synchronous = NORMAL;
-             PRAGMA foreign_keys = ON;
-             PRAGMA temp_store = MEMORY;
-             PRAGMA wal_autocheckpoint = 4000;
-             PRAGMA cache_size = -65536;",
-        )?;
-        migrate(&conn)?;
+        if path.as_os_str().is_empty() {
+            return Err(Error::invalid("path", "is empty: give a file path, or \":memory:\" for a temporary database"));
+        }
+        let conn = open_connection(path).map_err(|e| match e {
+            Error::Storage(msg) => Error::Storage(format!("cannot open {}: {msg}", path.display())),
+            other => other,
+        })?;
         Ok(Engine {
             conn: Mutex::new(conn),
             clock,
@@ -378,6 +356,21 @@ impl Engine {
             entities: Default::default(),
             members: Default::default(),
         })
+    }
+
+    /// Chooses how hard a commit tries to survive: `"normal"` (the default: WAL with
+    /// `synchronous=NORMAL`; a process crash or `kill -9` loses nothing acknowledged, a power loss
+    /// or OS crash may lose the last commits) or `"full"` (`synchronous=FULL`: every commit is on
+    /// disk before it is acknowledged, at the cost of an fsync per write transaction). It applies
+    /// to this engine's connection; set it on every process that writes.
+    pub fn set_durability(&self, mode: &str) -> Result<String> {
+        let pragma = match mode {
+            "normal" => "NORMAL",
+            "full" => "FULL",
+            other => return Err(Error::invalid("mode", format!("unknown durability {other:?} (normal or full)"))),
+        };
+        self.lock().pragma_update(None, "synchronous", pragma)?;
+        Ok(mode.to_string())
     }
 
     /// The schema version of the open database.
@@ -460,6 +453,74 @@ impl Engine {
         tx.commit()?;
         Ok(out)
     }
+}
+
+/// Opens and prepares a connection; every SQLite failure is described with its reason.
+fn open_connection(path: &Path) -> Result<Connection> {
+    let describe = |e: rusqlite::Error| open_error(path, e);
+    let conn = if path.as_os_str() == ":memory:" {
+        Connection::open_in_memory().map_err(describe)?
+    } else {
+        Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_WRITE
+                | OpenFlags::SQLITE_OPEN_CREATE
+                | OpenFlags::SQLITE_OPEN_NO_MUTEX
+                | OpenFlags::SQLITE_OPEN_URI,
+        )
+        .map_err(describe)?
+    };
+    conn.busy_timeout(Duration::from_secs(10)).map_err(describe)?;
+    conn.set_prepared_statement_cache_capacity(128);
+    // A checkpoint every 4000 WAL pages (16 MiB) instead of SQLite's 1000: heartbeat and
+    // session writes hit the same few rollup pages again and again, and a checkpoint copies
+    // each page once however many times the WAL holds it, so fewer checkpoints (and fsyncs)
+    // for the same data. Small ingest batches gain about 40%.
+    // A 64 MiB page cache instead of 2 MiB: heartbeats are keyed by user, so the pages an
+    // ingest touches are spread over every active user's slice of the tree; with the default
+    // cache they are read back from the OS on most batches once a database outgrows it.
+    set_wal(&conn).map_err(|e| match e {
+        Error::Storage(_) => describe_again(path, &conn),
+        other => other,
+    })?;
+    conn.execute_batch(
+        "PRAGMA synchronous = NORMAL;
+         PRAGMA foreign_keys = ON;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA wal_autocheckpoint = 4000;
+         PRAGMA cache_size = -65536;",
+    )
+    .map_err(describe)?;
+    migrate(&conn).map_err(|e| match e {
+        Error::Storage(_) if user_version(&conn).is_err() => describe_again(path, &conn),
+        other => other,
+    })?;
+    Ok(conn)
+}
+
+/// Re-runs the cheapest read to get SQLite's own error code for a failure seen through `Error`.
+fn describe_again(path: &Path, conn: &Connection) -> Error {
+    match conn.query_row("SELECT count(*) FROM sqlite_master", [], |r| r.get::<_, i64>(0)) {
+        Err(e) => open_error(path, e),
+        Ok(_) => Error::Storage("the file could not be prepared for writing (read-only?)".into()),
+    }
+}
+
+/// Says why a file could not be opened: no such directory, a directory, read-only, not a
+/// database, or SQLite's own message.
+fn open_error(path: &Path, e: rusqlite::Error) -> Error {
+    use rusqlite::ErrorCode;
+    let parent_missing = path.parent().filter(|p| !p.as_os_str().is_empty()).filter(|p| !p.is_dir());
+    let reason = match (e.sqlite_error_code(), parent_missing) {
+        (Some(ErrorCode::NotADatabase), _) => "not a database (or an encrypted or corrupt one)".to_string(),
+        (_, Some(dir)) => format!("no such directory: {}", dir.display()),
+        (Some(ErrorCode::CannotOpen), _) if path.is_dir() => "it is a directory".to_string(),
+        (Some(ErrorCode::ReadOnly | ErrorCode::CannotOpen | ErrorCode::PermissionDenied), _) => {
+            "read-only: the file or its folder cannot be written (read-only file system or no permission)".to_string()
+        }
+        _ => e.to_string(),
+    };
+    Error::Storage(reason)
 }
 
 /// Switches a file to WAL. The switch needs a moment of exclusive access, which SQLite does not

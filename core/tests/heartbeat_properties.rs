@@ -229,19 +229,35 @@ fn run(c: Case) -> Result<(), TestCaseError> {
         }
         for (idx, from, to) in checks {
             let exp = brute(&c.beats, timeout_ms, from, to);
-            let langs: BTreeMap<String, i64> = exp
-                .iter()
-                .filter(|((u, _), _)| *u == user)
-                .map(|((_, l), ms)| (l.clone(), ms / 1000))
-                .filter(|(_, s)| *s > 0)
-                .collect();
+            let exact: BTreeMap<String, i64> =
+                exp.iter().filter(|((u, _), _)| *u == user).map(|((_, l), ms)| (l.clone(), *ms)).collect();
+            let total_s = exact.values().sum::<i64>() / 1000;
             let got: BTreeMap<String, i64> = a[idx]["languages"]
                 .as_array()
                 .unwrap()
                 .iter()
                 .map(|x| (x["name"].as_str().unwrap().to_string(), x["seconds"].as_i64().unwrap()))
-                .filter(|(_, s)| *s > 0)
                 .collect();
+            // The items add up to the total, each is its exact time floored or rounded up, and
+            // none is 0 s.
+            prop_assert_eq!(
+                a[idx]["total_seconds"].as_i64().unwrap(),
+                total_s,
+                "total user {} window {}..{}",
+                user,
+                from,
+                to
+            );
+            prop_assert_eq!(got.values().sum::<i64>(), total_s, "items add up, user {} window {}..{}", user, from, to);
+            for (name, s) in &got {
+                let ms = exact.get(name).copied().unwrap_or(0);
+                prop_assert!(*s > 0 && (*s == ms / 1000 || *s == ms / 1000 + 1), "{} {} s for {} ms", name, s, ms);
+            }
+            for (name, ms) in &exact {
+                prop_assert!(*ms < 1000 || got.contains_key(name), "{} ({} ms) is missing", name, ms);
+            }
+            let langs: BTreeMap<String, i64> =
+                exact.iter().filter(|(n, _)| got.contains_key(*n)).map(|(n, _)| (n.clone(), got[n])).collect();
             prop_assert_eq!(got, langs, "stats user {} window {}..{}", user, from, to);
         }
     }

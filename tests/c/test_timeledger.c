@@ -49,6 +49,7 @@ static void test_open_close_and_null_arguments(void) {
     CHECK(tl_engine_open(NULL, &e) == TL_ERR_INVALID_ARGUMENT, "NULL path");
     CHECK(strcmp(last_code(buf, sizeof buf), "INVALID_ARGUMENT") == 0, "code %s", buf);
     CHECK(tl_engine_open(":memory:", NULL) == TL_ERR_INVALID_ARGUMENT, "NULL out");
+    CHECK(tl_engine_open("", &e) == TL_ERR_INVALID_INPUT && e == NULL, "empty path");
     tl_engine_close(NULL);
     CHECK(tl_engine_open(":memory:", &e) == TL_OK && e != NULL, "open");
     CHECK(tl_last_error() == NULL, "no error after success");
@@ -160,7 +161,7 @@ static void test_heartbeats_and_keys(void) {
     tl_engine_set_now(e, 1760097780000LL); /* 12:03: the 12:00 request no longer weighs */
     CHECK(tl_authorize(e, key, 1, "read_status", NULL, &g, NULL) == TL_OK && g.remaining == 0, "last one");
     CHECK(tl_authorize(e, key, 1, "read_status", NULL, &g, NULL) == TL_ERR_RATE_LIMITED, "limited");
-    CHECK(g.limit == 1 && g.remaining == 0 && g.reset_in == 60, "refusal %lld %lld", (long long)g.limit, (long long)g.reset_in);
+    CHECK(g.limit == 1 && g.remaining == 0 && g.reset_in == 120, "refusal %lld %lld", (long long)g.limit, (long long)g.reset_in);
     tl_error *err = tl_last_error();
     CHECK(strstr(tl_error_json(err), "\"code\":\"RATE_001\"") && tl_error_http_status(err) == 429, "%s", tl_error_json(err));
     tl_error_free(err);

@@ -126,6 +126,12 @@ def _error(e: BaseException) -> TimeledgerError:
     return cls(code, status, message, _json.loads(body), _json.loads(headers))
 
 
+def _invalid(field: str, message: str) -> InvalidInputError:
+    """The engine's ``INVALID_INPUT`` for a value this module refuses before the call."""
+    body = {"error": "Bad Request", "code": "INVALID_INPUT", "message": f"invalid {field}: {message}", "field": field}
+    return InvalidInputError("INVALID_INPUT", 400, body["message"], body, {})
+
+
 class Result(dict):  # type: ignore[type-arg]
     """A result in the documented JSON shape: a ``dict`` with attribute access
     (``status.total_time_hours``, nested too: ``board.leaderboard[0].username``);
@@ -429,7 +435,10 @@ class Engine:
         if machine_name is not None:
             head["machine_name"] = _str("machine_name", machine_name)
         if isinstance(heartbeats, (bytes, bytearray)):
-            heartbeats = heartbeats.decode("utf-8")
+            try:
+                heartbeats = heartbeats.decode("utf-8")
+            except UnicodeDecodeError as e:
+                raise _invalid("heartbeats", f"the body is not UTF-8: {e.reason} at byte {e.start}") from None
         if not isinstance(heartbeats, str):
             if isinstance(heartbeats, Mapping):
                 value: Any = dict(heartbeats)
@@ -442,10 +451,10 @@ class Engine:
             # engine reads heartbeats straight from the text.
             try:
                 heartbeats = _json.dumps(value, allow_nan=False)
-            except ValueError as e:
-                raise InvalidInputError("INVALID_INPUT", 400, f"invalid heartbeats: {e}",
-                                        {"error": "Bad Request", "code": "INVALID_INPUT", "message": f"invalid heartbeats: {e}",
-                                         "field": "heartbeats"}) from None
+            except (ValueError, RecursionError) as e:  # NaN/infinity, or nested past the stack
+                raise _invalid("heartbeats", f"invalid heartbeats: {e}") from None
+            except TypeError as e:
+                raise TypeError(f"heartbeats: {e}") from None
         # Splice the body in: no parse in Python, the engine validates it.
         payload = _json.dumps(head)[:-1] + ', "heartbeats": ' + heartbeats + "}"
         try:
@@ -515,6 +524,11 @@ class Engine:
         ``reset_in`` and ``headers``, or an error (``RateLimitedError`` for ``RATE_001``)."""
         return self._call("authorize", api_key=_str("api_key", api_key), guild_id=_id("guild_id", guild_id),  # type: ignore[no-any-return]
                           action=_str("action", action), target_user_id=_id("target_user_id", target_user_id))
+
+    def set_durability(self, mode: str) -> Result:
+        """``normal`` (default: survives a process crash) or ``full`` (also a power loss: an fsync
+        per write). Applies to this engine's connection. Returns ``{durability}``."""
+        return self._call("set_durability", mode=_str("mode", mode))  # type: ignore[no-any-return]
 
     def set_rate_limiter(self, mode: str) -> Result:
         """``shared`` (default, across processes) or ``memory`` (this process only; counts from zero)."""
