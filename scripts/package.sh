@@ -28,7 +28,7 @@ wheel() {
 
 npm_package() {
   step "npm package with the prebuilt addon (cargo build --release, npm pack)"
-  cargo build --release -p timeledger-node
+  [ -n "${JOINT:-}" ] || cargo build --release -p timeledger-node
   rm -rf "$STAGE/npm" && mkdir -p "$STAGE/npm"
   cp bindings-node/package.json bindings-node/index.js bindings-node/index.d.ts bindings-node/native.js \
      bindings-node/README.md LICENSE-MIT LICENSE-APACHE "$STAGE/npm/"
@@ -39,7 +39,7 @@ npm_package() {
 
 c_sdk() {
   step "C SDK (release libtimeledger.a/.so without debug info, header, pkg-config file)"
-  cargo build --release -p timeledger-c
+  [ -n "${JOINT:-}" ] || cargo build --release -p timeledger-c
   local name="timeledger-c-$VERSION-$PLATFORM"
   local dir="$STAGE/$name"
   rm -rf "$dir" && mkdir -p "$dir/lib/pkgconfig" "$dir/include"
@@ -61,6 +61,10 @@ crate() {
 
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=(wheel npm c crate)
+# The addon and the C libraries in one cargo invocation: the engine is compiled once for both.
+case " ${targets[*]} " in
+  *" npm "*" c "*|*" c "*" npm "*) cargo build --release -p timeledger-node -p timeledger-c && JOINT=1 ;;
+esac
 for t in "${targets[@]}"; do
   case "$t" in
     wheel) wheel ;;
