@@ -109,6 +109,17 @@ fn child_crash_writer() {
     }
 }
 
+/// A user's day rows and all-time total equal a recount from the closed sessions.
+fn assert_session_rollups(conn: &Connection, user: i64) {
+    let sum = |sql: &str| -> i64 { conn.query_row(sql, [user], |r| r.get(0)).unwrap() };
+    let raw = sum(
+        "SELECT COALESCE(SUM((end_ms - start_ms) / 1000), 0) FROM sessions WHERE user_id = ?1 AND end_ms IS NOT NULL",
+    );
+    let days = sum("SELECT COALESCE(SUM(seconds), 0) FROM rollup_day WHERE user_id = ?1");
+    let total = sum("SELECT COALESCE(SUM(seconds), 0) FROM totals_user WHERE user_id = ?1");
+    assert_eq!((days, total), (raw, raw), "session rollups of user {user}");
+}
+
 /// Every check made after a crash: integrity, acknowledged writes (those from line `from` on),
 /// rollups against a recount. Returns the number of acknowledgement lines.
 fn check_after_crash(db: &std::path::Path, acks: &str, from: usize) -> usize {
@@ -129,20 +140,7 @@ fn check_after_crash(db: &std::path::Path, acks: &str, from: usize) -> usize {
     }
     // Session rollups equal a recount from the sessions table.
     for user in 1..=USERS {
-        let raw: i64 = conn
-            .query_row(
-                "SELECT COALESCE(SUM((end_ms - start_ms) / 1000), 0) FROM sessions WHERE user_id = ?1 AND end_ms IS NOT NULL",
-                [user],
-                |r| r.get(0),
-            )
-            .unwrap();
-        let days: i64 = conn
-            .query_row("SELECT COALESCE(SUM(seconds), 0) FROM rollup_day WHERE user_id = ?1", [user], |r| r.get(0))
-            .unwrap();
-        let total: i64 = conn
-            .query_row("SELECT COALESCE(SUM(seconds), 0) FROM totals_user WHERE user_id = ?1", [user], |r| r.get(0))
-            .unwrap();
-        assert_eq!((days, total), (raw, raw), "session rollups of user {user}");
+        assert_session_rollups(&conn, user);
         // Coding rollups equal WakaTime's rule applied to the raw heartbeats.
         let mut stmt = conn.prepare("SELECT time_ms FROM heartbeats WHERE user_id = ?1 ORDER BY time_ms").unwrap();
         let times: Vec<i64> = stmt.query_map([user], |r| r.get(0)).unwrap().map(|t| t.unwrap()).collect();
@@ -335,17 +333,7 @@ fn processes_and_threads_on_one_file_keep_every_rule() {
             let ((_, end), (start, _)) = (w[0], w[1]);
             assert!(end.is_some_and(|e| e <= start), "user {user}: overlapping sessions {w:?}");
         }
-        let raw: i64 = conn
-            .query_row(
-                "SELECT COALESCE(SUM((end_ms - start_ms) / 1000), 0) FROM sessions WHERE user_id = ?1 AND end_ms IS NOT NULL",
-                [user],
-                |r| r.get(0),
-            )
-            .unwrap();
-        let rolled: i64 = conn
-            .query_row("SELECT COALESCE(SUM(seconds), 0) FROM totals_user WHERE user_id = ?1", [user], |r| r.get(0))
-            .unwrap();
-        assert_eq!(rolled, raw, "rollups of user {user}");
+        assert_session_rollups(&conn, user);
     }
 }
 
