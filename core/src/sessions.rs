@@ -293,12 +293,18 @@ fn check_overlap(
     if guild.allow_overlap || end == Some(start) {
         return Ok(());
     }
+    // A closed session that ends after `start` began at most the guild's longest session before
+    // it, so the check reads an index range of that width, not the user's whole history; the
+    // running session (at most one) is found through its own index.
+    let earliest = start.saturating_sub(guild.longest_session_ms);
     let clash: bool = tx
         .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM sessions WHERE guild_id = ?1 AND user_id = ?2 AND id <> ?3
-               AND start_ms < ?4 AND (end_ms IS NULL OR (end_ms > ?5 AND end_ms > start_ms)))",
+            "SELECT EXISTS (SELECT 1 FROM sessions WHERE guild_id = ?1 AND user_id = ?2 AND start_ms >= ?6
+               AND start_ms < ?4 AND end_ms > ?5 AND end_ms > start_ms AND id <> ?3)
+             OR EXISTS (SELECT 1 FROM sessions INDEXED BY sessions_running WHERE guild_id = ?1 AND user_id = ?2
+               AND end_ms IS NULL AND start_ms < ?4 AND id <> ?3)",
         )?
-        .query_row(params![guild.id, user_id, exclude, end.unwrap_or(i64::MAX), start], |r| r.get(0))?;
+        .query_row(params![guild.id, user_id, exclude, end.unwrap_or(i64::MAX), start, earliest], |r| r.get(0))?;
     if clash {
         return Err(Error::SessionOverlap);
     }

@@ -172,3 +172,56 @@ fn coding_breakdowns_add_up_to_their_total_and_leave_out_empty_items() {
     // C was credited 0.3 s: it rounds to nothing and is left out.
     assert!(s["languages"].as_array().unwrap().iter().all(|x| x["name"] != "C"), "{s}");
 }
+
+#[test]
+fn the_bounded_overlap_check_agrees_with_a_brute_force() {
+    // Entries of one user with random starts and lengths (some empty, some days long), with
+    // deletes between: the engine's SESSION_OVERLAP must match a check against every stored
+    // entry, though the engine reads only the guild's longest session back from the start.
+    let e = Engine::open(":memory:").unwrap();
+    e.set_now(Some(ms("2026-12-01T00:00:00Z"))).unwrap();
+    e.create_category(&NewCategory { guild_id: 1, name: "Dev".into(), ..Default::default() }).unwrap();
+    let base = ms("2026-01-01T00:00:00Z");
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut rnd = |n: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        (seed % n) as i64
+    };
+    let mut stored: Vec<(String, i64, i64)> = Vec::new();
+    for _ in 0..600 {
+        if !stored.is_empty() && rnd(4) == 0 {
+            let (id, ..) = stored.swap_remove(rnd(stored.len() as u64) as usize);
+            e.delete_session(1, &id).unwrap();
+            continue;
+        }
+        let start = base + rnd(60 * 86_400) * 1000;
+        let len = match rnd(4) {
+            0 => 0,
+            1 => rnd(3 * 86_400) * 1000,
+            _ => rnd(4 * 3600) * 1000,
+        };
+        let end = start + len;
+        let clash = len > 0 && stored.iter().any(|(_, s, t)| t > s && *s < end && *t > start);
+        let r = e.add_entry(&NewEntry {
+            guild_id: 1,
+            user_id: 5,
+            category: "Dev".into(),
+            start: Timestamp(start),
+            end: Timestamp(end),
+            ..Default::default()
+        });
+        match r {
+            Ok(s) => {
+                assert!(!clash, "accepted an overlapping entry {start}..{end}");
+                stored.push((s.id, start, end));
+            }
+            Err(err) => {
+                assert_eq!(err.code(), "SESSION_OVERLAP");
+                assert!(clash, "refused a free slot {start}..{end}");
+            }
+        }
+    }
+    assert!(stored.len() > 20);
+}
