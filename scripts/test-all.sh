@@ -18,7 +18,7 @@ cargo fmt --all -- --check
 step "cargo clippy (workspace, all targets, warnings are errors)"
 cargo clippy --workspace --all-targets -- -D warnings
 
-step "cargo test (core: unit, doc, scenarios, properties, multi-process)"
+step "cargo test (core and http: unit, doc, scenarios, properties, security, reliability, routes, fuzz)"
 cargo test
 
 step "Python: virtualenv with maturin, pytest and mypy"

@@ -1,0 +1,597 @@
+//! # timeledger-http
+//!
+//! The services' HTTP APIs as one function from a request to a response, with no sockets and no
+//! async runtime: a host (or `timeledger serve`) hands over method, path with query, headers and
+//! body bytes, and sends back what comes out. Everything a client sees is decided here or in the
+//! engine: key extraction and `authorize`, the permission each route needs, status codes,
+//! rate-limit headers, bodies and error bodies.
+//!
+//! Routes are a table of data ([`routes`]); the OpenAPI 3.1 document served at
+//! `/api/v1/openapi.json` is generated from the same table ([`openapi`]). This crate holds the
+//! clock-in bot's REST API (`/api/v1/auth/generate` and `/api/v1/guild/{guild_id}/...`); the
+//! time-entry and WakaTime families are to come.
+//!
+//! ```
+//! use timeledger::Engine;
+//! let engine = Engine::open(":memory:").unwrap();
+//! let req = http::Request::get("/api/v1/guild/1/status").body(Vec::new()).unwrap();
+//! let res = timeledger_http::handle(&engine, &req);
+//! assert_eq!(res.status(), 401); // no key
+//! let body: serde_json::Value = serde_json::from_slice(res.body()).unwrap();
+//! assert_eq!(body["code"], "MISSING_API_KEY");
+//! ```
+
+use std::collections::BTreeMap;
+
+use http::{header, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
+use serde_json::{json, Map, Value};
+use timeledger::{AuthorizeRequest, Engine, Error, KeySources};
+
+/// A deployment's limits for the HTTP API.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// The largest request body accepted, in bytes (default 1 MiB); more is 413.
+    pub max_body_bytes: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config { max_body_bytes: 1024 * 1024 }
+    }
+}
+
+/// What a route's handler gets: path parameters, query parameters (text, as they arrived), the
+/// JSON body (`Null` when there is none) and the API key the request carried.
+#[derive(Debug)]
+pub struct Input {
+    params: BTreeMap<&'static str, String>,
+    query: BTreeMap<String, String>,
+    body: Value,
+    api_key: Option<String>,
+}
+
+impl Input {
+    /// A path parameter that is a 64-bit id.
+    fn id(&self, name: &'static str) -> Result<i64, Error> {
+        let raw = self.params.get(name).map(String::as_str).unwrap_or_default();
+        raw.parse().map_err(|_| Error::invalid(name, format!("{raw:?} is not a 64-bit integer id")))
+    }
+
+    /// A path parameter as text.
+    fn text(&self, name: &'static str) -> String {
+        self.params.get(name).cloned().unwrap_or_default()
+    }
+
+    /// The body's fields (an empty object for no body), with `guild_id` from the path.
+    fn body_with_guild(&self) -> Result<Map<String, Value>, Error> {
+        let mut m = match &self.body {
+            Value::Null => Map::new(),
+            Value::Object(m) => m.clone(),
+            _ => return Err(Error::invalid("body", "must be a JSON object")),
+        };
+        let guild = self.id("guild_id")?;
+        if let Some(given) = m.get("guild_id") {
+            let same = given.as_i64() == Some(guild) || given.as_str().and_then(|s| s.parse().ok()) == Some(guild);
+            if !same {
+                return Err(Error::invalid("guild_id", "the body names another guild than the path"));
+            }
+        }
+        m.insert("guild_id".into(), json!(guild));
+        Ok(m)
+    }
+
+    /// Query parameters read as the operation's types: `ints` as integers, `bools` as booleans,
+    /// `lists` split on commas, everything else as text. Unknown parameters are ignored.
+    fn query_args(&self, spec: &[(&'static str, Kind)]) -> Result<Map<String, Value>, Error> {
+        let mut m = Map::new();
+        for &(name, kind) in spec {
+            let Some(raw) = self.query.get(name) else { continue };
+            let v = match kind {
+                Kind::Text => json!(raw),
+                Kind::Int => json!(raw
+                    .trim()
+                    .parse::<i64>()
+                    .map_err(|_| Error::invalid(name, format!("{raw:?} is not an integer")))?),
+                Kind::Bool => match raw.trim() {
+                    "true" | "1" | "yes" => json!(true),
+                    "false" | "0" | "no" => json!(false),
+                    _ => return Err(Error::invalid(name, format!("{raw:?} is not true or false"))),
+                },
+                Kind::List => json!(raw.split(',').map(str::trim).filter(|s| !s.is_empty()).collect::<Vec<_>>()),
+            };
+            m.insert(name.into(), v);
+        }
+        Ok(m)
+    }
+}
+
+/// How a query parameter is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Text, as it arrived.
+    Text,
+    /// A whole number.
+    Int,
+    /// `true`/`false` (also `1`/`0`, `yes`/`no`).
+    Bool,
+    /// A comma-separated list.
+    List,
+}
+
+/// Who may call a route.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    /// No key: the route carries its own credential (the master key) or none.
+    Open,
+    /// A key allowed to do this action in the path's guild.
+    Key {
+        /// The action `authorize` is asked about.
+        action: &'static str,
+        /// The body's `user_id` is the user acted on (tiers that may act only on guild admins
+        /// need it).
+        targets: bool,
+    },
+    /// A key, checked by the operation itself (which spends the request), as minting does.
+    KeyCheckedByCall {
+        /// The action the operation checks.
+        action: &'static str,
+    },
+}
+
+/// One route: method, path pattern (`{name}` segments are parameters), who may call it, the
+/// query parameters it reads, its success status, and the handler (a few lines that call the
+/// engine).
+pub struct Route {
+    /// HTTP method.
+    pub method: Method,
+    /// Path pattern, e.g. `/api/v1/guild/{guild_id}/status`.
+    pub path: &'static str,
+    /// Who may call it.
+    pub access: Access,
+    /// Query parameters and how they are read.
+    pub query: &'static [(&'static str, Kind)],
+    /// Success status.
+    pub status: u16,
+    /// One line for the docs.
+    pub summary: &'static str,
+    handler: fn(&Engine, &Input) -> Result<Value, Error>,
+}
+
+impl std::fmt::Debug for Route {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} {}", self.method, self.path)
+    }
+}
+
+impl Route {
+    /// The path parameters if `path` matches this route's pattern.
+    fn matches(&self, path: &str) -> Option<BTreeMap<&'static str, String>> {
+        let mut params = BTreeMap::new();
+        let mut want = self.path.trim_end_matches('/').split('/');
+        let mut got = path.trim_end_matches('/').split('/');
+        loop {
+            match (want.next(), got.next()) {
+                (None, None) => return Some(params),
+                (Some(w), Some(g)) => {
+                    if let Some(name) = w.strip_prefix('{').and_then(|n| n.strip_suffix('}')) {
+                        if g.is_empty() {
+                            return None;
+                        }
+                        let decoded: String = form_urlencoded::parse(format!("x={}", g.replace('+', "%2B")).as_bytes())
+                            .next()
+                            .map(|(_, v)| v.into_owned())
+                            .unwrap_or_default();
+                        params.insert(name, decoded);
+                    } else if w != g {
+                        return None;
+                    }
+                }
+                _ => return None,
+            }
+        }
+    }
+}
+
+fn call(engine: &Engine, op: &str, args: Map<String, Value>) -> Result<Value, Error> {
+    engine.call(op, Value::Object(args))
+}
+
+/// Merges the route's query parameters into the body-with-guild arguments.
+fn guild_query(input: &Input, spec: &[(&'static str, Kind)]) -> Result<Map<String, Value>, Error> {
+    let mut args = input.query_args(spec)?;
+    args.insert("guild_id".into(), json!(input.id("guild_id")?));
+    Ok(args)
+}
+
+const LEADERBOARD_QUERY: &[(&str, Kind)] = &[
+    ("timeframe", Kind::Text),
+    ("category", Kind::Text),
+    ("limit", Kind::Int),
+    ("offset", Kind::Int),
+    ("from", Kind::Text),
+    ("to", Kind::Text),
+];
+const SESSIONS_QUERY: &[(&str, Kind)] = &[
+    ("user_id", Kind::Text),
+    ("category", Kind::Text),
+    ("from", Kind::Text),
+    ("to", Kind::Text),
+    ("page", Kind::Int),
+    ("per_page", Kind::Int),
+];
+const REPORT_QUERY: &[(&str, Kind)] = &[
+    ("timeframe", Kind::Text),
+    ("group_by", Kind::List),
+    ("user_id", Kind::Text),
+    ("category", Kind::Text),
+    ("from", Kind::Text),
+    ("to", Kind::Text),
+];
+const CATEGORIES_QUERY: &[(&str, Kind)] = &[("include_archived", Kind::Bool)];
+
+static ROUTES: &[Route] = &[
+    Route {
+        method: Method::GET,
+        path: "/api/v1/openapi.json",
+        access: Access::Open,
+        query: &[],
+        status: 200,
+        summary: "This API's OpenAPI 3.1 document",
+        handler: |_, _| Ok(openapi()),
+    },
+    Route {
+        method: Method::POST,
+        path: "/api/v1/auth/generate",
+        access: Access::Open,
+        query: &[],
+        status: 201,
+        summary: "Generate a key with the master key: {guild_id, admin_user_id, master_key, tier?, name?, expires_at?, form?}",
+        handler: |e, i| match &i.body {
+            Value::Object(m) => call(e, "generate_key", m.clone()),
+            _ => Err(Error::invalid("body", "must be a JSON object")),
+        },
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/v1/guild/{guild_id}/status",
+        access: Access::Key { action: "read_status", targets: false },
+        query: &[],
+        status: 200,
+        summary: "Guild status: total time, users, active sessions, seconds per category",
+        handler: |e, i| call(e, "guild_status", guild_query(i, &[])?),
+    },
+    Route {
+        method: Method::POST,
+        path: "/api/v1/guild/{guild_id}/clockin",
+        access: Access::Key { action: "clock_in_out", targets: true },
+        query: &[],
+        status: 200,
+        summary: "Clock a user in: {user_id, category, description?, at?, switch?}",
+        handler: |e, i| call(e, "clock_in", i.body_with_guild()?),
+    },
+    Route {
+        method: Method::POST,
+        path: "/api/v1/guild/{guild_id}/clockout",
+        access: Access::Key { action: "clock_in_out", targets: true },
+        query: &[],
+        status: 200,
+        summary: "Clock a user out: {user_id, at?}",
+        handler: |e, i| call(e, "clock_out", i.body_with_guild()?),
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/v1/guild/{guild_id}/categories",
+        access: Access::Key { action: "read_categories", targets: false },
+        query: CATEGORIES_QUERY,
+        status: 200,
+        summary: "The guild's categories with their totals",
+        handler: |e, i| call(e, "list_categories", guild_query(i, CATEGORIES_QUERY)?),
+    },
+    Route {
+        method: Method::POST,
+        path: "/api/v1/guild/{guild_id}/categories",
+        access: Access::Key { action: "manage_categories", targets: false },
+        query: &[],
+        status: 201,
+        summary: "Create a category: {name, description?, color?}",
+        handler: |e, i| call(e, "create_category", i.body_with_guild()?),
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/v1/guild/{guild_id}/leaderboard",
+        access: Access::Key { action: "read_leaderboard", targets: false },
+        query: LEADERBOARD_QUERY,
+        status: 200,
+        summary: "Session leaderboard over a timeframe, optionally for one category",
+        handler: |e, i| call(e, "leaderboard", guild_query(i, LEADERBOARD_QUERY)?),
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/v1/guild/{guild_id}/sessions",
+        access: Access::Key { action: "read_sessions", targets: false },
+        query: SESSIONS_QUERY,
+        status: 200,
+        summary: "Sessions, newest first, filtered and paginated ({data, meta})",
+        handler: |e, i| call(e, "list_sessions", guild_query(i, SESSIONS_QUERY)?),
+    },
+    Route {
+        method: Method::POST,
+        path: "/api/v1/guild/{guild_id}/sessions",
+        access: Access::Key { action: "write_sessions", targets: true },
+        query: &[],
+        status: 201,
+        summary: "Add a manual entry: {user_id, category, start, end, billable?, description?}",
+        handler: |e, i| call(e, "add_entry", i.body_with_guild()?),
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/v1/guild/{guild_id}/sessions/{session_id}",
+        access: Access::Key { action: "read_sessions", targets: false },
+        query: &[],
+        status: 200,
+        summary: "One session",
+        handler: |e, i| {
+            let mut args = guild_query(i, &[])?;
+            args.insert("session_id".into(), json!(i.text("session_id")));
+            call(e, "get_session", args)
+        },
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/v1/guild/{guild_id}/report",
+        access: Access::Key { action: "read_reports", targets: false },
+        query: REPORT_QUERY,
+        status: 200,
+        summary: "Summary report grouped by user, category and/or day (group_by=user,day)",
+        handler: |e, i| call(e, "report", guild_query(i, REPORT_QUERY)?),
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/v1/guild/{guild_id}/keys",
+        access: Access::Key { action: "manage_keys", targets: false },
+        query: &[],
+        status: 200,
+        summary: "The guild's keys (metadata only, never a key or its hash)",
+        handler: |e, i| call(e, "list_keys", guild_query(i, &[])?),
+    },
+    Route {
+        method: Method::POST,
+        path: "/api/v1/guild/{guild_id}/keys",
+        access: Access::KeyCheckedByCall { action: "manage_keys" },
+        query: &[],
+        status: 201,
+        summary: "Mint a sub-key of the calling key: {tier?, permissions?, name?, expires_at?, form?}",
+        handler: |e, i| {
+            let mut args = i.body_with_guild()?;
+            args.insert("parent_key".into(), json!(i.api_key.clone().unwrap_or_default()));
+            call(e, "mint_sub_key", args)
+        },
+    },
+    Route {
+        method: Method::DELETE,
+        path: "/api/v1/guild/{guild_id}/keys/{key_id}",
+        access: Access::Key { action: "manage_keys", targets: false },
+        query: &[],
+        status: 200,
+        summary: "Revoke one of the guild's keys (its sub-keys stop with it)",
+        handler: |e, i| {
+            let key_id = i.text("key_id");
+            // A key of another guild is not this guild's to revoke, nor to confirm it exists.
+            if e.get_key(&key_id)?.guild_id != i.id("guild_id")? {
+                return Err(Error::KeyNotFound);
+            }
+            call(e, "revoke_key", Map::from_iter([("key_id".to_string(), json!(key_id))]))
+        },
+    },
+];
+
+/// Every route, in the order they are matched.
+pub fn routes() -> &'static [Route] {
+    ROUTES
+}
+
+/// The OpenAPI 3.1 document of [`routes`].
+pub fn openapi() -> Value {
+    let mut paths = Map::new();
+    for r in ROUTES {
+        let mut params: Vec<Value> = r
+            .path
+            .split('/')
+            .filter_map(|s| s.strip_prefix('{').and_then(|n| n.strip_suffix('}')))
+            .map(|n| json!({"name": n, "in": "path", "required": true, "schema": {"type": "string"}}))
+            .collect();
+        for (name, kind) in r.query {
+            let schema = match kind {
+                Kind::Int => json!({"type": "integer"}),
+                Kind::Bool => json!({"type": "boolean"}),
+                Kind::List => json!({"type": "string", "description": "comma-separated"}),
+                Kind::Text => json!({"type": "string"}),
+            };
+            params.push(json!({"name": name, "in": "query", "required": false, "schema": schema}));
+        }
+        let mut op = json!({
+            "summary": r.summary,
+            "operationId": format!("{} {}", r.method, r.path),
+            "parameters": params,
+            "responses": {
+                r.status.to_string(): {"description": "Success", "content": {"application/json": {}}},
+                "default": {"description": "The engine's error body", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
+            }
+        });
+        if let Access::Key { action, .. } | Access::KeyCheckedByCall { action } = r.access {
+            op["security"] = json!([{"ApiKey": []}, {"Bearer": []}, {"Basic": []}]);
+            op["x-timeledger-action"] = json!(action);
+        }
+        if matches!(r.method, Method::POST | Method::PUT) {
+            op["requestBody"] = json!({"content": {"application/json": {"schema": {"type": "object"}}}});
+        }
+        let entry = paths.entry(r.path.to_string()).or_insert_with(|| json!({}));
+        entry[r.method.as_str().to_ascii_lowercase()] = op;
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Timeledger", "version": env!("CARGO_PKG_VERSION")},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "ApiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"},
+                "Bearer": {"type": "http", "scheme": "bearer"},
+                "Basic": {"type": "http", "scheme": "basic"}
+            },
+            "schemas": {"Error": {"type": "object", "required": ["error", "message", "code"], "properties": {
+                "error": {"type": "string"}, "message": {"type": "string"}, "code": {"type": "string"},
+                "field": {"type": "string"}, "remaining": {"type": "integer"}, "reset_in": {"type": "integer"},
+                "tier": {"type": "string"}}}}
+        }
+    })
+}
+
+/// Answers one request with the default [`Config`].
+pub fn handle(engine: &Engine, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
+    handle_with(engine, &Config::default(), req)
+}
+
+/// Answers one request.
+pub fn handle_with(engine: &Engine, config: &Config, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
+    let path = req.uri().path();
+    let mut allowed: Vec<&str> = Vec::new();
+    for route in ROUTES {
+        let Some(params) = route.matches(path) else { continue };
+        if route.method == req.method() {
+            return run(engine, config, route, params, req);
+        }
+        allowed.push(route.method.as_str());
+    }
+    if allowed.is_empty() {
+        let msg = format!("no route for {} {path}", req.method());
+        return plain_error(StatusCode::NOT_FOUND, "ROUTE_NOT_FOUND", &msg);
+    }
+    let msg = format!("{path} answers {}", allowed.join(", "));
+    let mut res = plain_error(StatusCode::METHOD_NOT_ALLOWED, "METHOD_NOT_ALLOWED", &msg);
+    if let Ok(v) = HeaderValue::from_str(&allowed.join(", ")) {
+        res.headers_mut().insert(header::ALLOW, v);
+    }
+    res
+}
+
+fn run(
+    engine: &Engine,
+    config: &Config,
+    route: &Route,
+    params: BTreeMap<&'static str, String>,
+    req: &Request<Vec<u8>>,
+) -> Response<Vec<u8>> {
+    let query: BTreeMap<String, String> =
+        form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes()).into_owned().collect();
+    let body = req.body();
+    if body.len() > config.max_body_bytes {
+        let msg = format!("the body has {} bytes; at most {} are accepted", body.len(), config.max_body_bytes);
+        return plain_error(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", &msg);
+    }
+    let body = match parse_body(req) {
+        Ok(v) => v,
+        Err(res) => return *res,
+    };
+    // The key, from the headers and the `api_key` query parameter.
+    let mut sources = KeySources::default();
+    for (name, value) in req.headers() {
+        if let Ok(v) = value.to_str() {
+            sources.headers.insert(name.as_str().to_string(), v.to_string());
+        }
+    }
+    if let Some(k) = query.get("api_key") {
+        sources.query.insert("api_key".into(), k.clone());
+    }
+    let input = Input { params, query, body, api_key: None };
+    let outcome = (|| {
+        let api_key = engine.extract_key(&sources)?;
+        let input = Input { api_key, ..input };
+        let mut grant_headers = BTreeMap::new();
+        match route.access {
+            Access::Open => {}
+            Access::Key { action, targets } => {
+                let target_user_id = if targets { target_user(&input.body)? } else { None };
+                let grant = engine.authorize(&AuthorizeRequest {
+                    api_key: input.api_key.clone().ok_or(Error::MissingApiKey)?,
+                    guild_id: input.id("guild_id")?,
+                    action: action.into(),
+                    target_user_id,
+                })?;
+                grant_headers = grant.headers;
+            }
+            Access::KeyCheckedByCall { .. } => {
+                if input.api_key.is_none() {
+                    return Err(Error::MissingApiKey);
+                }
+            }
+        }
+        Ok(((route.handler)(engine, &input)?, grant_headers))
+    })();
+    match outcome {
+        Ok((value, headers)) => {
+            let status = StatusCode::from_u16(route.status).unwrap_or(StatusCode::OK);
+            json_response(status, &value, &headers)
+        }
+        Err(e) => error_response(&e),
+    }
+}
+
+/// The body as JSON: `Null` when empty; 415 for a type other than JSON; 400 (naming the byte,
+/// line and column in the client's own body) for bytes that are not UTF-8 or not JSON.
+fn parse_body(req: &Request<Vec<u8>>) -> Result<Value, Box<Response<Vec<u8>>>> {
+    let body = req.body();
+    if body.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Value::Null);
+    }
+    if let Some(ct) = req.headers().get(header::CONTENT_TYPE) {
+        let ct = ct.to_str().unwrap_or_default().to_ascii_lowercase();
+        let essence = ct.split(';').next().unwrap_or_default().trim();
+        if essence != "application/json" && !essence.ends_with("+json") {
+            let msg = format!("the body must be application/json, not {essence:?}");
+            return Err(Box::new(plain_error(StatusCode::UNSUPPORTED_MEDIA_TYPE, "UNSUPPORTED_MEDIA_TYPE", &msg)));
+        }
+    }
+    if let Err(e) = std::str::from_utf8(body) {
+        let err = Error::invalid("body", format!("not UTF-8 at byte {}", e.valid_up_to()));
+        return Err(Box::new(error_response(&err)));
+    }
+    serde_json::from_slice(body).map_err(|e| {
+        // serde_json's message ends with the line and column in the client's own body.
+        let err = Error::invalid("body", format!("malformed JSON: {e}"));
+        Box::new(error_response(&err))
+    })
+}
+
+/// The `user_id` a targeted action acts on, from the body.
+fn target_user(body: &Value) -> Result<Option<i64>, Error> {
+    match body.get("user_id") {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Number(n)) => n.as_i64().map(Some).ok_or_else(|| Error::invalid("user_id", "not a 64-bit id")),
+        Some(Value::String(s)) => s.trim().parse().map(Some).map_err(|_| Error::invalid("user_id", "not a 64-bit id")),
+        Some(_) => Err(Error::invalid("user_id", "must be an integer or a decimal string")),
+    }
+}
+
+fn json_response(status: StatusCode, value: &Value, headers: &BTreeMap<String, String>) -> Response<Vec<u8>> {
+    let mut res = Response::new(value.to_string().into_bytes());
+    *res.status_mut() = status;
+    res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    for (k, v) in headers {
+        if let (Ok(name), Ok(value)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(v)) {
+            res.headers_mut().insert(name, value);
+        }
+    }
+    res
+}
+
+fn error_response(e: &Error) -> Response<Vec<u8>> {
+    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json_response(status, &e.to_json(), &e.headers())
+}
+
+/// An error of the HTTP layer itself (no route, wrong method, body too large, wrong type), in
+/// the engine's error shape.
+fn plain_error(status: StatusCode, code: &str, message: &str) -> Response<Vec<u8>> {
+    let title = status.canonical_reason().unwrap_or("Error");
+    json_response(status, &json!({"error": title, "message": message, "code": code}), &BTreeMap::new())
+}
