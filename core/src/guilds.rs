@@ -401,4 +401,15 @@ impl Engine {
     pub fn is_admin(&self, guild_id: i64, user_id: i64) -> Result<bool> {
         self.read(|tx| is_admin_tx(tx, guild_id, user_id))
     }
+
+    /// Whether a user is a member of a guild (has clocked in, sent heartbeats, or was added).
+    /// Users are global; hosts that serve several guilds check this before showing a profile
+    /// to a key of one guild.
+    pub fn is_member(&self, guild_id: i64, user_id: i64) -> Result<bool> {
+        self.read(|tx| {
+            Ok(tx
+                .prepare_cached("SELECT EXISTS (SELECT 1 FROM guild_members WHERE guild_id = ?1 AND user_id = ?2)")?
+                .query_row(rusqlite::params![guild_id, user_id], |r| r.get(0))?)
+        })
+    }
 }

@@ -355,6 +355,10 @@ pub struct Grant {
     pub tier: String,
     /// The guild the request is for.
     pub guild_id: i64,
+    /// The user the key was generated for (its sub-keys inherit it): who `current` is on
+    /// routes that name no user.
+    #[serde(default)]
+    pub owner_user_id: Option<i64>,
     /// The limit of the reported window (none: unlimited).
     pub limit: Option<i64>,
     /// Requests left in it.
@@ -765,16 +769,18 @@ type WindowUpdate = (String, Millis, WindowState);
 /// rule needs it; `state` gives the stored window of `(key_id, period)`.
 fn decide(
     chain: &[(KeyRow, TierDef)],
-    guild_id: i64,
+    guild_id: Option<i64>,
     action: &str,
     target: Option<i64>,
     now: Millis,
-    is_admin: impl FnOnce(i64) -> Result<bool>,
+    is_admin: impl FnOnce(i64, i64) -> Result<bool>,
     mut state: impl FnMut(&str, Millis) -> Result<WindowState>,
 ) -> Result<(Grant, Vec<WindowUpdate>)> {
     let Some((key, key_tier)) = chain.first() else {
         return Err(Error::InvalidApiKey);
     };
+    // No guild named: the request is for the key's own guild (WakaTime's routes name none).
+    let guild_id = guild_id.unwrap_or(key.guild_id);
     for (k, _) in chain {
         k.usable(now)?;
     }
@@ -792,7 +798,7 @@ fn decide(
             let Some(user) = target else {
                 return Err(Error::invalid("target_user_id", format!("{action} needs the target user for this tier")));
             };
-            if !is_admin(user)? {
+            if !is_admin(guild_id, user)? {
                 return Err(Error::Forbidden(format!(
                     "tier {} may {action} only users who are admins of the guild",
                     key_tier.name
@@ -844,6 +850,7 @@ fn decide(
     }
     Ok((
         Grant {
+            owner_user_id: key.owner_user_id,
             key_id: key.key_id.clone(),
             tier: key_tier.name.clone(),
             guild_id,
@@ -1140,11 +1147,39 @@ impl Engine {
     /// ancestors), guild scope, permission, then every rate-limit window of the key and its
     /// ancestors at once (all or nothing). An unknown key or a refused action spends nothing.
     pub fn authorize(&self, req: &AuthorizeRequest) -> Result<Grant> {
-        let hash = sha256(&canonical(&req.api_key)?);
+        self.authorize_for(&req.api_key, Some(req.guild_id), &req.action, req.target_user_id)
+    }
+
+    /// [`Engine::authorize`] for the key's own guild: for routes that name no guild, as
+    /// WakaTime's do. The grant names the guild and the key's owner.
+    ///
+    /// ```
+    /// use timeledger::{Engine, GenerateKey};
+    /// let engine = Engine::open(":memory:").unwrap();
+    /// engine.set_master_key("correct horse battery staple").unwrap();
+    /// let k = engine
+    ///     .generate_key(&GenerateKey {
+    ///         guild_id: 7,
+    ///         admin_user_id: 42,
+    ///         master_key: "correct horse battery staple".into(),
+    ///         tier: Some("PREMIUM".into()),
+    ///         form: Some("uuid".into()),
+    ///         ..Default::default()
+    ///     })
+    ///     .unwrap();
+    /// let grant = engine.authorize_own_guild(&k.api_key, "write_heartbeats").unwrap();
+    /// assert_eq!((grant.guild_id, grant.owner_user_id), (7, Some(42)));
+    /// ```
+    pub fn authorize_own_guild(&self, api_key: &str, action: &str) -> Result<Grant> {
+        self.authorize_for(api_key, None, action, None)
+    }
+
+    fn authorize_for(&self, api_key: &str, guild: Option<i64>, action: &str, target: Option<i64>) -> Result<Grant> {
+        let hash = sha256(&canonical(api_key)?);
         let mut limiter = self.limiter().lock().unwrap_or_else(|p| p.into_inner());
         if let Some(mem) = limiter.as_mut() {
             let now = self.now_ms();
-            return self.authorize_in_memory(mem, &hash, req, now);
+            return self.authorize_in_memory(mem, &hash, (guild, action, target), now);
         }
         drop(limiter);
         self.write(|tx| {
@@ -1155,11 +1190,11 @@ impl Engine {
             let chain = chain_with_tiers(tx, key)?;
             let (grant, updates) = decide(
                 &chain,
-                req.guild_id,
-                &req.action,
-                req.target_user_id,
+                guild,
+                action,
+                target,
                 now,
-                |u| is_admin_tx(tx, req.guild_id, u),
+                |g, u| is_admin_tx(tx, g, u),
                 |key_id, period| {
                     Ok(tx
                         .prepare_cached("SELECT window_start, current, previous FROM rate_windows WHERE key_id = ?1 AND period_ms = ?2")?
@@ -1189,7 +1224,7 @@ impl Engine {
         &self,
         mem: &mut MemoryLimiter,
         hash: &[u8; 32],
-        req: &AuthorizeRequest,
+        (guild, action, target): (Option<i64>, &str, Option<i64>),
         now: Millis,
     ) -> Result<Grant> {
         let refresh = std::time::Duration::from_millis(MEMORY_LIMITER_REFRESH_MS);
@@ -1217,11 +1252,11 @@ impl Engine {
         let windows = &mem.windows;
         let (grant, updates) = decide(
             chain,
-            req.guild_id,
-            &req.action,
-            req.target_user_id,
+            guild,
+            action,
+            target,
             now,
-            |u| self.is_admin(req.guild_id, u),
+            |g, u| self.is_admin(g, u),
             |key_id, period| Ok(windows.get(&(key_id.to_string(), period)).copied().unwrap_or_default()),
         )?;
         for (key_id, period, s) in updates {

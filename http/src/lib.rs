@@ -7,9 +7,10 @@
 //! rate-limit headers, bodies and error bodies.
 //!
 //! Routes are a table of data ([`routes`]); the OpenAPI 3.1 document served at
-//! `/api/v1/openapi.json` is generated from the same table ([`openapi`]). This crate holds the
-//! clock-in bot's REST API (`/api/v1/auth/generate` and `/api/v1/guild/{guild_id}/...`); the
-//! time-entry and WakaTime families are to come.
+//! `/api/v1/openapi.json` is generated from the same table ([`openapi`]). Served: the clock-in
+//! bot's REST API (`/api/v1/auth/generate` and `/api/v1/guild/{guild_id}/...`) and the
+//! WakaTime / Hackatime API (under `/api/v1`, `/api/hackatime/v1` and `/api/compat/wakatime/v1`),
+//! whose routes take guild and user from the key. The time-entry family is to come.
 //!
 //! ```
 //! use timeledger::Engine;
@@ -32,11 +33,14 @@ use timeledger::{AuthorizeRequest, Engine, Error, KeySources};
 pub struct Config {
     /// The largest request body accepted, in bytes (default 1 MiB); more is 413.
     pub max_body_bytes: usize,
+    /// The most heartbeats one `heartbeats.bulk` request may carry (default 25, as WakaTime's
+    /// API); more is 400.
+    pub max_bulk_heartbeats: usize,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { max_body_bytes: 1024 * 1024 }
+        Config { max_body_bytes: 1024 * 1024, max_bulk_heartbeats: 25 }
     }
 }
 
@@ -46,11 +50,56 @@ impl Default for Config {
 pub struct Input {
     params: BTreeMap<&'static str, String>,
     query: BTreeMap<String, String>,
+    /// Header names (lower case) and values.
+    headers: BTreeMap<String, String>,
     body: Value,
     api_key: Option<String>,
+    /// The guild and user of the key (routes that name neither), once authorized.
+    owner: Option<(i64, i64)>,
+    max_bulk: usize,
 }
 
 impl Input {
+    /// The key owner's guild and user (WakaTime routes).
+    fn own(&self) -> Result<(i64, i64), Error> {
+        self.owner.ok_or_else(|| Error::Forbidden("this key belongs to no user".into()))
+    }
+
+    /// `{guild_id, user_id}` of the key's owner, with the route's query parameters.
+    fn own_args(&self, spec: &[(&'static str, Kind)]) -> Result<Map<String, Value>, Error> {
+        let (guild, user) = self.own()?;
+        let mut args = self.query_args(spec)?;
+        args.insert("guild_id".into(), json!(guild));
+        args.insert("user_id".into(), json!(user));
+        Ok(args)
+    }
+
+    /// The user a `{user}` segment names: `current` (the key's owner) or the id of a member of
+    /// the key's guild (users of other guilds are not found).
+    fn user_param(&self, engine: &Engine) -> Result<i64, Error> {
+        match self.text("user").as_str() {
+            "current" => Ok(self.own()?.1),
+            other => {
+                let id = other.parse().map_err(|_| Error::invalid("user", "must be \"current\" or a user id"))?;
+                member(engine, self, id)
+            }
+        }
+    }
+
+    /// `{guild_id, user_id, heartbeats, user_agent?, machine_name?}` for an ingest: the plugin's
+    /// `User-Agent` and `X-Machine-Name` fill the heartbeats' editor, OS and machine.
+    fn ingest_args(&self, heartbeats: Value) -> Result<Map<String, Value>, Error> {
+        let mut args = self.own_args(&[])?;
+        args.insert("heartbeats".into(), heartbeats);
+        if let Some(ua) = self.headers.get("user-agent") {
+            args.insert("user_agent".into(), json!(ua));
+        }
+        if let Some(m) = self.headers.get("x-machine-name") {
+            args.insert("machine_name".into(), json!(m));
+        }
+        Ok(args)
+    }
+
     /// A path parameter that is a 64-bit id.
     fn id(&self, name: &'static str) -> Result<i64, Error> {
         let raw = self.params.get(name).map(String::as_str).unwrap_or_default();
@@ -131,6 +180,12 @@ pub enum Access {
         /// need it).
         targets: bool,
     },
+    /// A key allowed to do this action in its own guild, acting for its owner (the WakaTime
+    /// routes, which name neither guild nor user).
+    OwnKey {
+        /// The action `authorize` is asked about.
+        action: &'static str,
+    },
     /// A key, checked by the operation itself (which spends the request), as minting does.
     KeyCheckedByCall {
         /// The action the operation checks.
@@ -164,6 +219,18 @@ impl std::fmt::Debug for Route {
 }
 
 impl Route {
+    fn copy(&self) -> Route {
+        Route {
+            method: self.method.clone(),
+            path: self.path,
+            access: self.access,
+            query: self.query,
+            status: self.status,
+            summary: self.summary,
+            handler: self.handler,
+        }
+    }
+
     /// The path parameters if `path` matches this route's pattern.
     fn matches(&self, path: &str) -> Option<BTreeMap<&'static str, String>> {
         let mut params = BTreeMap::new();
@@ -190,6 +257,23 @@ impl Route {
             }
         }
     }
+}
+
+/// `user` if it is a member of the key's guild, else `USER_NOT_FOUND`: a key of one guild never
+/// sees the profile of another guild's user.
+fn member(engine: &Engine, input: &Input, user: i64) -> Result<i64, Error> {
+    if engine.is_member(input.own()?.0, user)? {
+        Ok(user)
+    } else {
+        Err(Error::UserNotFound)
+    }
+}
+
+/// A user found by a look-up, if a member of the key's guild.
+fn member_lookup(engine: &Engine, input: &Input, op: &str, arg: &str, value: String) -> Result<Value, Error> {
+    let user = call(engine, op, Map::from_iter([(arg.to_string(), json!(value))]))?;
+    member(engine, input, user["user_id"].as_i64().unwrap_or_default())?;
+    Ok(user)
 }
 
 fn call(engine: &Engine, op: &str, args: Map<String, Value>) -> Result<Value, Error> {
@@ -229,7 +313,223 @@ const REPORT_QUERY: &[(&str, Kind)] = &[
 ];
 const CATEGORIES_QUERY: &[(&str, Kind)] = &[("include_archived", Kind::Bool)];
 
-static ROUTES: &[Route] = &[
+/// The status of a route whose handler answers `[body, status]` itself.
+const STATUS_FROM_HANDLER: u16 = 0;
+
+const STATS_QUERY: &[(&str, Kind)] = &[("timeframe", Kind::Text), ("from", Kind::Text), ("to", Kind::Text)];
+const MY_HEARTBEATS_QUERY: &[(&str, Kind)] = &[("start", Kind::Text), ("end", Kind::Text), ("limit", Kind::Int)];
+const CODING_BOARD_QUERY: &[(&str, Kind)] = &[("limit", Kind::Int), ("offset", Kind::Int)];
+
+/// Where WakaTime-compatible clients find the API: WakaTime's own prefix and Hackatime's two.
+const WAKATIME_PREFIXES: [&str; 3] = ["/api/v1", "/api/hackatime/v1", "/api/compat/wakatime/v1"];
+
+/// The WakaTime / Hackatime routes under one prefix. Their paths are built once per process
+/// (`Box::leak` of a few dozen short strings, so the table stays `&'static str`).
+fn wakatime_routes(prefix: &str) -> Vec<Route> {
+    let p = |tail: &str| -> &'static str { Box::leak(format!("{prefix}{tail}").into_boxed_str()) };
+    let read = Access::OwnKey { action: "read_heartbeats" };
+    let board = |period: &'static str| -> fn(&Engine, &Input) -> Result<Value, Error> {
+        match period {
+            "weekly" => |e, i| {
+                let mut a = i.own_args(CODING_BOARD_QUERY)?;
+                a.remove("user_id");
+                a.insert("period".into(), json!("weekly"));
+                call(e, "coding_leaderboard", a)
+            },
+            _ => |e, i| {
+                let mut a = i.own_args(CODING_BOARD_QUERY)?;
+                a.remove("user_id");
+                a.insert("period".into(), json!("daily"));
+                call(e, "coding_leaderboard", a)
+            },
+        }
+    };
+    vec![
+        Route {
+            method: Method::POST,
+            path: p("/users/current/heartbeats"),
+            access: Access::OwnKey { action: "write_heartbeats" },
+            query: &[],
+            status: STATUS_FROM_HANDLER,
+            summary: "One heartbeat, as editor plugins send it: 201 {data} or 400 {error}",
+            handler: |e, i| {
+                if !i.body.is_object() {
+                    return Err(Error::invalid("body", "one heartbeat object (send lists to heartbeats.bulk)"));
+                }
+                let out = call(e, "ingest_heartbeats", i.ingest_args(i.body.clone())?)?;
+                let mut pair = out["responses"][0].clone();
+                // A duplicate is stored already: WakaTime answers it 201 too.
+                if pair[1] == json!(202) {
+                    pair[1] = json!(201);
+                }
+                // WakaTime's `{error}` body, with the engine's code and message beside it.
+                if pair[1] == json!(400) {
+                    let message = pair[0]["error"].clone();
+                    pair[0]["code"] = json!("INVALID_INPUT");
+                    pair[0]["message"] = message;
+                    pair[0]["field"] = json!("heartbeats");
+                }
+                Ok(pair)
+            },
+        },
+        Route {
+            method: Method::POST,
+            path: p("/users/current/heartbeats.bulk"),
+            access: Access::OwnKey { action: "write_heartbeats" },
+            query: &[],
+            status: 201,
+            summary: "A bulk of heartbeats (at most 25 by default): 201 {responses: [[body, status], ...]}",
+            handler: |e, i| {
+                let beats = match &i.body {
+                    Value::Array(a) if a.len() > i.max_bulk => {
+                        return Err(Error::invalid(
+                            "heartbeats",
+                            format!("at most {} heartbeats per request", i.max_bulk),
+                        ))
+                    }
+                    Value::Array(_) => i.body.clone(),
+                    Value::Object(_) => json!([i.body.clone()]),
+                    _ => return Err(Error::invalid("body", "a list of heartbeat objects")),
+                };
+                call(e, "ingest_heartbeats", i.ingest_args(beats)?)
+            },
+        },
+        Route {
+            method: Method::GET,
+            path: p("/users/current/statusbar/today"),
+            access: read,
+            query: &[],
+            status: 200,
+            summary: "Today's coding time for the editor's status bar",
+            handler: |e, i| call(e, "statusbar_today", i.own_args(&[])?),
+        },
+        Route {
+            method: Method::GET,
+            path: p("/users/current"),
+            access: Access::OwnKey { action: "read_heartbeats" },
+            query: &[],
+            status: 200,
+            summary: "The key's owner: {data: user}",
+            handler: |e, i| {
+                let user = call(e, "get_user", Map::from_iter([("user_id".to_string(), json!(i.own()?.1))]))?;
+                Ok(json!({ "data": user }))
+            },
+        },
+        Route {
+            method: Method::GET,
+            path: p("/users/{user}/stats"),
+            access: read,
+            query: STATS_QUERY,
+            status: 200,
+            summary: "Coding stats of a user (`current` or an id) over a timeframe",
+            handler: |e, i| {
+                let mut a = i.own_args(STATS_QUERY)?;
+                a.insert("user_id".into(), json!(i.user_param(e)?));
+                call(e, "coding_stats", a)
+            },
+        },
+        Route {
+            method: Method::GET,
+            path: p("/stats"),
+            access: read,
+            query: STATS_QUERY,
+            status: 200,
+            summary: "The key owner's coding stats over a timeframe",
+            handler: |e, i| call(e, "coding_stats", i.own_args(STATS_QUERY)?),
+        },
+        Route {
+            method: Method::GET,
+            path: p("/leaderboard"),
+            access: Access::OwnKey { action: "read_leaderboard" },
+            query: CODING_BOARD_QUERY,
+            status: 200,
+            summary: "Coding leaderboard of the last 24 hours",
+            handler: board("daily"),
+        },
+        Route {
+            method: Method::GET,
+            path: p("/leaderboard/daily"),
+            access: Access::OwnKey { action: "read_leaderboard" },
+            query: CODING_BOARD_QUERY,
+            status: 200,
+            summary: "Coding leaderboard of the last 24 hours",
+            handler: board("daily"),
+        },
+        Route {
+            method: Method::GET,
+            path: p("/leaderboard/weekly"),
+            access: Access::OwnKey { action: "read_leaderboard" },
+            query: CODING_BOARD_QUERY,
+            status: 200,
+            summary: "Coding leaderboard of the last 7 days",
+            handler: board("weekly"),
+        },
+        Route {
+            method: Method::GET,
+            path: p("/my/heartbeats"),
+            access: read,
+            query: MY_HEARTBEATS_QUERY,
+            status: 200,
+            summary: "The owner's raw heartbeats in [start, end) (default today), at most limit (<= 100)",
+            handler: |e, i| call(e, "list_heartbeats", i.own_args(MY_HEARTBEATS_QUERY)?),
+        },
+        Route {
+            method: Method::GET,
+            path: p("/my/heartbeats/most_recent"),
+            access: read,
+            query: &[],
+            status: 200,
+            summary: "The owner's most recent heartbeat",
+            handler: |e, i| call(e, "most_recent_heartbeat", i.own_args(&[])?),
+        },
+        Route {
+            method: Method::GET,
+            path: p("/users/lookup_email/{email}"),
+            access: Access::OwnKey { action: "read_users" },
+            query: &[],
+            status: 200,
+            summary: "A user by e-mail",
+            handler: |e, i| member_lookup(e, i, "find_user_by_email", "email", i.text("email")),
+        },
+        Route {
+            method: Method::GET,
+            path: p("/users/lookup_slack_uid/{slack_uid}"),
+            access: Access::OwnKey { action: "read_users" },
+            query: &[],
+            status: 200,
+            summary: "A user by Slack id",
+            handler: |e, i| member_lookup(e, i, "find_user_by_slack_uid", "slack_uid", i.text("slack_uid")),
+        },
+        Route {
+            method: Method::GET,
+            path: p("/users/{user}/trust_factor"),
+            access: Access::OwnKey { action: "read_users" },
+            query: &[],
+            status: 200,
+            summary: "A user's trust level: {trust_level, trust_value} (blue 0, red 1, green 2, yellow 3)",
+            handler: |e, i| {
+                let user = call(e, "get_user", Map::from_iter([("user_id".to_string(), json!(i.user_param(e)?))]))?;
+                let level = user["trust_level"].as_str().unwrap_or("blue").to_string();
+                let value = ["blue", "red", "green", "yellow"].iter().position(|l| *l == level).unwrap_or(0);
+                Ok(json!({ "trust_level": level, "trust_value": value }))
+            },
+        },
+    ]
+}
+
+/// Every route: the clock-in API, then the WakaTime family under each of its prefixes.
+fn table() -> &'static [Route] {
+    static TABLE: std::sync::OnceLock<Vec<Route>> = std::sync::OnceLock::new();
+    TABLE.get_or_init(|| {
+        let mut all: Vec<Route> = CLOCK_IN_ROUTES.iter().map(Route::copy).collect();
+        for prefix in WAKATIME_PREFIXES {
+            all.extend(wakatime_routes(prefix));
+        }
+        all
+    })
+}
+
+static CLOCK_IN_ROUTES: &[Route] = &[
     Route {
         method: Method::GET,
         path: "/api/v1/openapi.json",
@@ -387,13 +687,13 @@ static ROUTES: &[Route] = &[
 
 /// Every route, in the order they are matched.
 pub fn routes() -> &'static [Route] {
-    ROUTES
+    table()
 }
 
 /// The OpenAPI 3.1 document of [`routes`].
 pub fn openapi() -> Value {
     let mut paths = Map::new();
-    for r in ROUTES {
+    for r in table() {
         let mut params: Vec<Value> = r
             .path
             .split('/')
@@ -414,11 +714,11 @@ pub fn openapi() -> Value {
             "operationId": format!("{} {}", r.method, r.path),
             "parameters": params,
             "responses": {
-                r.status.to_string(): {"description": "Success", "content": {"application/json": {}}},
+                (if r.status == STATUS_FROM_HANDLER { 201 } else { r.status }).to_string(): {"description": "Success", "content": {"application/json": {}}},
                 "default": {"description": "The engine's error body", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
             }
         });
-        if let Access::Key { action, .. } | Access::KeyCheckedByCall { action } = r.access {
+        if let Access::Key { action, .. } | Access::OwnKey { action } | Access::KeyCheckedByCall { action } = r.access {
             op["security"] = json!([{"ApiKey": []}, {"Bearer": []}, {"Basic": []}]);
             op["x-timeledger-action"] = json!(action);
         }
@@ -455,7 +755,7 @@ pub fn handle(engine: &Engine, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
 pub fn handle_with(engine: &Engine, config: &Config, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
     let path = req.uri().path();
     let mut allowed: Vec<&str> = Vec::new();
-    for route in ROUTES {
+    for route in table() {
         let Some(params) = route.matches(path) else { continue };
         if route.method == req.method() {
             return run(engine, config, route, params, req);
@@ -502,10 +802,12 @@ fn run(
     if let Some(k) = query.get("api_key") {
         sources.query.insert("api_key".into(), k.clone());
     }
-    let input = Input { params, query, body, api_key: None };
+    let headers = sources.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect();
+    let input =
+        Input { params, query, headers, body, api_key: None, owner: None, max_bulk: config.max_bulk_heartbeats };
     let outcome = (|| {
         let api_key = engine.extract_key(&sources)?;
-        let input = Input { api_key, ..input };
+        let mut input = Input { api_key, ..input };
         let mut grant_headers = BTreeMap::new();
         match route.access {
             Access::Open => {}
@@ -519,6 +821,12 @@ fn run(
                 })?;
                 grant_headers = grant.headers;
             }
+            Access::OwnKey { action } => {
+                let key = input.api_key.clone().ok_or(Error::MissingApiKey)?;
+                let grant = engine.authorize_own_guild(&key, action)?;
+                input.owner = grant.owner_user_id.map(|u| (grant.guild_id, u));
+                grant_headers = grant.headers;
+            }
             Access::KeyCheckedByCall { .. } => {
                 if input.api_key.is_none() {
                     return Err(Error::MissingApiKey);
@@ -529,7 +837,14 @@ fn run(
     })();
     match outcome {
         Ok((value, headers)) => {
-            let status = StatusCode::from_u16(route.status).unwrap_or(StatusCode::OK);
+            // A handler may choose its status (one heartbeat answers its own 201 or 400).
+            let (status, value) = match value {
+                Value::Array(mut pair) if route.status == STATUS_FROM_HANDLER && pair.len() == 2 => {
+                    let status = pair.pop().and_then(|s| s.as_u64()).unwrap_or(500);
+                    (StatusCode::from_u16(status as u16).unwrap_or(StatusCode::OK), pair.pop().unwrap_or(Value::Null))
+                }
+                v => (StatusCode::from_u16(route.status).unwrap_or(StatusCode::OK), v),
+            };
             json_response(status, &value, &headers)
         }
         Err(e) => error_response(&e),
