@@ -630,6 +630,11 @@ export declare class Engine {
     };
     /** Today's coding time in WakaTime's `statusbar/today` shape. */
     statusbarToday(guildId: Id, userId: Id): Statusbar;
+    /**
+     * WakaTime's summaries: one item per local day from `start` to `end` (`YYYY-MM-DD`, `today`
+     * or `yesterday`), with `cumulative_total`.
+     */
+    codingSummaries(guildId: Id, userId: Id, start: string, end: string): Record<string, any>;
     /** A user's coding stats over a window (default `all`) in Hackatime's shape. */
     codingStats(guildId: Id, userId: Id, options?: WindowOptions): CodingStats;
     /** {@link Engine.codingStats} off the main thread. */

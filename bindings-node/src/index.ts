@@ -1080,6 +1080,15 @@ export class Engine {
     return this.#run('statusbar_today', JSON.stringify({ guild_id: id('guildId', guildId), user_id: id('userId', userId) }))
   }
 
+  /**
+   * WakaTime's summaries: one item per local day from `start` to `end` (`YYYY-MM-DD`, `today`
+   * or `yesterday`), with `cumulative_total`.
+   */
+  codingSummaries(guildId: Id, userId: Id, start: string, end: string): Record<string, any> {
+    const a = { guild_id: id('guildId', guildId), user_id: id('userId', userId), start: str('start', start), end: str('end', end) }
+    return this.#run('coding_summaries', JSON.stringify(a))
+  }
+
   /** A user's coding stats over a window (default `all`) in Hackatime's shape. */
   codingStats(guildId: Id, userId: Id, options?: WindowOptions): CodingStats {
     const a = { guild_id: id('guildId', guildId), user_id: id('userId', userId) }

@@ -50,6 +50,7 @@ const METHODS = {
   most_recent_heartbeat: ['mostRecentHeartbeat', ['guild_id', 'user_id']],
   statusbar_today: ['statusbarToday', ['guild_id', 'user_id']],
   coding_stats: ['codingStats', ['guild_id', 'user_id']],
+  coding_summaries: ['codingSummaries', ['guild_id', 'user_id', 'start', 'end']],
   coding_leaderboard: ['codingLeaderboard', ['guild_id']],
   set_master_key: ['setMasterKey', ['master_key']],
   set_key_prefix: ['setKeyPrefix', ['prefix']],

@@ -290,6 +290,7 @@ def test_every_operation_is_callable_from_python(engine: timeledger.Engine) -> N
     assert run("most_recent_heartbeat", 1, 5).data.time == 1760083500
     assert run("statusbar_today", 1, 5).data.grand_total.total_seconds == 300  # 08:00-08:05Z is today
     assert run("coding_stats", 1, 5).total_seconds == 300
+    assert run("coding_summaries", 1, 5, "today", "today").cumulative_total.seconds == 300
     assert run("coding_leaderboard", 1, period="weekly").period == "last_7_days"
     assert run("set_master_key", MASTER).success is True
     assert run("key_prefix").key_prefix == "tl"

@@ -197,6 +197,7 @@ pub const OPERATIONS: &[&str] = &[
     "most_recent_heartbeat",
     "statusbar_today",
     "coding_stats",
+    "coding_summaries",
     "coding_leaderboard",
     "set_master_key",
     "set_key_prefix",
@@ -314,6 +315,7 @@ impl Engine {
                 self.statusbar_today(t.guild_id, t.user_id)
             }
             "coding_stats" => self.coding_stats(&args(a)?),
+            "coding_summaries" => self.coding_summaries(&args(a)?),
             "coding_leaderboard" => self.coding_leaderboard(&args(a)?),
             "set_master_key" => {
                 let t: MasterArg = args(a)?;

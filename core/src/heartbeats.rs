@@ -890,6 +890,22 @@ pub struct HeartbeatQuery {
     pub limit: Option<u32>,
 }
 
+/// Arguments of [`Engine::coding_summaries`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SummariesQuery {
+    /// The guild.
+    #[serde(with = "wire::id")]
+    pub guild_id: i64,
+    /// The user.
+    #[serde(with = "wire::id")]
+    pub user_id: i64,
+    /// First day: `YYYY-MM-DD`, `today` or `yesterday`.
+    pub start: String,
+    /// Last day, inclusive.
+    pub end: String,
+}
+
 /// Arguments of the per-user coding reads.
 #[derive(Debug, Clone, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -924,6 +940,43 @@ pub struct CodingLeaderboardQuery {
 }
 
 /// The `{total_seconds, text, digital, hours, minutes, decimal}` block WakaTime uses.
+/// One local day of a user's coding in the status bar's shape: `grand_total`, each dimension's
+/// items with `percent`, and the day's `range`.
+fn day_summary(tx: &Transaction<'_>, guild: &Guild, user_id: i64, day: i32, text: &str) -> Result<Map<String, Value>> {
+    let (from, to) = (time::day_start(guild.tz, day), time::day_start(guild.tz, day + 1));
+    let cells = coding_by_dim(tx, guild, user_id, Window { from: Some(from), to: Some(to) })?;
+    let (total, dims) = by_dimension(tx, &cells)?;
+    let mut data = Map::new();
+    data.insert("grand_total".into(), Value::Object(wakatime_total(total)));
+    for (k, items) in dims {
+        if k == "branches" {
+            continue;
+        }
+        let list: Vec<Value> = items
+            .into_iter()
+            .map(|(name, ms)| {
+                let mut o = wakatime_total(ms);
+                o.insert("name".into(), json!(name));
+                let pct = if total > 0 { (ms as f64 * 10000.0 / total as f64).round() / 100.0 } else { 0.0 };
+                o.insert("percent".into(), json!(pct));
+                Value::Object(o)
+            })
+            .collect();
+        data.insert(k.into(), Value::Array(list));
+    }
+    data.insert(
+        "range".into(),
+        json!({
+            "date": time::format_day(day),
+            "start": Timestamp(from),
+            "end": Timestamp(to),
+            "text": text,
+            "timezone": guild.tz.name(),
+        }),
+    );
+    Ok(data)
+}
+
 fn wakatime_total(ms: i64) -> Map<String, Value> {
     let secs = ms / 1000;
     let (h, m) = (secs / 3600, (secs % 3600) / 60);
@@ -1386,39 +1439,70 @@ impl Engine {
         let now = self.now_ms();
         self.read(|tx| {
             let guild = load_guild(tx, guild_id)?;
-            let (from, to) = Timeframe::Today.resolve(guild.tz, guild.week_start, now);
-            let cells = coding_by_dim(tx, &guild, user_id, Window { from, to })?;
-            let (total, dims) = by_dimension(tx, &cells)?;
-            let mut data = Map::new();
-            data.insert("grand_total".into(), Value::Object(wakatime_total(total)));
-            for (k, items) in dims {
-                if k == "branches" {
-                    continue;
+            let today = time::local_day(guild.tz, now);
+            Ok(json!({ "data": day_summary(tx, &guild, user_id, today, "Today")? }))
+        })
+    }
+
+    /// WakaTime's summaries: one item per local day from `start` to `end` (inclusive; dates as
+    /// `YYYY-MM-DD`, or `today` / `yesterday`), each in the status bar's shape with its `range`,
+    /// plus `cumulative_total`. At most 366 days. `start=today&end=today` is what the WakaTime
+    /// CLI's `--today` asks.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// let engine = timeledger::Engine::open(":memory:").unwrap();
+    /// let s = engine.call("coding_summaries", json!({"guild_id": 1, "user_id": 2, "start": "today", "end": "today"})).unwrap();
+    /// assert_eq!(s["data"].as_array().unwrap().len(), 1);
+    /// assert_eq!(s["cumulative_total"]["seconds"], 0.0);
+    /// ```
+    pub fn coding_summaries(&self, q: &SummariesQuery) -> Result<Value> {
+        let now = self.now_ms();
+        self.read(|tx| {
+            let guild = load_guild(tx, q.guild_id)?;
+            let today = time::local_day(guild.tz, now);
+            let day = |field: &str, s: &str| -> Result<i32> {
+                match s.trim() {
+                    "today" => Ok(today),
+                    "yesterday" => Ok(today - 1),
+                    d => chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d")
+                        .map(time::date_to_day)
+                        .map_err(|_| Error::invalid(field, "must be YYYY-MM-DD, today or yesterday")),
                 }
-                let list: Vec<Value> = items
-                    .into_iter()
-                    .map(|(name, ms)| {
-                        let mut o = wakatime_total(ms);
-                        o.insert("name".into(), json!(name));
-                        let pct = if total > 0 { (ms as f64 * 10000.0 / total as f64).round() / 100.0 } else { 0.0 };
-                        o.insert("percent".into(), json!(pct));
-                        Value::Object(o)
-                    })
-                    .collect();
-                data.insert(k.into(), Value::Array(list));
+            };
+            let (first, last) = (day("start", &q.start)?, day("end", &q.end)?);
+            if last < first {
+                return Err(Error::invalid("end", "end must not be before start"));
             }
-            let today = time::local_date(guild.tz, now).format("%Y-%m-%d").to_string();
-            data.insert(
-                "range".into(),
-                json!({
-                    "date": today,
-                    "start": from.map(Timestamp),
-                    "end": to.map(Timestamp),
-                    "text": "Today",
-                    "timezone": guild.tz.name(),
-                }),
-            );
-            Ok(json!({ "data": data }))
+            if last - first >= 366 {
+                return Err(Error::invalid("end", "at most 366 days"));
+            }
+            let mut data = Vec::new();
+            let mut total = 0.0;
+            for d in first..=last {
+                let text = if d == today {
+                    "Today"
+                } else if d == today - 1 {
+                    "Yesterday"
+                } else {
+                    ""
+                };
+                let item = day_summary(tx, &guild, q.user_id, d, text)?;
+                total += item["grand_total"]["total_seconds"].as_f64().unwrap_or(0.0);
+                data.push(Value::Object(item));
+            }
+            let cumulative = wakatime_total((total * 1000.0).round() as i64);
+            Ok(json!({
+                "data": data,
+                "cumulative_total": {
+                    "seconds": total,
+                    "text": cumulative["text"],
+                    "decimal": cumulative["decimal"],
+                    "digital": cumulative["digital"],
+                },
+                "start": Timestamp(time::day_start(guild.tz, first)),
+                "end": Timestamp(time::day_start(guild.tz, last + 1)),
+            }))
         })
     }
 

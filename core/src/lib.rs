@@ -52,7 +52,7 @@ pub use error::{Error, Result};
 pub use guilds::{GuildSettings, GuildUpdate, User, UserInput, DEFAULT_HEARTBEAT_TIMEOUT, TRUST_LEVELS};
 pub use heartbeats::{
     BulkResult, CodingLeaderboardQuery, Heartbeat, HeartbeatBatch, HeartbeatQuery, IngestOutcome, IngestedHeartbeat,
-    UserWindow,
+    SummariesQuery, UserWindow,
 };
 pub use keys::{
     default_tiers, AuthorizeRequest, GenerateKey, Grant, KeyInfo, KeySources, MintSubKey, NewKey, TierDef, ACTIONS,

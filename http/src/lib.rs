@@ -319,6 +319,7 @@ const STATUS_FROM_HANDLER: u16 = 0;
 const STATS_QUERY: &[(&str, Kind)] = &[("timeframe", Kind::Text), ("from", Kind::Text), ("to", Kind::Text)];
 const MY_HEARTBEATS_QUERY: &[(&str, Kind)] = &[("start", Kind::Text), ("end", Kind::Text), ("limit", Kind::Int)];
 const CODING_BOARD_QUERY: &[(&str, Kind)] = &[("limit", Kind::Int), ("offset", Kind::Int)];
+const SUMMARIES_QUERY: &[(&str, Kind)] = &[("start", Kind::Text), ("end", Kind::Text)];
 
 /// Where WakaTime-compatible clients find the API: WakaTime's own prefix and Hackatime's two.
 const WAKATIME_PREFIXES: [&str; 3] = ["/api/v1", "/api/hackatime/v1", "/api/compat/wakatime/v1"];
@@ -402,6 +403,22 @@ fn wakatime_routes(prefix: &str) -> Vec<Route> {
             status: 200,
             summary: "Today's coding time for the editor's status bar",
             handler: |e, i| call(e, "statusbar_today", i.own_args(&[])?),
+        },
+        Route {
+            method: Method::GET,
+            path: p("/users/{user}/summaries"),
+            access: read,
+            query: SUMMARIES_QUERY,
+            status: 200,
+            summary: "Summaries, one item a day: ?start=&end= (YYYY-MM-DD, today, yesterday; default today)",
+            handler: |e, i| {
+                let mut a = i.own_args(SUMMARIES_QUERY)?;
+                a.insert("user_id".into(), json!(i.user_param(e)?));
+                for k in ["start", "end"] {
+                    a.entry(k).or_insert_with(|| json!("today"));
+                }
+                call(e, "coding_summaries", a)
+            },
         },
         Route {
             method: Method::GET,

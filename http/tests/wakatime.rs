@@ -94,6 +94,10 @@ fn a_plugin_conversation_counts_its_coding_time() {
     assert_eq!(mine["data"].as_array().unwrap().len(), 3);
     let last = json_of(&plugin(&e, Method::GET, "/api/v1/my/heartbeats/most_recent", &key, None));
     assert_eq!(last["data"]["entity"], "/src/f0.rs");
+    // The CLI's `wakatime --today`.
+    let today = json_of(&plugin(&e, Method::GET, "/api/v1/users/current/summaries?start=today&end=today", &key, None));
+    assert_eq!(today["cumulative_total"]["seconds"], 24.0 * 60.0);
+    assert_eq!(today["data"][0]["range"]["date"], "2026-12-01");
     let me = json_of(&plugin(&e, Method::GET, "/api/v1/users/current", &key, None));
     assert_eq!(me["data"]["username"], "ada");
 }

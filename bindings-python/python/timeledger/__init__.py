@@ -477,6 +477,12 @@ class Engine:
         """Today's coding time in WakaTime's ``statusbar/today`` shape."""
         return self._call("statusbar_today", guild_id=_id("guild_id", guild_id), user_id=_id("user_id", user_id))  # type: ignore[no-any-return]
 
+    def coding_summaries(self, guild_id: Id, user_id: Id, start: str, end: str) -> Result:
+        """WakaTime's summaries: one item per local day from ``start`` to ``end`` (``YYYY-MM-DD``,
+        ``today`` or ``yesterday``), with ``cumulative_total``."""
+        return self._call("coding_summaries", guild_id=_id("guild_id", guild_id), user_id=_id("user_id", user_id),  # type: ignore[no-any-return]
+                          start=_str("start", start), end=_str("end", end))
+
     def coding_stats(self, guild_id: Id, user_id: Id, *, timeframe: Optional[str] = None,
                      from_: Optional[Instant] = None, to: Optional[Instant] = None) -> Result:
         """A user's coding stats in Hackatime's shape."""
