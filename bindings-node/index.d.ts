@@ -523,6 +523,15 @@ export declare class TimeledgerError extends Error {
     /** The error body, so `JSON.stringify(err)` is the response body. */
     toJSON(): ErrorBody;
 }
+/** What {@link Engine.handle} answers: send it back as it is. */
+export interface HttpResponse {
+    /** Status code. */
+    status: number;
+    /** Header names and values. */
+    headers: Record<string, string>;
+    /** Body bytes (JSON). */
+    body: Buffer;
+}
 /**
  * An open Timeledger database: a file (created if missing; WAL mode, safe to share between
  * processes) or `":memory:"`. One `Engine` serves the whole process: synchronous calls and the
@@ -540,6 +549,13 @@ export declare class Engine {
     call(op: string, args?: Record<string, unknown>): any;
     /** {@link Engine.call} off the main thread. */
     callAsync(op: string, args?: Record<string, unknown>): Promise<any>;
+    /**
+     * Answers an HTTP request with the engine's HTTP API (the routes in the README): the method,
+     * the path with its query, the request's headers (Node's `req.headers`, or `[name, value]`
+     * pairs) and its body. Keys, permissions, rate limits, status codes, headers and error bodies
+     * are all decided by the engine; a server only passes the request through.
+     */
+    handle(method: string, url: string, headers?: Record<string, string | string[] | undefined> | Array<[string, string]>, body?: Uint8Array | string): HttpResponse;
     /** Every operation name {@link Engine.call} accepts. */
     static operations(): string[];
     /** Freezes the engine's clock (tests, replays); `null` returns to the wall clock. */

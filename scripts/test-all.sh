@@ -25,7 +25,7 @@ step "Python: virtualenv with maturin, pytest and mypy"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check "maturin>=1.9,<2" "pytest>=8,<9" "mypy>=1.10,<2"
+.venv/bin/python -m pip install -q --disable-pip-version-check "maturin>=1.9,<2" "pytest>=8,<9" "mypy>=1.10,<2" "flask>=3,<4"
 
 step "Python: build the extension into the virtualenv (maturin develop)"
 (cd bindings-python && VIRTUAL_ENV="$ROOT/.venv" PATH="$ROOT/.venv/bin:$PATH" maturin develop -q)

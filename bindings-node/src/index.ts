@@ -761,6 +761,16 @@ const KEY_UPDATE: Schema = { tier: 'str', name: 'str' }
 const KEY_EVENTS: Schema = { keyId: 'str', guildId: 'id', limit: 'int' }
 const SOURCES: Schema = { headers: 'record', query: 'record' }
 
+/** What {@link Engine.handle} answers: send it back as it is. */
+export interface HttpResponse {
+  /** Status code. */
+  status: number
+  /** Header names and values. */
+  headers: Record<string, string>
+  /** Body bytes (JSON). */
+  body: Buffer
+}
+
 // ---------------------------------------------------------------------------------------------
 // The engine
 
@@ -816,6 +826,38 @@ export class Engine {
   /** {@link Engine.call} off the main thread. */
   callAsync(op: string, args: Record<string, unknown> = {}): Promise<any> {
     return this.#runAsync(str('op', op), toJson(record('args', args)))
+  }
+
+  /**
+   * Answers an HTTP request with the engine's HTTP API (the routes in the README): the method,
+   * the path with its query, the request's headers (Node's `req.headers`, or `[name, value]`
+   * pairs) and its body. Keys, permissions, rate limits, status codes, headers and error bodies
+   * are all decided by the engine; a server only passes the request through.
+   */
+  handle(
+    method: string,
+    url: string,
+    headers?: Record<string, string | string[] | undefined> | Array<[string, string]>,
+    body?: Uint8Array | string,
+  ): HttpResponse {
+    const pairs: string[][] = []
+    if (Array.isArray(headers)) {
+      for (const [k, v] of headers) pairs.push([String(k), String(v)])
+    } else if (headers !== undefined && headers !== null) {
+      for (const [k, v] of Object.entries(headers)) {
+        if (v === undefined) continue
+        for (const one of Array.isArray(v) ? v : [v]) pairs.push([k, String(one)])
+      }
+    }
+    let bytes: Buffer
+    if (body === undefined || body === null) bytes = Buffer.alloc(0)
+    else if (typeof body === 'string') bytes = Buffer.from(body, 'utf8')
+    else if (body instanceof Uint8Array) bytes = Buffer.from(body.buffer, body.byteOffset, body.byteLength)
+    else throw new TypeError(`body must be a Buffer, a Uint8Array or a string, not ${kind(body)}`)
+    const r = this.#native.handle(str('method', method), str('url', url), pairs, bytes)
+    const out: Record<string, string> = {}
+    for (const [k, v] of r.headers) out[k] = v
+    return { status: r.status, headers: out, body: r.body }
   }
 
   /** Every operation name {@link Engine.call} accepts. */

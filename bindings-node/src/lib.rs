@@ -131,11 +131,50 @@ impl NativeEngine {
         self.inner.now_ms()
     }
 
+    /// Answers an HTTP request (method, path with query, header pairs, body) with the engine's
+    /// HTTP API.
+    #[napi]
+    pub fn handle(&self, method: String, url: String, headers: Vec<Vec<String>>, body: Buffer) -> HttpReply {
+        let pairs: Vec<(String, String)> = headers
+            .into_iter()
+            .filter_map(|mut kv| {
+                let v = kv.pop()?;
+                let k = kv.pop()?;
+                Some((k, v))
+            })
+            .collect();
+        let config = timeledger_http::Config::default();
+        let reply = catch_unwind(AssertUnwindSafe(|| {
+            timeledger_http::handle_parts(&self.inner, &config, &method, &url, &pairs, body.to_vec())
+        }))
+        .unwrap_or_else(|_| timeledger_http::Reply {
+            status: 500,
+            headers: vec![("content-type".into(), "application/json".into())],
+            body: br#"{"error":"Internal error","code":"INTERNAL","message":"the engine panicked"}"#.to_vec(),
+        });
+        HttpReply {
+            status: u32::from(reply.status),
+            headers: reply.headers.into_iter().map(|(k, v)| vec![k, v]).collect(),
+            body: reply.body.into(),
+        }
+    }
+
     /// Every operation name `call` accepts.
     #[napi]
     pub fn operations() -> Vec<String> {
         timeledger::OPERATIONS.iter().map(|s| s.to_string()).collect()
     }
+}
+
+/// An HTTP response: status, header pairs, body.
+#[napi(object)]
+pub struct HttpReply {
+    /// Status code.
+    pub status: u32,
+    /// `[name, value]` pairs.
+    pub headers: Vec<Vec<String>>,
+    /// Body bytes (JSON).
+    pub body: Buffer,
 }
 
 /// One operation run off the main thread.

@@ -1,6 +1,16 @@
 /* Types of the native addon (src/lib.rs); kept by hand beside it. */
 /* eslint-disable */
 
+/** An HTTP response: status, header pairs, body. */
+export interface HttpReply {
+  /** Status code. */
+  status: number
+  /** `[name, value]` pairs. */
+  headers: Array<Array<string>>
+  /** Body bytes (JSON). */
+  body: Buffer
+}
+
 /**
  * An open engine: a SQLite file (or `:memory:`) and its caches. Calls from the main thread and
  * from the async variants share it; the engine takes its own lock.
@@ -16,6 +26,8 @@ export declare class NativeEngine {
   setNow(ms?: number | undefined | null): void
   /** The engine's current instant in Unix milliseconds. */
   nowMs(): number
+  /** Answers an HTTP request (method, path with query, header pairs, body) with the engine's HTTP API. */
+  handle(method: string, url: string, headers: Array<Array<string>>, body: Buffer): HttpReply
   /** Every operation name `call` accepts. */
   static operations(): Array<string>
 }

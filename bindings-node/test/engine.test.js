@@ -361,3 +361,18 @@ test('hostile arguments get TimeledgerError INVALID_INPUT, never a crash or an u
   throwsCode(() => ledger.call('guild_status', { guild_id: 2n ** 64n }), 'INVALID_INPUT', 400)
   throwsCode(() => new Engine(''), 'INVALID_INPUT', 400)
 })
+
+test('handle: the HTTP API in process, with headers as an object or pairs', () => {
+  const ledger = fresh()
+  ledger.setMasterKey(MASTER)
+  const created = ledger.handle('POST', '/api/v1/auth/generate', { 'content-type': 'application/json' },
+    JSON.stringify({ guild_id: 1, admin_user_id: 2, master_key: MASTER, tier: 'PREMIUM' }))
+  assert.equal(created.status, 201)
+  const key = JSON.parse(created.body.toString()).api_key
+  const r = ledger.handle('GET', '/api/v1/guild/1/status', [['X-API-Key', key]])
+  assert.equal(r.status, 200)
+  assert.equal(r.headers['x-api-tier'], 'PREMIUM')
+  assert.equal(JSON.parse(r.body.toString()).guild_id, 1)
+  assert.equal(ledger.handle('G E T', '/').status, 400)
+  assert.throws(() => ledger.handle('GET', '/', {}, 5), TypeError)
+})

@@ -185,6 +185,23 @@ impl NativeEngine {
         self.inner.now_ms()
     }
 
+    /// Answers an HTTP request (method, path with query, header pairs, body bytes) with the
+    /// engine's HTTP API, GIL released: returns (status, header pairs, body bytes).
+    fn handle<'py>(
+        &self,
+        py: Python<'py>,
+        method: String,
+        url: String,
+        headers: Vec<(String, String)>,
+        body: Vec<u8>,
+    ) -> (u16, Vec<(String, String)>, Bound<'py, pyo3::types::PyBytes>) {
+        let engine = Arc::clone(&self.inner);
+        let reply = py.detach(move || {
+            timeledger_http::handle_parts(&engine, &timeledger_http::Config::default(), &method, &url, &headers, body)
+        });
+        (reply.status, reply.headers, pyo3::types::PyBytes::new(py, &reply.body))
+    }
+
     /// Every operation name `call` accepts.
     #[staticmethod]
     fn operations() -> Vec<&'static str> {

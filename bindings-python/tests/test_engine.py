@@ -239,7 +239,7 @@ def test_an_engine_created_before_fork_works_in_the_child(tmp_path: pathlib.Path
 
 
 def test_readme_python_quickstart_runs(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "README.md").read_text().split("## Python quickstart")[1].split("\n## ")[0]
     blocks = re.findall(r"```python\n(.*?)```", readme, re.S)
     assert blocks, "the README has a Python quickstart"
     monkeypatch.chdir(tmp_path)
@@ -353,3 +353,33 @@ def test_opening_an_empty_path_or_a_missing_folder_says_why(tmp_path: pathlib.Pa
     with pytest.raises(timeledger.StorageError) as storage:
         timeledger.Engine(tmp_path / "junk.db")
     assert "not a database" in str(storage.value)
+
+
+def test_readme_flask_adapter_serves_the_http_api(tmp_path: pathlib.Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    readme = (ROOT / "README.md").read_text().split("### HTTP adapter (Python)")[1]
+    code = re.findall(r"```python\n(.*?)```", readme, re.S)[0]
+    assert len(code.strip().splitlines()) <= 15
+    monkeypatch.chdir(tmp_path)
+    ns: dict = {"__name__": "adapter"}
+    exec(compile(code, "README.md", "exec"), ns)
+    engine, client = ns["engine"], ns["app"].test_client()
+    engine.set_master_key(MASTER)
+    created = client.post("/api/v1/auth/generate", json={"guild_id": 1, "admin_user_id": 2, "master_key": MASTER, "tier": "ENTERPRISE"})
+    assert created.status_code == 201
+    key = created.get_json()["api_key"]
+    assert client.post("/api/v1/guild/1/categories", json={"name": "Dev"}, headers={"X-API-Key": key}).status_code == 201
+    res = client.get("/api/v1/guild/1/status?_=1", headers={"X-API-Key": key})
+    assert res.status_code == 200 and res.headers["X-API-Tier"] == "ENTERPRISE"
+    assert res.get_json()["guild_id"] == 1
+    missing = client.get("/api/v1/guild/1/status")
+    assert missing.status_code == 401 and missing.get_json()["code"] == "MISSING_API_KEY"
+    assert client.get("/nowhere").status_code == 404
+
+
+def test_handle_answers_bad_requests_with_the_error_shape(engine: timeledger.Engine) -> None:
+    r = engine.handle("G E T", "/")
+    assert r.status == 400 and b"INVALID_INPUT" in r.body
+    r = engine.handle("POST", "/api/v1/auth/generate", [("Content-Type", "application/json")], b"{\xff")
+    assert r.status == 400 and b"body" in r.body
+    with pytest.raises(TypeError):
+        engine.handle("GET", "/", None, 5)  # type: ignore[arg-type]

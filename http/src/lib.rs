@@ -763,6 +763,52 @@ pub fn openapi() -> Value {
     })
 }
 
+/// A response as plain parts, for hosts and bindings that do not use the `http` crate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Reply {
+    /// Status code.
+    pub status: u16,
+    /// Header names and values.
+    pub headers: Vec<(String, String)>,
+    /// Body bytes (JSON).
+    pub body: Vec<u8>,
+}
+
+/// Answers a request given as plain parts: method, URL (path and query, or an absolute URL),
+/// header pairs and body bytes. A method, URL or header that HTTP does not allow is a 400 in the
+/// error shape, never a panic.
+///
+/// ```
+/// let engine = timeledger::Engine::open(":memory:").unwrap();
+/// let r = timeledger_http::handle_parts(&engine, &Default::default(), "GET", "/api/v1/openapi.json", &[], Vec::new());
+/// assert_eq!(r.status, 200);
+/// let bad = timeledger_http::handle_parts(&engine, &Default::default(), "G E T", "/", &[], Vec::new());
+/// assert_eq!(bad.status, 400);
+/// ```
+pub fn handle_parts(
+    engine: &Engine,
+    config: &Config,
+    method: &str,
+    url: &str,
+    headers: &[(String, String)],
+    body: Vec<u8>,
+) -> Reply {
+    let mut builder = Request::builder().method(method).uri(url);
+    for (name, value) in headers {
+        builder = builder.header(name.as_str(), value.as_str());
+    }
+    let res = match builder.body(body) {
+        Ok(req) => handle_with(engine, config, &req),
+        Err(e) => plain_error(StatusCode::BAD_REQUEST, "INVALID_INPUT", &format!("not a valid HTTP request: {e}")),
+    };
+    let headers = res
+        .headers()
+        .iter()
+        .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
+        .collect();
+    Reply { status: res.status().as_u16(), headers, body: res.into_body() }
+}
+
 /// Answers one request with the default [`Config`].
 pub fn handle(engine: &Engine, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
     handle_with(engine, &Config::default(), req)

@@ -22,12 +22,13 @@ import datetime as _dt
 import json as _json
 import os as _os
 import threading as _threading
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 from . import _native
 
 __all__ = [
     "Engine",
+    "HttpResponse",
     "Result",
     "TimeledgerError",
     "InvalidInputError",
@@ -205,6 +206,14 @@ def _opt_str(name: str, v: Any) -> Any:
 _ABANDONED: List[Any] = []
 
 
+class HttpResponse(NamedTuple):
+    """What :meth:`Engine.handle` answers: send it back as it is."""
+
+    status: int
+    headers: List[Tuple[str, str]]
+    body: bytes
+
+
 class Engine:
     """An open Timeledger database (a file path, created if missing, or ``":memory:"``)."""
 
@@ -251,6 +260,21 @@ class Engine:
         except _native.NativeError as e:
             raise _error(e) from None
         return _wrap(out)
+
+    def handle(self, method: str, url: str,
+               headers: Union[Mapping[str, str], Iterable[Tuple[str, str]], None] = None,
+               body: Union[bytes, bytearray, memoryview, str] = b"") -> HttpResponse:
+        """Answers an HTTP request with the engine's HTTP API (the routes in the README): the
+        method, the path with its query (``/api/v1/guild/1/status?x=1``), the request's headers
+        and its body bytes. Keys, permissions, rate limits, status codes, headers and error bodies
+        are all decided by the engine; a web framework only passes the request through."""
+        pairs = list(headers.items()) if isinstance(headers, Mapping) else list(headers or [])
+        if not isinstance(body, (bytes, bytearray, memoryview, str)):
+            raise TypeError(f"body must be bytes or str, not {type(body).__name__}")
+        data = body.encode() if isinstance(body, str) else bytes(body)
+        status, out_headers, out_body = self._engine().handle(_str("method", method), _str("url", url),
+                                                              [(str(k), str(v)) for k, v in pairs], data)
+        return HttpResponse(status, out_headers, out_body)
 
     @staticmethod
     def operations() -> List[str]:

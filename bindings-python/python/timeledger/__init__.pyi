@@ -2,13 +2,14 @@
 
 import datetime as _dt
 import os as _os
-from typing import Any, Dict, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, List, Mapping, NamedTuple, Optional, Sequence, Tuple, Union
 
 Id = Union[int, str]
 Instant = Union[_dt.datetime, int, float, str]
 
 __all__ = [
     "Engine",
+    "HttpResponse",
     "Result",
     "TimeledgerError",
     "InvalidInputError",
@@ -60,8 +61,14 @@ class Result(Dict[str, Any]):
     def __getattr__(self, name: str) -> Any: ...
     def to_dict(self) -> Dict[str, Any]: ...
 
+class HttpResponse(NamedTuple):
+    status: int
+    headers: List[Tuple[str, str]]
+    body: bytes
+
 class Engine:
     def __init__(self, path: Union[str, '_os.PathLike[str]']=':memory:') -> None: ...
+    def handle(self, method: str, url: str, headers: Union[Mapping[str, str], Iterable[Tuple[str, str]], None]=None, body: Union[bytes, bytearray, memoryview, str]=b'') -> HttpResponse: ...
     def call(self, op: str, args: Optional[Mapping[str, Any]]=None) -> Any: ...
     @staticmethod
     def operations() -> List[str]: ...
