@@ -76,6 +76,10 @@ typedef struct tl_engine tl_engine;
 // Detail of a failure: code string, HTTP status, message and the JSON error body.
 typedef struct tl_error tl_error;
 
+// An HTTP response from [`tl_handle`]: status, headers as a JSON object, body bytes. Owned by
+// the caller; release it with `tl_http_response_free`.
+typedef struct tl_http_response tl_http_response;
+
 // Rate-limit numbers of a grant (or of a refusal with `TL_ERR_RATE_LIMITED`).
 typedef struct {
   // The reported window's limit; -1 when unlimited.
@@ -196,6 +200,38 @@ tl_status tl_authorize(const tl_engine *engine,
 // # Safety
 // `s` is NULL or a string from this library not freed before.
 void tl_string_free(char *s);
+
+// Answers an HTTP request with the engine's HTTP API (the routes in the README): `method`,
+// `url` (path with query), `headers_json` (a JSON object of header names to values, or NULL),
+// and `body_len` bytes at `body` (NULL when `body_len` is 0). Writes the response to `*out`
+// (free it with `tl_http_response_free`). An HTTP-level refusal (401, 404, 429, ...) is still
+// `TL_OK`: its status and error body are in the response.
+//
+// # Safety
+// `method`, `url` and `headers_json` are NULL or NUL-terminated strings valid for the call;
+// `body` is NULL or points to `body_len` readable bytes.
+tl_status tl_handle(const tl_engine *engine,
+                    const char *method,
+                    const char *url,
+                    const char *headers_json,
+                    const uint8_t *body,
+                    size_t body_len,
+                    tl_http_response **out);
+
+// The response's status code (0 for NULL).
+uint16_t tl_http_response_status(const tl_http_response *res);
+
+// The response's headers as a JSON object (owned by the response; "" for NULL).
+const char *tl_http_response_headers_json(const tl_http_response *res);
+
+// The response's body (owned by the response); its length goes to `*len` (NULL allowed).
+const uint8_t *tl_http_response_body(const tl_http_response *res, size_t *len);
+
+// Releases a response from [`tl_handle`] (NULL allowed).
+//
+// # Safety
+// `res` is NULL or a response from `tl_handle` not freed before.
+void tl_http_response_free(tl_http_response *res);
 
 // The last failure on this thread (NULL if the last call succeeded). The caller owns the
 // result: free it with `tl_error_free`.

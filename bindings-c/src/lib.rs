@@ -506,6 +506,102 @@ pub unsafe extern "C" fn tl_string_free(s: *mut c_char) {
     }
 }
 
+/// An HTTP response from [`tl_handle`]: status, headers as a JSON object, body bytes. Owned by
+/// the caller; release it with `tl_http_response_free`.
+pub struct tl_http_response {
+    status: u16,
+    headers_json: CString,
+    body: Vec<u8>,
+}
+
+/// Answers an HTTP request with the engine's HTTP API (the routes in the README): `method`,
+/// `url` (path with query), `headers_json` (a JSON object of header names to values, or NULL),
+/// and `body_len` bytes at `body` (NULL when `body_len` is 0). Writes the response to `*out`
+/// (free it with `tl_http_response_free`). An HTTP-level refusal (401, 404, 429, ...) is still
+/// `TL_OK`: its status and error body are in the response.
+///
+/// # Safety
+/// `method`, `url` and `headers_json` are NULL or NUL-terminated strings valid for the call;
+/// `body` is NULL or points to `body_len` readable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn tl_handle(
+    engine: Option<&tl_engine>,
+    method: *const c_char,
+    url: *const c_char,
+    headers_json: *const c_char,
+    body: *const u8,
+    body_len: usize,
+    out: Option<&mut *mut tl_http_response>,
+) -> tl_status {
+    guard(|| {
+        let e = self::engine(engine)?;
+        // SAFETY: NULL or NUL-terminated strings (the header's contract).
+        let (method, url) = unsafe { (text(method, "method")?, text(url, "url")?) };
+        // SAFETY: as above.
+        let headers = match unsafe { opt_text(headers_json, "headers_json") }? {
+            None => Vec::new(),
+            Some(j) => match serde_json::from_str::<Value>(j) {
+                Ok(Value::Object(m)) => {
+                    m.into_iter().map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect()
+                }
+                _ => return Err(Fail::Argument("headers_json must be a JSON object of names to values".into())),
+            },
+        };
+        let body = if body_len == 0 {
+            Vec::new()
+        } else if body.is_null() {
+            return Err(Fail::Argument("body must not be NULL when body_len is not 0".into()));
+        } else {
+            // SAFETY: `body` points to `body_len` readable bytes (the header's contract).
+            unsafe { std::slice::from_raw_parts(body, body_len) }.to_vec()
+        };
+        let out = out.ok_or_else(|| Fail::Argument("out must not be NULL".into()))?;
+        let reply = timeledger_http::handle_parts(e, &timeledger_http::Config::default(), method, url, &headers, body);
+        let headers: serde_json::Map<String, Value> =
+            reply.headers.into_iter().map(|(k, v)| (k, Value::String(v))).collect();
+        *out = Box::into_raw(Box::new(tl_http_response {
+            status: reply.status,
+            headers_json: cstring(Value::Object(headers).to_string()),
+            body: reply.body,
+        }));
+        Ok(())
+    })
+}
+
+/// The response's status code (0 for NULL).
+#[no_mangle]
+pub extern "C" fn tl_http_response_status(res: Option<&tl_http_response>) -> u16 {
+    res.map_or(0, |r| r.status)
+}
+
+/// The response's headers as a JSON object (owned by the response; "" for NULL).
+#[no_mangle]
+pub extern "C" fn tl_http_response_headers_json(res: Option<&tl_http_response>) -> *const c_char {
+    res.map_or(c"".as_ptr(), |r| r.headers_json.as_ptr())
+}
+
+/// The response's body (owned by the response); its length goes to `*len` (NULL allowed).
+#[no_mangle]
+pub extern "C" fn tl_http_response_body(res: Option<&tl_http_response>, len: Option<&mut usize>) -> *const u8 {
+    let (ptr, n) = res.map_or((std::ptr::null(), 0), |r| (r.body.as_ptr(), r.body.len()));
+    if let Some(len) = len {
+        *len = n;
+    }
+    ptr
+}
+
+/// Releases a response from [`tl_handle`] (NULL allowed).
+///
+/// # Safety
+/// `res` is NULL or a response from `tl_handle` not freed before.
+#[no_mangle]
+pub unsafe extern "C" fn tl_http_response_free(res: *mut tl_http_response) {
+    if !res.is_null() {
+        // SAFETY: a response this library handed out with `Box::into_raw`, released once.
+        drop(unsafe { Box::from_raw(res) });
+    }
+}
+
 /// The last failure on this thread (NULL if the last call succeeded). The caller owns the
 /// result: free it with `tl_error_free`.
 #[no_mangle]

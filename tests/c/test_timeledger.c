@@ -175,6 +175,43 @@ struct worker_arg {
     int ok;
 };
 
+static int bytes_contain(const uint8_t *hay, size_t n, const char *needle) {
+    size_t m = strlen(needle);
+    for (size_t i = 0; i + m <= n; i++) {
+        if (memcmp(hay + i, needle, m) == 0) return 1;
+    }
+    return 0;
+}
+
+static void test_http_handle(void) {
+    tl_engine *e = NULL;
+    tl_http_response *res = NULL;
+    size_t len = 0;
+    CHECK(tl_engine_open(":memory:", &e) == TL_OK, "open");
+    CHECK(tl_handle(e, "GET", "/api/v1/openapi.json", NULL, NULL, 0, &res) == TL_OK, "openapi");
+    CHECK(tl_http_response_status(res) == 200, "openapi status %u", tl_http_response_status(res));
+    const uint8_t *body = tl_http_response_body(res, &len);
+    CHECK(body != NULL && len > 100 && memcmp(body, "{", 1) == 0, "openapi body (%zu bytes)", len);
+    CHECK(strstr(tl_http_response_headers_json(res), "application/json") != NULL, "content type");
+    tl_http_response_free(res);
+    res = NULL;
+    const char *json = "{\"guild_id\": 1, \"admin_user_id\": 2, \"master_key\": \"nope\"}";
+    CHECK(tl_handle(e, "POST", "/api/v1/auth/generate", "{\"Content-Type\": \"application/json\"}",
+                    (const uint8_t *)json, strlen(json), &res) == TL_OK, "a refusal is still TL_OK");
+    CHECK(tl_http_response_status(res) == 401, "status %u", tl_http_response_status(res));
+    body = tl_http_response_body(res, &len);
+    CHECK(len > 0 && bytes_contain(body, len, "INVALID_MASTER_KEY"), "error body");
+    tl_http_response_free(res);
+    res = NULL;
+    CHECK(tl_handle(e, "GET", "/", "[1]", NULL, 0, &res) == TL_ERR_INVALID_ARGUMENT && res == NULL, "headers not an object");
+    CHECK(tl_handle(e, "GET", "/", NULL, NULL, 5, &res) == TL_ERR_INVALID_ARGUMENT, "NULL body with a length");
+    CHECK(tl_handle(e, NULL, "/", NULL, NULL, 0, &res) == TL_ERR_INVALID_ARGUMENT, "NULL method");
+    CHECK(tl_handle(NULL, "GET", "/", NULL, NULL, 0, &res) == TL_ERR_INVALID_ARGUMENT, "NULL engine");
+    CHECK(tl_http_response_status(NULL) == 0 && tl_http_response_body(NULL, &len) == NULL && len == 0, "NULL response");
+    tl_http_response_free(NULL);
+    tl_engine_close(e);
+}
+
 static void *worker(void *p) {
     struct worker_arg *a = p;
     for (int i = 0; i < 25; i++) {
@@ -402,6 +439,7 @@ int main(int argc, char **argv) {
     test_sessions_and_errors();
     test_heartbeats_and_keys();
     test_threads_share_an_engine();
+    test_http_handle();
     test_scenarios(argc > 1 ? argv[1] : "tests/scenarios");
     printf("%d passed, %d failed\n", passed, failed);
     return failed == 0 ? 0 : 1;
