@@ -1,0 +1,232 @@
+//! `timeledger`: the engine's HTTP APIs on a socket, and admin subcommands.
+//!
+//! ```text
+//! timeledger serve [--db PATH] [--listen ADDR]     (defaults timeledger.db, 127.0.0.1:8080)
+//! timeledger keys create --guild ID --admin USER_ID [--tier TIER] [--name NAME] [--form live|test|uuid]
+//! timeledger keys list --guild ID
+//! timeledger keys revoke KEY_ID
+//! timeledger backup DEST                            (a consistent copy of --db, online)
+//! ```
+//!
+//! The master key comes from the environment (`TIMELEDGER_MASTER_KEY`) or a file
+//! (`TIMELEDGER_MASTER_KEY_FILE`), never from the command line. Every request goes to
+//! `timeledger_http::handle_parts` on a blocking thread; `GET /healthz` answers `ok`. SIGINT and
+//! SIGTERM stop accepting, let requests in flight finish, and exit. One access-log line per
+//! request goes to stderr with the path but never the query (it may carry `api_key`).
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::{to_bytes, Body};
+use axum::extract::{Request, State};
+use axum::http::{HeaderName, HeaderValue, StatusCode};
+use axum::response::Response;
+use axum::routing::get;
+use axum::Router;
+use serde_json::json;
+use timeledger::{Engine, GenerateKey};
+use timeledger_http::Config;
+
+const USAGE: &str = "usage:
+  timeledger serve [--db PATH] [--listen ADDR]
+  timeledger keys create --guild ID --admin USER_ID [--tier TIER] [--name NAME] [--form live|test|uuid]
+  timeledger keys list --guild ID
+  timeledger keys revoke KEY_ID
+  timeledger backup DEST
+options: --db PATH (default timeledger.db); the master key comes from TIMELEDGER_MASTER_KEY or
+the file named by TIMELEDGER_MASTER_KEY_FILE";
+
+/// How long a client may take to send its body.
+const BODY_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match run(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(msg) => {
+            eprintln!("timeledger: {msg}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+/// Positional words and `--flag value` pairs.
+fn parse(args: &[String]) -> Result<(Vec<String>, BTreeMap<String, String>), String> {
+    let (mut words, mut flags) = (Vec::new(), BTreeMap::new());
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        if let Some(name) = a.strip_prefix("--") {
+            if name == "help" {
+                return Err(USAGE.into());
+            }
+            let value = it.next().ok_or_else(|| format!("--{name} needs a value\n{USAGE}"))?;
+            flags.insert(name.to_string(), value.clone());
+        } else {
+            words.push(a.clone());
+        }
+    }
+    Ok((words, flags))
+}
+
+fn master_key() -> Result<Option<String>, String> {
+    if let Ok(k) = std::env::var("TIMELEDGER_MASTER_KEY") {
+        return Ok(Some(k.trim().to_string()));
+    }
+    match std::env::var("TIMELEDGER_MASTER_KEY_FILE") {
+        Ok(path) => std::fs::read_to_string(&path)
+            .map(|k| Some(k.trim().to_string()))
+            .map_err(|e| format!("cannot read the master key file {path}: {e}")),
+        Err(_) => Ok(None),
+    }
+}
+
+fn id(flags: &BTreeMap<String, String>, name: &str) -> Result<i64, String> {
+    let v = flags.get(name).ok_or_else(|| format!("--{name} is required\n{USAGE}"))?;
+    v.parse().map_err(|_| format!("--{name} must be a 64-bit integer id, not {v:?}"))
+}
+
+fn run(args: &[String]) -> Result<(), String> {
+    let (words, flags) = parse(args)?;
+    let db = flags.get("db").cloned().unwrap_or_else(|| "timeledger.db".into());
+    let open = || Engine::open(&db).map_err(|e| e.to_string());
+    let print = |v: serde_json::Value| println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    match words.iter().map(String::as_str).collect::<Vec<_>>().as_slice() {
+        ["serve"] => serve(open()?, flags.get("listen").map_or("127.0.0.1:8080", String::as_str)),
+        ["keys", "create"] => {
+            let engine = open()?;
+            let master = master_key()?.ok_or("set TIMELEDGER_MASTER_KEY or TIMELEDGER_MASTER_KEY_FILE")?;
+            engine.set_master_key(&master).map_err(|e| e.to_string())?;
+            let k = engine
+                .generate_key(&GenerateKey {
+                    guild_id: id(&flags, "guild")?,
+                    admin_user_id: id(&flags, "admin")?,
+                    master_key: master,
+                    tier: flags.get("tier").cloned(),
+                    name: flags.get("name").cloned(),
+                    form: flags.get("form").cloned(),
+                    ..Default::default()
+                })
+                .map_err(|e| e.to_string())?;
+            print(serde_json::to_value(&k).unwrap_or_default());
+            Ok(())
+        }
+        ["keys", "list"] => {
+            let keys = open()?.list_keys(id(&flags, "guild")?).map_err(|e| e.to_string())?;
+            print(serde_json::to_value(&keys).unwrap_or_default());
+            Ok(())
+        }
+        ["keys", "revoke", key_id] => {
+            let k = open()?.revoke_key(key_id).map_err(|e| e.to_string())?;
+            print(serde_json::to_value(&k).unwrap_or_default());
+            Ok(())
+        }
+        ["backup", dest] => {
+            open()?.backup_to(dest).map_err(|e| e.to_string())?;
+            eprintln!("timeledger: {db} copied to {dest}");
+            Ok(())
+        }
+        _ => Err(USAGE.into()),
+    }
+}
+
+struct Server {
+    engine: Engine,
+    config: Config,
+}
+
+fn serve(engine: Engine, listen: &str) -> Result<(), String> {
+    if let Some(master) = master_key()? {
+        engine.set_master_key(&master).map_err(|e| e.to_string())?;
+    }
+    let state = Arc::new(Server { engine, config: Config::default() });
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
+    rt.block_on(async move {
+        let listener =
+            tokio::net::TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let addr = listener.local_addr().map_err(|e| e.to_string())?;
+        println!("listening on http://{addr}");
+        let app = Router::new().route("/healthz", get(|| async { "ok" })).fallback(api).with_state(state);
+        axum::serve(listener, app).with_graceful_shutdown(shutdown()).await.map_err(|e| e.to_string())?;
+        eprintln!("timeledger: stopped");
+        Ok(())
+    })
+}
+
+async fn shutdown() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}
+
+fn json_error(status: StatusCode, code: &str, message: &str) -> Response {
+    let body = json!({"error": status.canonical_reason().unwrap_or("Error"), "message": message, "code": code});
+    let mut res = Response::new(Body::from(body.to_string()));
+    *res.status_mut() = status;
+    res.headers_mut().insert("content-type", HeaderValue::from_static("application/json"));
+    res
+}
+
+async fn api(State(s): State<Arc<Server>>, req: Request) -> Response {
+    let started = Instant::now();
+    let (parts, body) = req.into_parts();
+    let method = parts.method.to_string();
+    let path = parts.uri.path().to_string();
+    let res = match tokio::time::timeout(BODY_TIMEOUT, to_bytes(body, s.config.max_body_bytes)).await {
+        Err(_) => json_error(StatusCode::REQUEST_TIMEOUT, "REQUEST_TIMEOUT", "the body took too long to arrive"),
+        Ok(Err(_)) => json_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "PAYLOAD_TOO_LARGE",
+            &format!("at most {} bytes are accepted", s.config.max_body_bytes),
+        ),
+        Ok(Ok(bytes)) => {
+            let url = parts.uri.path_and_query().map_or("/", |p| p.as_str()).to_string();
+            let headers: Vec<(String, String)> = parts
+                .headers
+                .iter()
+                .filter_map(|(k, v)| v.to_str().ok().map(|v| (k.as_str().to_string(), v.to_string())))
+                .collect();
+            let state = Arc::clone(&s);
+            let method = method.clone();
+            // The engine blocks (SQLite): off the async threads.
+            let reply = tokio::task::spawn_blocking(move || {
+                timeledger_http::handle_parts(&state.engine, &state.config, &method, &url, &headers, bytes.to_vec())
+            })
+            .await;
+            match reply {
+                Ok(r) => {
+                    let mut res = Response::new(Body::from(r.body));
+                    *res.status_mut() = StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+                    for (k, v) in r.headers {
+                        if let (Ok(k), Ok(v)) = (HeaderName::from_bytes(k.as_bytes()), HeaderValue::from_str(&v)) {
+                            res.headers_mut().insert(k, v);
+                        }
+                    }
+                    res
+                }
+                Err(_) => {
+                    json_error(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL", "the request could not be answered")
+                }
+            }
+        }
+    };
+    // The path only: a query may carry `api_key`.
+    eprintln!("{method} {path} {} {:.1}ms", res.status().as_u16(), started.elapsed().as_secs_f64() * 1000.0);
+    res
+}
