@@ -779,7 +779,9 @@ fn decide(
     let Some((key, key_tier)) = chain.first() else {
         return Err(Error::InvalidApiKey);
     };
-    // No guild named: the request is for the key's own guild (WakaTime's routes name none).
+    // No guild named: the request is for the key's own guild (WakaTime's and the time-entry
+    // routes name none), and an action on a user is on the key's owner unless one is named.
+    let target = if guild_id.is_none() { target.or(key.owner_user_id) } else { target };
     let guild_id = guild_id.unwrap_or(key.guild_id);
     for (k, _) in chain {
         k.usable(now)?;
@@ -1151,7 +1153,9 @@ impl Engine {
     }
 
     /// [`Engine::authorize`] for the key's own guild: for routes that name no guild, as
-    /// WakaTime's do. The grant names the guild and the key's owner.
+    /// WakaTime's do. An action on a user (`clock_in_out`, `write_sessions`) is on
+    /// `target_user_id`, or on the key's owner when none is given. The grant names the guild
+    /// and the key's owner.
     ///
     /// ```
     /// use timeledger::{Engine, GenerateKey};
@@ -1167,11 +1171,11 @@ impl Engine {
     ///         ..Default::default()
     ///     })
     ///     .unwrap();
-    /// let grant = engine.authorize_own_guild(&k.api_key, "write_heartbeats").unwrap();
+    /// let grant = engine.authorize_own_guild(&k.api_key, "write_heartbeats", None).unwrap();
     /// assert_eq!((grant.guild_id, grant.owner_user_id), (7, Some(42)));
     /// ```
-    pub fn authorize_own_guild(&self, api_key: &str, action: &str) -> Result<Grant> {
-        self.authorize_for(api_key, None, action, None)
+    pub fn authorize_own_guild(&self, api_key: &str, action: &str, target_user_id: Option<i64>) -> Result<Grant> {
+        self.authorize_for(api_key, None, action, target_user_id)
     }
 
     fn authorize_for(&self, api_key: &str, guild: Option<i64>, action: &str, target: Option<i64>) -> Result<Grant> {

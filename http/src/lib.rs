@@ -10,7 +10,8 @@
 //! `/api/v1/openapi.json` is generated from the same table ([`openapi`]). Served: the clock-in
 //! bot's REST API (`/api/v1/auth/generate` and `/api/v1/guild/{guild_id}/...`) and the
 //! WakaTime / Hackatime API (under `/api/v1`, `/api/hackatime/v1` and `/api/compat/wakatime/v1`),
-//! whose routes take guild and user from the key. The time-entry family is to come.
+//! whose routes take guild and user from the key, and the time-entry API (`time-entries`,
+//! `projects`, `reports/summary`) in the key's guild.
 //!
 //! ```
 //! use timeledger::Engine;
@@ -181,8 +182,14 @@ pub enum Access {
         targets: bool,
     },
     /// A key allowed to do this action in its own guild, acting for its owner (the WakaTime
-    /// routes, which name neither guild nor user).
+    /// and time-entry routes, which name no guild).
     OwnKey {
+        /// The action `authorize` is asked about.
+        action: &'static str,
+    },
+    /// As `OwnKey`, for an action on the user the body's `user_id` names (default: the key's
+    /// owner).
+    OwnKeyOnUser {
         /// The action `authorize` is asked about.
         action: &'static str,
     },
@@ -534,11 +541,146 @@ fn wakatime_routes(prefix: &str) -> Vec<Route> {
     ]
 }
 
-/// Every route: the clock-in API, then the WakaTime family under each of its prefixes.
+const ENTRIES_QUERY: &[(&str, Kind)] = &[
+    ("user_id", Kind::Text),
+    ("project_id", Kind::Text),
+    ("from", Kind::Text),
+    ("to", Kind::Text),
+    ("page", Kind::Int),
+    ("per_page", Kind::Int),
+];
+
+/// A session as a time entry: the engine's fields plus `project_id` (the category).
+fn entry(mut session: Value) -> Value {
+    if let Some(cat) = session.get("category").cloned() {
+        session["project_id"] = cat;
+    }
+    session
+}
+
+/// The time-entry API (`/api/v1/time-entries`, `projects`, `reports/summary`): the key's own
+/// guild; projects are the guild's categories.
+fn time_entry_routes() -> Vec<Route> {
+    vec![
+        Route {
+            method: Method::GET,
+            path: "/api/v1/time-entries",
+            access: Access::OwnKey { action: "read_sessions" },
+            query: ENTRIES_QUERY,
+            status: 200,
+            summary: "Time entries, newest first: {data, meta {total, page, per_page}}",
+            handler: |e, i| {
+                let mut a = i.own_args(ENTRIES_QUERY)?;
+                a.remove("user_id");
+                if let Some(u) = i.query.get("user_id") {
+                    a.insert("user_id".into(), json!(u));
+                }
+                if let Some(p) = a.remove("project_id") {
+                    a.insert("category".into(), p);
+                }
+                let mut page = call(e, "list_sessions", a)?;
+                if let Some(data) = page.get_mut("data").and_then(Value::as_array_mut) {
+                    for s in data.iter_mut() {
+                        *s = entry(s.take());
+                    }
+                }
+                Ok(page)
+            },
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/v1/time-entries",
+            access: Access::OwnKeyOnUser { action: "write_sessions" },
+            query: &[],
+            status: 201,
+            summary: "Add a time entry: {project_id, start_time, end_time, user_id?, description?, billable?}",
+            handler: |e, i| {
+                let Value::Object(body) = &i.body else {
+                    return Err(Error::invalid("body", "must be a JSON object"));
+                };
+                let mut a = i.own_args(&[])?;
+                for (from, to) in [("project_id", "category"), ("start_time", "start"), ("end_time", "end")] {
+                    if let Some(v) = body.get(from).or_else(|| body.get(to)) {
+                        a.insert(to.into(), v.clone());
+                    }
+                }
+                for k in ["user_id", "description", "billable"] {
+                    if let Some(v) = body.get(k) {
+                        a.insert(k.into(), v.clone());
+                    }
+                }
+                Ok(entry(call(e, "add_entry", a)?))
+            },
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/time-entries/{id}",
+            access: Access::OwnKey { action: "read_sessions" },
+            query: &[],
+            status: 200,
+            summary: "One time entry",
+            handler: |e, i| {
+                let mut a = i.own_args(&[])?;
+                a.remove("user_id");
+                a.insert("session_id".into(), json!(i.text("id")));
+                Ok(entry(call(e, "get_session", a)?))
+            },
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/projects",
+            access: Access::OwnKey { action: "read_categories" },
+            query: CATEGORIES_QUERY,
+            status: 200,
+            summary: "The guild's projects (its categories) with their totals",
+            handler: |e, i| {
+                let mut a = i.own_args(CATEGORIES_QUERY)?;
+                a.remove("user_id");
+                call(e, "list_categories", a)
+            },
+        },
+        Route {
+            method: Method::POST,
+            path: "/api/v1/projects",
+            access: Access::OwnKey { action: "manage_categories" },
+            query: &[],
+            status: 201,
+            summary: "Create a project (a category): {name, description?, color?}",
+            handler: |e, i| {
+                let Value::Object(body) = &i.body else {
+                    return Err(Error::invalid("body", "must be a JSON object"));
+                };
+                let mut a = body.clone();
+                a.insert("guild_id".into(), json!(i.own()?.0));
+                call(e, "create_category", a)
+            },
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/reports/summary",
+            access: Access::OwnKey { action: "read_reports" },
+            query: REPORT_QUERY,
+            status: 200,
+            summary: "Summary report of the key's guild: ?timeframe=&group_by=user,category,day&from=&to=",
+            handler: |e, i| {
+                let mut a = i.own_args(REPORT_QUERY)?;
+                a.remove("user_id");
+                if let Some(u) = i.query.get("user_id") {
+                    a.insert("user_id".into(), json!(u));
+                }
+                call(e, "report", a)
+            },
+        },
+    ]
+}
+
+/// Every route: the clock-in API, the time-entry API, then the WakaTime family under each of its
+/// prefixes.
 fn table() -> &'static [Route] {
     static TABLE: std::sync::OnceLock<Vec<Route>> = std::sync::OnceLock::new();
     TABLE.get_or_init(|| {
         let mut all: Vec<Route> = CLOCK_IN_ROUTES.iter().map(Route::copy).collect();
+        all.extend(time_entry_routes());
         for prefix in WAKATIME_PREFIXES {
             all.extend(wakatime_routes(prefix));
         }
@@ -735,7 +877,11 @@ pub fn openapi() -> Value {
                 "default": {"description": "The engine's error body", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}}
             }
         });
-        if let Access::Key { action, .. } | Access::OwnKey { action } | Access::KeyCheckedByCall { action } = r.access {
+        if let Access::Key { action, .. }
+        | Access::OwnKey { action }
+        | Access::OwnKeyOnUser { action }
+        | Access::KeyCheckedByCall { action } = r.access
+        {
             op["security"] = json!([{"ApiKey": []}, {"Bearer": []}, {"Basic": []}]);
             op["x-timeledger-action"] = json!(action);
         }
@@ -884,9 +1030,13 @@ fn run(
                 })?;
                 grant_headers = grant.headers;
             }
-            Access::OwnKey { action } => {
+            Access::OwnKey { action } | Access::OwnKeyOnUser { action } => {
                 let key = input.api_key.clone().ok_or(Error::MissingApiKey)?;
-                let grant = engine.authorize_own_guild(&key, action)?;
+                let target = match route.access {
+                    Access::OwnKeyOnUser { .. } => target_user(&input.body)?,
+                    _ => None,
+                };
+                let grant = engine.authorize_own_guild(&key, action, target)?;
                 input.owner = grant.owner_user_id.map(|u| (grant.guild_id, u));
                 grant_headers = grant.headers;
             }
