@@ -66,12 +66,17 @@ impl Input {
         self.owner.ok_or_else(|| Error::Forbidden("this key belongs to no user".into()))
     }
 
-    /// `{guild_id, user_id}` of the key's owner, with the route's query parameters.
-    fn own_args(&self, spec: &[(&'static str, Kind)]) -> Result<Map<String, Value>, Error> {
-        let (guild, user) = self.own()?;
+    /// The route's query parameters with `guild_id`: the key's own guild.
+    fn own_guild_args(&self, spec: &[(&'static str, Kind)]) -> Result<Map<String, Value>, Error> {
         let mut args = self.query_args(spec)?;
-        args.insert("guild_id".into(), json!(guild));
-        args.insert("user_id".into(), json!(user));
+        args.insert("guild_id".into(), json!(self.own()?.0));
+        Ok(args)
+    }
+
+    /// The route's query parameters with `{guild_id, user_id}` of the key's owner.
+    fn own_args(&self, spec: &[(&'static str, Kind)]) -> Result<Map<String, Value>, Error> {
+        let mut args = self.own_guild_args(spec)?;
+        args.insert("user_id".into(), json!(self.own()?.1));
         Ok(args)
     }
 
@@ -336,22 +341,11 @@ const WAKATIME_PREFIXES: [&str; 3] = ["/api/v1", "/api/hackatime/v1", "/api/comp
 fn wakatime_routes(prefix: &str) -> Vec<Route> {
     let p = |tail: &str| -> &'static str { Box::leak(format!("{prefix}{tail}").into_boxed_str()) };
     let read = Access::OwnKey { action: "read_heartbeats" };
-    let board = |period: &'static str| -> fn(&Engine, &Input) -> Result<Value, Error> {
-        match period {
-            "weekly" => |e, i| {
-                let mut a = i.own_args(CODING_BOARD_QUERY)?;
-                a.remove("user_id");
-                a.insert("period".into(), json!("weekly"));
-                call(e, "coding_leaderboard", a)
-            },
-            _ => |e, i| {
-                let mut a = i.own_args(CODING_BOARD_QUERY)?;
-                a.remove("user_id");
-                a.insert("period".into(), json!("daily"));
-                call(e, "coding_leaderboard", a)
-            },
-        }
-    };
+    fn board(e: &Engine, i: &Input, period: &str) -> Result<Value, Error> {
+        let mut a = i.own_guild_args(CODING_BOARD_QUERY)?;
+        a.insert("period".into(), json!(period));
+        call(e, "coding_leaderboard", a)
+    }
     vec![
         Route {
             method: Method::POST,
@@ -468,7 +462,7 @@ fn wakatime_routes(prefix: &str) -> Vec<Route> {
             query: CODING_BOARD_QUERY,
             status: 200,
             summary: "Coding leaderboard of the last 24 hours",
-            handler: board("daily"),
+            handler: |e, i| board(e, i, "daily"),
         },
         Route {
             method: Method::GET,
@@ -477,7 +471,7 @@ fn wakatime_routes(prefix: &str) -> Vec<Route> {
             query: CODING_BOARD_QUERY,
             status: 200,
             summary: "Coding leaderboard of the last 24 hours",
-            handler: board("daily"),
+            handler: |e, i| board(e, i, "daily"),
         },
         Route {
             method: Method::GET,
@@ -486,7 +480,7 @@ fn wakatime_routes(prefix: &str) -> Vec<Route> {
             query: CODING_BOARD_QUERY,
             status: 200,
             summary: "Coding leaderboard of the last 7 days",
-            handler: board("weekly"),
+            handler: |e, i| board(e, i, "weekly"),
         },
         Route {
             method: Method::GET,
@@ -570,11 +564,7 @@ fn time_entry_routes() -> Vec<Route> {
             status: 200,
             summary: "Time entries, newest first: {data, meta {total, page, per_page}}",
             handler: |e, i| {
-                let mut a = i.own_args(ENTRIES_QUERY)?;
-                a.remove("user_id");
-                if let Some(u) = i.query.get("user_id") {
-                    a.insert("user_id".into(), json!(u));
-                }
+                let mut a = i.own_guild_args(ENTRIES_QUERY)?;
                 if let Some(p) = a.remove("project_id") {
                     a.insert("category".into(), p);
                 }
@@ -620,8 +610,7 @@ fn time_entry_routes() -> Vec<Route> {
             status: 200,
             summary: "One time entry",
             handler: |e, i| {
-                let mut a = i.own_args(&[])?;
-                a.remove("user_id");
+                let mut a = i.own_guild_args(&[])?;
                 a.insert("session_id".into(), json!(i.text("id")));
                 Ok(entry(call(e, "get_session", a)?))
             },
@@ -633,11 +622,7 @@ fn time_entry_routes() -> Vec<Route> {
             query: CATEGORIES_QUERY,
             status: 200,
             summary: "The guild's projects (its categories) with their totals",
-            handler: |e, i| {
-                let mut a = i.own_args(CATEGORIES_QUERY)?;
-                a.remove("user_id");
-                call(e, "list_categories", a)
-            },
+            handler: |e, i| call(e, "list_categories", i.own_guild_args(CATEGORIES_QUERY)?),
         },
         Route {
             method: Method::POST,
@@ -650,8 +635,8 @@ fn time_entry_routes() -> Vec<Route> {
                 let Value::Object(body) = &i.body else {
                     return Err(Error::invalid("body", "must be a JSON object"));
                 };
-                let mut a = body.clone();
-                a.insert("guild_id".into(), json!(i.own()?.0));
+                let mut a = i.own_guild_args(&[])?;
+                a.extend(body.iter().filter(|(k, _)| *k != "guild_id").map(|(k, v)| (k.clone(), v.clone())));
                 call(e, "create_category", a)
             },
         },
@@ -662,14 +647,7 @@ fn time_entry_routes() -> Vec<Route> {
             query: REPORT_QUERY,
             status: 200,
             summary: "Summary report of the key's guild: ?timeframe=&group_by=user,category,day&from=&to=",
-            handler: |e, i| {
-                let mut a = i.own_args(REPORT_QUERY)?;
-                a.remove("user_id");
-                if let Some(u) = i.query.get("user_id") {
-                    a.insert("user_id".into(), json!(u));
-                }
-                call(e, "report", a)
-            },
+            handler: |e, i| call(e, "report", i.own_guild_args(REPORT_QUERY)?),
         },
     ]
 }
