@@ -53,6 +53,8 @@ export interface UserOptions {
     guildId?: Id;
     /** With `guildId`: make the user an admin of the guild, or not. */
     isAdmin?: boolean;
+    /** The user's own IANA time zone for coding reads (`""` clears it: the guild's applies). */
+    timeZone?: string;
 }
 /** Options of {@link Engine.createCategory}. */
 export interface CategoryOptions {
@@ -153,6 +155,8 @@ export interface IngestOptions {
     userAgent?: string;
     /** The request's `X-Machine-Name`. */
     machineName?: string;
+    /** The request's `TimeZone`: becomes the user's zone while they have none. */
+    timeZone?: string;
 }
 /** Options of {@link Engine.listHeartbeats}. */
 export interface HeartbeatRange {
@@ -242,6 +246,28 @@ export interface User {
     email: string | null;
     slack_uid: string | null;
     trust_level: TrustLevel;
+    /** The user's own time zone for coding reads (null: the guild's). */
+    time_zone: string | null;
+}
+/** A member of a guild: the user and whether they are an admin of it. */
+export interface Member extends User {
+    is_admin: boolean;
+}
+/** A page of {@link Engine.listMembers}. */
+export interface MemberPage {
+    data: Member[];
+    meta: {
+        total: number;
+        page: number;
+        per_page: number;
+    };
+}
+/** Options of {@link Engine.listMembers}. */
+export interface PageOptions {
+    /** 1-based page (default 1). */
+    page?: number;
+    /** Page size, 1 to 500 (default 50). */
+    perPage?: number;
 }
 /** A category with its totals. */
 export interface Category {
@@ -568,6 +594,8 @@ export declare class Engine {
     updateGuild(guildId: Id, options: GuildOptions): GuildSettings;
     /** Creates or updates a user; with `guildId` also a member of that guild. */
     upsertUser(userId: Id, username: string, options?: UserOptions): User;
+    /** A guild's members by user id, each with `is_admin`, paginated (`{data, meta}`). */
+    listMembers(guildId: Id, options?: PageOptions): MemberPage;
     /** A user by id (`USER_NOT_FOUND` otherwise). */
     getUser(userId: Id): User;
     /** A user by e-mail, ignoring case. */

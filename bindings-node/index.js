@@ -209,7 +209,9 @@ const USER = {
     trustLevel: 'str',
     guildId: 'id',
     isAdmin: 'bool',
+    timeZone: 'str',
 };
+const PAGE = { page: 'int', perPage: 'int' };
 const CATEGORY = { description: 'str', color: 'str' };
 const CATEGORY_UPDATE = { newName: 'str', description: 'str', color: 'str', archived: 'bool' };
 const CLOCK_IN = { description: 'str', at: 'instant', switch: 'bool' };
@@ -220,7 +222,7 @@ const SESSION_FILTER = { userId: 'id', category: 'str', from: 'instant', to: 'in
 const WINDOW = { timeframe: 'str', from: 'instant', to: 'instant' };
 const LEADERBOARD = { ...WINDOW, category: 'str', limit: 'int', offset: 'int' };
 const REPORT = { ...WINDOW, groupBy: 'strs', userId: 'id', category: 'str' };
-const INGEST = { userAgent: 'str', machineName: 'str' };
+const INGEST = { userAgent: 'str', machineName: 'str', timeZone: 'str' };
 const HB_RANGE = { start: 'instant', end: 'instant', limit: 'int' };
 const CODING_LB = { period: 'str', limit: 'int', offset: 'int' };
 const KEY = { tier: 'str', name: 'str', expiresAt: 'instant', form: 'str' };
@@ -355,6 +357,10 @@ class Engine {
     upsertUser(userId, username, options) {
         const a = { user_id: id('userId', userId), username: str('username', username) };
         return this.#run('upsert_user', JSON.stringify(opts(a, options, USER, 'upsertUser options')));
+    }
+    /** A guild's members by user id, each with `is_admin`, paginated (`{data, meta}`). */
+    listMembers(guildId, options) {
+        return this.#run('list_members', JSON.stringify(opts({ guild_id: id('guildId', guildId) }, options, PAGE, 'listMembers options')));
     }
     /** A user by id (`USER_NOT_FOUND` otherwise). */
     getUser(userId) {

@@ -61,6 +61,8 @@ export interface UserOptions {
   guildId?: Id
   /** With `guildId`: make the user an admin of the guild, or not. */
   isAdmin?: boolean
+  /** The user's own IANA time zone for coding reads (`""` clears it: the guild's applies). */
+  timeZone?: string
 }
 
 /** Options of {@link Engine.createCategory}. */
@@ -173,6 +175,8 @@ export interface IngestOptions {
   userAgent?: string
   /** The request's `X-Machine-Name`. */
   machineName?: string
+  /** The request's `TimeZone`: becomes the user's zone while they have none. */
+  timeZone?: string
 }
 
 /** Options of {@link Engine.listHeartbeats}. */
@@ -278,6 +282,27 @@ export interface User {
   email: string | null
   slack_uid: string | null
   trust_level: TrustLevel
+  /** The user's own time zone for coding reads (null: the guild's). */
+  time_zone: string | null
+}
+
+/** A member of a guild: the user and whether they are an admin of it. */
+export interface Member extends User {
+  is_admin: boolean
+}
+
+/** A page of {@link Engine.listMembers}. */
+export interface MemberPage {
+  data: Member[]
+  meta: { total: number; page: number; per_page: number }
+}
+
+/** Options of {@link Engine.listMembers}. */
+export interface PageOptions {
+  /** 1-based page (default 1). */
+  page?: number
+  /** Page size, 1 to 500 (default 50). */
+  perPage?: number
 }
 
 /** A category with its totals. */
@@ -739,7 +764,9 @@ const USER: Schema = {
   trustLevel: 'str',
   guildId: 'id',
   isAdmin: 'bool',
+  timeZone: 'str',
 }
+const PAGE: Schema = { page: 'int', perPage: 'int' }
 const CATEGORY: Schema = { description: 'str', color: 'str' }
 const CATEGORY_UPDATE: Schema = { newName: 'str', description: 'str', color: 'str', archived: 'bool' }
 const CLOCK_IN: Schema = { description: 'str', at: 'instant', switch: 'bool' }
@@ -750,7 +777,7 @@ const SESSION_FILTER: Schema = { userId: 'id', category: 'str', from: 'instant',
 const WINDOW: Schema = { timeframe: 'str', from: 'instant', to: 'instant' }
 const LEADERBOARD: Schema = { ...WINDOW, category: 'str', limit: 'int', offset: 'int' }
 const REPORT: Schema = { ...WINDOW, groupBy: 'strs', userId: 'id', category: 'str' }
-const INGEST: Schema = { userAgent: 'str', machineName: 'str' }
+const INGEST: Schema = { userAgent: 'str', machineName: 'str', timeZone: 'str' }
 const HB_RANGE: Schema = { start: 'instant', end: 'instant', limit: 'int' }
 const CODING_LB: Schema = { period: 'str', limit: 'int', offset: 'int' }
 const KEY: Schema = { tier: 'str', name: 'str', expiresAt: 'instant', form: 'str' }
@@ -902,6 +929,11 @@ export class Engine {
   upsertUser(userId: Id, username: string, options?: UserOptions): User {
     const a = { user_id: id('userId', userId), username: str('username', username) }
     return this.#run('upsert_user', JSON.stringify(opts(a, options, USER, 'upsertUser options')))
+  }
+
+  /** A guild's members by user id, each with `is_admin`, paginated (`{data, meta}`). */
+  listMembers(guildId: Id, options?: PageOptions): MemberPage {
+    return this.#run('list_members', JSON.stringify(opts({ guild_id: id('guildId', guildId) }, options, PAGE, 'listMembers options')))
   }
 
   /** A user by id (`USER_NOT_FOUND` otherwise). */

@@ -22,6 +22,7 @@ const METHODS = {
   update_guild: ['updateGuild', ['guild_id']],
   upsert_user: ['upsertUser', ['user_id', 'username']],
   get_user: ['getUser', ['user_id']],
+  list_members: ['listMembers', ['guild_id']],
   find_user_by_email: ['findUserByEmail', ['email']],
   find_user_by_slack_uid: ['findUserBySlackUid', ['slack_uid']],
   set_trust_level: ['setTrustLevel', ['user_id', 'trust_level']],

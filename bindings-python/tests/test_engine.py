@@ -261,6 +261,8 @@ def test_every_operation_is_callable_from_python(engine: timeledger.Engine) -> N
     assert run("update_guild", 1, timezone="Europe/Paris", week_start="sunday").week_start == "sunday"
     assert run("upsert_user", 5, "ana", email="ana@example.org", slack_uid="U5", guild_id=1).username == "ana"
     assert run("get_user", 5).email == "ana@example.org"
+    assert run("upsert_user", 5, "ana", time_zone="Asia/Tokyo").time_zone == "Asia/Tokyo"
+    assert [(m.user_id, m.is_admin) for m in run("list_members", 1, per_page=10).data] == [(5, False)]
     assert run("find_user_by_email", "ANA@example.org").user_id == 5
     assert run("find_user_by_slack_uid", "U5").user_id == 5
     assert run("set_trust_level", 5, "green").trust_level == "green"

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::store::Engine;
 use crate::time::{self, Millis};
-use crate::wire;
+use crate::wire::{self, Page, PageMeta};
 
 /// Default heartbeat timeout: 15 minutes, as WakaTime.
 pub const DEFAULT_HEARTBEAT_TIMEOUT: i64 = 900;
@@ -139,7 +139,7 @@ pub struct GuildUpdate {
 pub const TRUST_LEVELS: [&str; 4] = ["blue", "green", "yellow", "red"];
 
 /// A person known to the engine.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     /// Snowflake or any signed 64-bit id.
     pub user_id: i64,
@@ -155,6 +155,32 @@ pub struct User {
     pub slack_uid: Option<String>,
     /// `blue`, `green`, `yellow` or `red`.
     pub trust_level: String,
+    /// The user's own IANA time zone for coding reads ("today", summaries' days); none: the
+    /// guild's.
+    pub time_zone: Option<String>,
+}
+
+/// A member of a guild: the user and whether they are an admin of it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Member {
+    /// The user.
+    #[serde(flatten)]
+    pub user: User,
+    /// Whether the user is an admin of the guild.
+    pub is_admin: bool,
+}
+
+/// Arguments of [`Engine::list_members`].
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct MembersQuery {
+    /// The guild.
+    #[serde(with = "wire::id")]
+    pub guild_id: i64,
+    /// 1-based page (default 1).
+    pub page: Option<u32>,
+    /// Page size, 1..=500 (default 50).
+    pub per_page: Option<u32>,
 }
 
 /// Arguments of [`Engine::upsert_user`]. Absent optional fields keep their stored value.
@@ -176,6 +202,8 @@ pub struct UserInput {
     pub slack_uid: Option<String>,
     /// Trust level (`blue` default).
     pub trust_level: Option<String>,
+    /// The user's own IANA time zone; `""` clears it (the guild's zone applies again).
+    pub time_zone: Option<String>,
     /// Make the user a member of this guild too.
     #[serde(default, deserialize_with = "wire::id::option::deserialize")]
     pub guild_id: Option<i64>,
@@ -192,7 +220,7 @@ fn check_trust(level: &str) -> Result<String> {
     }
 }
 
-const USER_COLUMNS: &str = "user_id, username, display_name, avatar_url, email, slack_uid, trust_level";
+const USER_COLUMNS: &str = "user_id, username, display_name, avatar_url, email, slack_uid, trust_level, time_zone";
 
 fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
     Ok(User {
@@ -203,6 +231,7 @@ fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
         email: r.get(4)?,
         slack_uid: r.get(5)?,
         trust_level: r.get(6)?,
+        time_zone: r.get(7)?,
     })
 }
 
@@ -304,21 +333,33 @@ impl Engine {
             return Err(Error::invalid("username", "must be 1 to 100 characters"));
         }
         let trust = input.trust_level.as_deref().map(check_trust).transpose()?;
+        // `Some("")` clears the zone; a name is checked and stored in its canonical form.
+        let zone = match input.time_zone.as_deref().map(str::trim) {
+            None => None,
+            Some("") => Some(String::new()),
+            Some(z) => Some(
+                time::parse_zone(z)
+                    .map_err(|_| Error::invalid("time_zone", format!("unknown IANA time zone {z:?}")))?
+                    .name()
+                    .to_string(),
+            ),
+        };
         if input.is_admin.is_some() && input.guild_id.is_none() {
             return Err(Error::invalid("is_admin", "is_admin needs guild_id"));
         }
         let now = self.now_ms();
         self.write(|tx| {
             tx.prepare_cached(
-                "INSERT INTO users (user_id, username, display_name, avatar_url, email, slack_uid, trust_level, created_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, COALESCE(?7, 'blue'), ?8)
+                "INSERT INTO users (user_id, username, display_name, avatar_url, email, slack_uid, trust_level, created_at, time_zone)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, COALESCE(?7, 'blue'), ?8, NULLIF(?9, ''))
                  ON CONFLICT (user_id) DO UPDATE SET
                    username = excluded.username,
                    display_name = COALESCE(?3, display_name),
                    avatar_url = COALESCE(?4, avatar_url),
                    email = COALESCE(?5, email),
                    slack_uid = COALESCE(?6, slack_uid),
-                   trust_level = COALESCE(?7, trust_level)",
+                   trust_level = COALESCE(?7, trust_level),
+                   time_zone = CASE WHEN ?9 IS NULL THEN time_zone ELSE NULLIF(?9, '') END",
             )?
             .execute(params![
                 input.user_id,
@@ -328,7 +369,8 @@ impl Engine {
                 input.email.as_deref().map(str::trim),
                 input.slack_uid,
                 trust,
-                now
+                now,
+                zone
             ])?;
             if let Some(g) = input.guild_id {
                 ensure_guild(tx, g, now)?;
@@ -400,6 +442,44 @@ impl Engine {
     /// Whether a user is an admin of a guild.
     pub fn is_admin(&self, guild_id: i64, user_id: i64) -> Result<bool> {
         self.read(|tx| is_admin_tx(tx, guild_id, user_id))
+    }
+
+    /// A guild's members (users who clocked in, sent heartbeats or were added), by user id,
+    /// paginated as sessions are (`data` + `meta {total, page, per_page}`).
+    ///
+    /// ```
+    /// use timeledger::{Engine, MembersQuery, UserInput};
+    /// let engine = Engine::open(":memory:").unwrap();
+    /// engine.upsert_user(&UserInput { user_id: 2, username: "ada".into(), guild_id: Some(1), ..Default::default() }).unwrap();
+    /// let page = engine.list_members(&MembersQuery { guild_id: 1, ..Default::default() }).unwrap();
+    /// assert_eq!((page.meta.total, page.data[0].user.username.as_str(), page.data[0].is_admin), (1, "ada", false));
+    /// ```
+    pub fn list_members(&self, q: &MembersQuery) -> Result<Page<Member>> {
+        let page = q.page.unwrap_or(1);
+        let per_page = q.per_page.unwrap_or(50);
+        if page == 0 {
+            return Err(Error::invalid("page", "pages count from 1"));
+        }
+        if !(1..=500).contains(&per_page) {
+            return Err(Error::invalid("per_page", "must be 1 to 500"));
+        }
+        self.read(|tx| {
+            let total: u64 = tx
+                .prepare_cached("SELECT COUNT(*) FROM guild_members WHERE guild_id = ?1")?
+                .query_row([q.guild_id], |r| r.get(0))?;
+            let offset = i64::from(page - 1) * i64::from(per_page);
+            let cols = USER_COLUMNS.split(", ").map(|c| format!("u.{c}")).collect::<Vec<_>>().join(", ");
+            let data = tx
+                .prepare_cached(&format!(
+                    "SELECT {cols}, m.is_admin FROM guild_members m JOIN users u ON u.user_id = m.user_id
+                     WHERE m.guild_id = ?1 ORDER BY m.user_id LIMIT ?2 OFFSET ?3"
+                ))?
+                .query_map(params![q.guild_id, per_page, offset], |r| {
+                    Ok(Member { user: user_from_row(r)?, is_admin: r.get(8)? })
+                })?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(Page { data, meta: PageMeta { total, page, per_page } })
+        })
     }
 
     /// Whether a user is a member of a guild (has clocked in, sent heartbeats, or was added).

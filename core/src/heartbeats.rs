@@ -12,6 +12,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use chrono_tz::Tz;
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -614,6 +615,9 @@ pub struct HeartbeatBatch {
     pub user_agent: Option<String>,
     /// The request's `X-Machine-Name`, used when a heartbeat has no `machine`.
     pub machine_name: Option<String>,
+    /// The request's `TimeZone` (an IANA name, as the plugins send it): becomes the user's own
+    /// zone while the user has none. A name that is not a zone is ignored.
+    pub time_zone: Option<String>,
 }
 
 /// Bulk ingest result; serialises in WakaTime's shape, `{"responses": [[body, status], ...]}`,
@@ -942,8 +946,27 @@ pub struct CodingLeaderboardQuery {
 /// The `{total_seconds, text, digital, hours, minutes, decimal}` block WakaTime uses.
 /// One local day of a user's coding in the status bar's shape: `grand_total`, each dimension's
 /// items with `percent`, and the day's `range`.
-fn day_summary(tx: &Transaction<'_>, guild: &Guild, user_id: i64, day: i32, text: &str) -> Result<Map<String, Value>> {
-    let (from, to) = (time::day_start(guild.tz, day), time::day_start(guild.tz, day + 1));
+/// The zone a user's coding reads are in: the user's own, else the guild's.
+fn user_zone(tx: &Transaction<'_>, guild: &Guild, user_id: i64) -> Result<Tz> {
+    let own: Option<String> = tx
+        .prepare_cached("SELECT time_zone FROM users WHERE user_id = ?1")?
+        .query_row([user_id], |r| r.get(0))
+        .optional()?
+        .flatten();
+    Ok(own.and_then(|z| time::parse_zone(&z).ok()).unwrap_or(guild.tz))
+}
+
+/// One local day of `zone` (the user's) for a user. The guild's day rollups cover the whole
+/// guild-local days inside it; the rest is read from raw heartbeats.
+fn day_summary(
+    tx: &Transaction<'_>,
+    guild: &Guild,
+    zone: Tz,
+    user_id: i64,
+    day: i32,
+    text: &str,
+) -> Result<Map<String, Value>> {
+    let (from, to) = (time::day_start(zone, day), time::day_start(zone, day + 1));
     let cells = coding_by_dim(tx, guild, user_id, Window { from: Some(from), to: Some(to) })?;
     let (total, dims) = by_dimension(tx, &cells)?;
     let mut data = Map::new();
@@ -971,7 +994,7 @@ fn day_summary(tx: &Transaction<'_>, guild: &Guild, user_id: i64, day: i32, text
             "start": Timestamp(from),
             "end": Timestamp(to),
             "text": text,
-            "timezone": guild.tz.name(),
+            "timezone": zone.name(),
         }),
     );
     Ok(data)
@@ -1210,7 +1233,7 @@ impl Engine {
         let parsed = parse_batch(&items, |v, memo| {
             normalize(v, batch.user_agent.as_deref(), batch.machine_name.as_deref(), memo)
         })?;
-        let saved = self.ingest_parsed(batch.guild_id, batch.user_id, &parsed)?;
+        let saved = self.ingest_parsed(batch.guild_id, batch.user_id, batch.time_zone.as_deref(), &parsed)?;
         Ok(BulkResult { responses: outcomes(parsed, saved) })
     }
 
@@ -1249,6 +1272,8 @@ impl Engine {
             user_agent: Option<std::borrow::Cow<'a, str>>,
             #[serde(borrow)]
             machine_name: Option<std::borrow::Cow<'a, str>>,
+            #[serde(borrow)]
+            time_zone: Option<std::borrow::Cow<'a, str>>,
         }
         let a: Args<'_> = serde_json::from_str(args_json).map_err(|e| {
             if e.is_syntax() || e.is_eof() {
@@ -1270,7 +1295,7 @@ impl Engine {
         let parsed = parse_batch(&items, |raw, memo| {
             normalize_text(raw, a.user_agent.as_deref(), a.machine_name.as_deref(), memo)
         })?;
-        let saved = self.ingest_parsed(a.guild_id, a.user_id, &parsed)?;
+        let saved = self.ingest_parsed(a.guild_id, a.user_id, a.time_zone.as_deref(), &parsed)?;
         Ok(outcomes(parsed, saved))
     }
 
@@ -1280,8 +1305,10 @@ impl Engine {
         &self,
         guild_id: i64,
         user_id: i64,
+        zone: Option<&str>,
         parsed: &[std::result::Result<Hb<'_>, String>],
     ) -> Result<Vec<(u16, i64)>> {
+        let zone = zone.and_then(|z| time::parse_zone(z).ok());
         let mut new_dims: HashMap<u64, (DimKey, i64)> = HashMap::new();
         let mut new_entities: HashMap<String, i64> = HashMap::new();
         let result = self.write(|tx| {
@@ -1291,6 +1318,11 @@ impl Engine {
             if !self.known_member(guild_id, user_id) {
                 ensure_guild(tx, guild_id, now)?;
                 ensure_member(tx, guild_id, user_id, now)?;
+            }
+            if let Some(z) = zone {
+                // A no-op (no page written) once the user has a zone.
+                tx.prepare_cached("UPDATE users SET time_zone = ?2 WHERE user_id = ?1 AND time_zone IS NULL")?
+                    .execute(params![user_id, z.name()])?;
             }
             let guild = load_guild(tx, guild_id)?;
             let mut last: Option<(&Hb<'_>, i64)> = None;
@@ -1406,7 +1438,8 @@ impl Engine {
         let now = self.now_ms();
         self.read(|tx| {
             let guild = load_guild(tx, q.guild_id)?;
-            let (ts, te) = Timeframe::Today.resolve(guild.tz, guild.week_start, now);
+            let zone = user_zone(tx, &guild, q.user_id)?;
+            let (ts, te) = Timeframe::Today.resolve(zone, guild.week_start, now);
             let start = Timestamp::checked_opt(q.start, "start")?.or(ts).unwrap_or(now);
             let end = Timestamp::checked_opt(q.end, "end")?.or(te).unwrap_or(now);
             if end < start {
@@ -1439,8 +1472,9 @@ impl Engine {
         let now = self.now_ms();
         self.read(|tx| {
             let guild = load_guild(tx, guild_id)?;
-            let today = time::local_day(guild.tz, now);
-            Ok(json!({ "data": day_summary(tx, &guild, user_id, today, "Today")? }))
+            let zone = user_zone(tx, &guild, user_id)?;
+            let today = time::local_day(zone, now);
+            Ok(json!({ "data": day_summary(tx, &guild, zone, user_id, today, "Today")? }))
         })
     }
 
@@ -1460,7 +1494,8 @@ impl Engine {
         let now = self.now_ms();
         self.read(|tx| {
             let guild = load_guild(tx, q.guild_id)?;
-            let today = time::local_day(guild.tz, now);
+            let zone = user_zone(tx, &guild, q.user_id)?;
+            let today = time::local_day(zone, now);
             let day = |field: &str, s: &str| -> Result<i32> {
                 match s.trim() {
                     "today" => Ok(today),
@@ -1487,7 +1522,7 @@ impl Engine {
                 } else {
                     ""
                 };
-                let item = day_summary(tx, &guild, q.user_id, d, text)?;
+                let item = day_summary(tx, &guild, zone, q.user_id, d, text)?;
                 total += item["grand_total"]["total_seconds"].as_f64().unwrap_or(0.0);
                 data.push(Value::Object(item));
             }
@@ -1500,8 +1535,8 @@ impl Engine {
                     "decimal": cumulative["decimal"],
                     "digital": cumulative["digital"],
                 },
-                "start": Timestamp(time::day_start(guild.tz, first)),
-                "end": Timestamp(time::day_start(guild.tz, last + 1)),
+                "start": Timestamp(time::day_start(zone, first)),
+                "end": Timestamp(time::day_start(zone, last + 1)),
             }))
         })
     }
@@ -1513,7 +1548,10 @@ impl Engine {
         let now = self.now_ms();
         self.read(|tx| {
             let guild = load_guild(tx, q.guild_id)?;
-            let (tf, w) = resolve(&guild, q.timeframe.as_deref(), "all", q.from, q.to, now)?;
+            // Timeframes ("today", "last_7_days") are the user's days; the guild's rollups
+            // still answer the whole guild-local days inside them.
+            let in_zone = Guild { tz: user_zone(tx, &guild, q.user_id)?, ..guild.clone() };
+            let (tf, w) = resolve(&in_zone, q.timeframe.as_deref(), "all", q.from, q.to, now)?;
             let (from, to) = (w.from, w.to);
             let cells = coding_by_dim(tx, &guild, q.user_id, w)?;
             let (total, dims) = by_dimension(tx, &cells)?;

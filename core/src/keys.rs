@@ -767,13 +767,31 @@ type WindowUpdate = (String, Millis, WindowState);
 
 /// Everything `authorize` decides once the chain is loaded. `is_admin` is asked only when the
 /// rule needs it; `state` gives the stored window of `(key_id, period)`.
+/// The user an action acts on, as the caller names it.
+#[derive(Debug, Clone, Copy)]
+enum Target<'a> {
+    /// A user, or none (with no guild named: the key's owner).
+    User(Option<i64>),
+    /// The user of this session (of the request's guild), looked up only when the tier's
+    /// permission depends on who it is.
+    Session(&'a str),
+}
+
+/// Look-ups `decide` makes only when the tier's permission depends on the user acted on.
+struct Who<'f> {
+    /// Whether a user is an admin of a guild.
+    is_admin: &'f dyn Fn(i64, i64) -> Result<bool>,
+    /// The user of a session of a guild, if there is such a session.
+    session_user: &'f dyn Fn(i64, &str) -> Result<Option<i64>>,
+}
+
 fn decide(
     chain: &[(KeyRow, TierDef)],
     guild_id: Option<i64>,
     action: &str,
-    target: Option<i64>,
+    target: Target<'_>,
     now: Millis,
-    is_admin: impl FnOnce(i64, i64) -> Result<bool>,
+    who: Who<'_>,
     mut state: impl FnMut(&str, Millis) -> Result<WindowState>,
 ) -> Result<(Grant, Vec<WindowUpdate>)> {
     let Some((key, key_tier)) = chain.first() else {
@@ -781,7 +799,11 @@ fn decide(
     };
     // No guild named: the request is for the key's own guild (WakaTime's and the time-entry
     // routes name none), and an action on a user is on the key's owner unless one is named.
-    let target = if guild_id.is_none() { target.or(key.owner_user_id) } else { target };
+    let named = match target {
+        Target::User(u) if guild_id.is_none() => u.or(key.owner_user_id),
+        Target::User(u) => u,
+        Target::Session(_) => None,
+    };
     let guild_id = guild_id.unwrap_or(key.guild_id);
     for (k, _) in chain {
         k.usable(now)?;
@@ -797,10 +819,15 @@ fn decide(
     if !eff.has(action) {
         let admins_only = format!("{action}_admins");
         if TARGETED.contains(&action) && eff.has(&admins_only) {
-            let Some(user) = target else {
-                return Err(Error::invalid("target_user_id", format!("{action} needs the target user for this tier")));
+            let user = match target {
+                Target::Session(id) => {
+                    (who.session_user)(guild_id, id)?.ok_or_else(|| Error::SessionNotFound(id.to_string()))?
+                }
+                Target::User(_) => named.ok_or_else(|| {
+                    Error::invalid("target_user_id", format!("{action} needs the target user for this tier"))
+                })?,
             };
-            if !is_admin(guild_id, user)? {
+            if !(who.is_admin)(guild_id, user)? {
                 return Err(Error::Forbidden(format!(
                     "tier {} may {action} only users who are admins of the guild",
                     key_tier.name
@@ -1149,7 +1176,23 @@ impl Engine {
     /// ancestors), guild scope, permission, then every rate-limit window of the key and its
     /// ancestors at once (all or nothing). An unknown key or a refused action spends nothing.
     pub fn authorize(&self, req: &AuthorizeRequest) -> Result<Grant> {
-        self.authorize_for(&req.api_key, Some(req.guild_id), &req.action, req.target_user_id)
+        self.authorize_for(&req.api_key, Some(req.guild_id), &req.action, Target::User(req.target_user_id))
+    }
+
+    /// [`Engine::authorize`] for an action on one session (`write_sessions` to edit or delete
+    /// it): the user acted on is the session's own, so a tier that may write only admins'
+    /// sessions may change this one only if its user is an admin of the guild. With no guild
+    /// named, the key's own guild. The session is looked up only when the tier's permission
+    /// depends on its user; one that does not exist is then `SESSION_NOT_FOUND`, after the key,
+    /// its scope and its permission were checked.
+    pub fn authorize_on_session(
+        &self,
+        api_key: &str,
+        guild_id: Option<i64>,
+        action: &str,
+        session_id: &str,
+    ) -> Result<Grant> {
+        self.authorize_for(api_key, guild_id, action, Target::Session(session_id))
     }
 
     /// [`Engine::authorize`] for the key's own guild: for routes that name no guild, as
@@ -1175,10 +1218,10 @@ impl Engine {
     /// assert_eq!((grant.guild_id, grant.owner_user_id), (7, Some(42)));
     /// ```
     pub fn authorize_own_guild(&self, api_key: &str, action: &str, target_user_id: Option<i64>) -> Result<Grant> {
-        self.authorize_for(api_key, None, action, target_user_id)
+        self.authorize_for(api_key, None, action, Target::User(target_user_id))
     }
 
-    fn authorize_for(&self, api_key: &str, guild: Option<i64>, action: &str, target: Option<i64>) -> Result<Grant> {
+    fn authorize_for(&self, api_key: &str, guild: Option<i64>, action: &str, target: Target<'_>) -> Result<Grant> {
         let hash = sha256(&canonical(api_key)?);
         let mut limiter = self.limiter().lock().unwrap_or_else(|p| p.into_inner());
         if let Some(mem) = limiter.as_mut() {
@@ -1198,7 +1241,10 @@ impl Engine {
                 action,
                 target,
                 now,
-                |g, u| is_admin_tx(tx, g, u),
+                Who {
+                    is_admin: &|g, u| is_admin_tx(tx, g, u),
+                    session_user: &|g, id| crate::sessions::session_user(tx, g, id),
+                },
                 |key_id, period| {
                     Ok(tx
                         .prepare_cached("SELECT window_start, current, previous FROM rate_windows WHERE key_id = ?1 AND period_ms = ?2")?
@@ -1228,7 +1274,7 @@ impl Engine {
         &self,
         mem: &mut MemoryLimiter,
         hash: &[u8; 32],
-        (guild, action, target): (Option<i64>, &str, Option<i64>),
+        (guild, action, target): (Option<i64>, &str, Target<'_>),
         now: Millis,
     ) -> Result<Grant> {
         let refresh = std::time::Duration::from_millis(MEMORY_LIMITER_REFRESH_MS);
@@ -1260,7 +1306,10 @@ impl Engine {
             action,
             target,
             now,
-            |g, u| self.is_admin(g, u),
+            Who {
+                is_admin: &|g, u| self.is_admin(g, u),
+                session_user: &|g, id| self.read(|tx| crate::sessions::session_user(tx, g, id)),
+            },
             |key_id, period| Ok(windows.get(&(key_id.to_string(), period)).copied().unwrap_or_default()),
         )?;
         for (key_id, period, s) in updates {

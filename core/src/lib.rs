@@ -49,7 +49,9 @@ pub use aggregate::{
 pub use categories::{Category, CategoryUpdate, NewCategory};
 pub use dispatch::OPERATIONS;
 pub use error::{Error, Result};
-pub use guilds::{GuildSettings, GuildUpdate, User, UserInput, DEFAULT_HEARTBEAT_TIMEOUT, TRUST_LEVELS};
+pub use guilds::{
+    GuildSettings, GuildUpdate, Member, MembersQuery, User, UserInput, DEFAULT_HEARTBEAT_TIMEOUT, TRUST_LEVELS,
+};
 pub use heartbeats::{
     BulkResult, CodingLeaderboardQuery, Heartbeat, HeartbeatBatch, HeartbeatQuery, IngestOutcome, IngestedHeartbeat,
     SummariesQuery, UserWindow,
@@ -59,11 +61,11 @@ pub use keys::{
     DEFAULT_KEY_PREFIX, MAX_KEY_CHAIN, MAX_TIER_LIMIT, MEMORY_LIMITER_REFRESH_MS,
 };
 pub use sessions::{
-    ClockIn, ClockInResult, ClockOut, NewEntry, Page, PageMeta, Session, SessionQuery, SessionUpdate, MAX_ENTRY_SECONDS,
+    ClockIn, ClockInResult, ClockOut, NewEntry, Session, SessionQuery, SessionUpdate, MAX_ENTRY_SECONDS,
 };
 pub use store::{Engine, SCHEMA_VERSION};
 pub use time::{Clock, SystemClock, Timeframe};
-pub use wire::Timestamp;
+pub use wire::{Page, PageMeta, Timestamp};
 
 /// The README's Rust examples, compiled and run as doctests so they cannot rot.
 #[cfg(doctest)]

@@ -10,7 +10,7 @@ use crate::guilds::{ensure_guild, ensure_member, load_guild, Guild};
 use crate::rollup::{self, Contribution};
 use crate::store::{random_base62, Engine};
 use crate::time::{floor_second, Millis};
-use crate::wire::{self, Timestamp};
+use crate::wire::{self, Page, PageMeta, Timestamp};
 
 /// A session as returned to hosts (ClockEye's time-entry shape plus Timeledger's fields).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -160,26 +160,6 @@ pub struct SessionQuery {
     pub per_page: Option<u32>,
 }
 
-/// A page of results, as ClockEye lists them.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct Page<T> {
-    /// The page's items.
-    pub data: Vec<T>,
-    /// Paging metadata.
-    pub meta: PageMeta,
-}
-
-/// `meta` of a [`Page`].
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct PageMeta {
-    /// Items matching the filters, on all pages.
-    pub total: u64,
-    /// This page (1-based).
-    pub page: u32,
-    /// Page size.
-    pub per_page: u32,
-}
-
 /// A stored session row.
 #[derive(Debug, Clone)]
 struct Row {
@@ -250,6 +230,14 @@ fn row_by_public_id(tx: &Transaction<'_>, guild_id: i64, public_id: &str) -> Res
         .query_row(params![public_id, guild_id], row_from)
         .optional()?
         .ok_or_else(|| Error::SessionNotFound(public_id.to_string()))
+}
+
+/// The user of a session of a guild, if there is such a session (for `authorize`).
+pub(crate) fn session_user(tx: &Transaction<'_>, guild_id: i64, public_id: &str) -> Result<Option<i64>> {
+    Ok(tx
+        .prepare_cached("SELECT user_id FROM sessions WHERE public_id = ?1 AND guild_id = ?2")?
+        .query_row(params![public_id, guild_id], |r| r.get(0))
+        .optional()?)
 }
 
 /// Whether any running session of the guild has passed the guild's maximum length.

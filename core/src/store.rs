@@ -298,6 +298,10 @@ const MIGRATIONS: &[&str] = &[
     CREATE TRIGGER tiers_deleted AFTER DELETE ON tiers
         BEGIN UPDATE key_state SET generation = generation + 1 WHERE id = 1; END;
     "#,
+    // 6: a user's own time zone (NULL: the guild's), for coding reads.
+    r#"
+    ALTER TABLE users ADD COLUMN time_zone TEXT;
+    "#,
 ];
 
 /// The schema version this build writes (the number of migrations).

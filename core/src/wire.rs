@@ -179,3 +179,23 @@ pub fn args_error(e: serde_json::Error) -> Error {
 pub fn hours(seconds: i64) -> f64 {
     (seconds as f64 / 36.0).round() / 100.0
 }
+
+/// A page of results, as ClockEye lists them.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct Page<T> {
+    /// The page's items.
+    pub data: Vec<T>,
+    /// Paging metadata.
+    pub meta: PageMeta,
+}
+
+/// `meta` of a [`Page`].
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
+pub struct PageMeta {
+    /// Items matching the filters, on all pages.
+    pub total: u64,
+    /// This page (1-based).
+    pub page: u32,
+    /// Page size.
+    pub per_page: u32,
+}

@@ -73,6 +73,7 @@ fn both(items: &[String], ua: Option<&str>) -> (Value, Value, Engine, Engine) {
         heartbeats: serde_json::from_str(&body).unwrap(),
         user_agent: ua.map(str::to_string),
         machine_name: ua.map(|_| "laptop".to_string()),
+        time_zone: None,
     };
     let tree = serde_json::to_value(tree_engine.ingest_heartbeats(&batch).unwrap()).unwrap();
     (text, tree, text_engine, tree_engine)

@@ -490,3 +490,50 @@ fn sub_keys_nest_at_most_to_the_chain_limit_and_deeper_mints_are_a_4xx() {
     assert_eq!((err.code(), err.status()), ("INVALID_INPUT", 400));
     assert!(auth(&e, &key, 1, "read_status").is_ok());
 }
+
+/// Editing one session is an action on that session's user, under both limiters: a tier that
+/// writes only admins' sessions may touch an admin's and no one else's, another guild's key is
+/// refused before the session is looked up, and a session that does not exist is
+/// `SESSION_NOT_FOUND` only for a key that passed every other check.
+#[test]
+fn a_session_s_own_user_decides_who_may_edit_it() {
+    for limiter in ["shared", "memory"] {
+        let e = engine_at(":memory:");
+        e.set_rate_limiter(limiter).unwrap();
+        e.upsert_user(&UserInput {
+            user_id: 1,
+            username: "admin".into(),
+            guild_id: Some(1),
+            is_admin: Some(true),
+            ..Default::default()
+        })
+        .unwrap();
+        e.upsert_user(&UserInput { user_id: 2, username: "worker".into(), guild_id: Some(1), ..Default::default() })
+            .unwrap();
+        e.create_category(&NewCategory { guild_id: 1, name: "Dev".into(), ..Default::default() }).unwrap();
+        let entry = |user: i64, hour: u32| {
+            e.add_entry(&NewEntry {
+                guild_id: 1,
+                user_id: user,
+                category: "Dev".into(),
+                start: Timestamp(ms(&format!("2026-08-20T{hour:02}:00:00Z"))),
+                end: Timestamp(ms(&format!("2026-08-20T{hour:02}:30:00Z"))),
+                ..Default::default()
+            })
+            .unwrap()
+            .id
+        };
+        let (admins, workers) = (entry(1, 8), entry(2, 9));
+        let premium = generate(&e, 1, "PREMIUM").api_key;
+        let supporter = generate(&e, 1, "SUPPORTER").api_key;
+        let elsewhere = generate(&e, 2, "ENTERPRISE").api_key;
+        let on = |key: &str, guild: Option<i64>, id: &str| e.authorize_on_session(key, guild, "write_sessions", id);
+        assert_eq!(on(&premium, Some(1), &admins).unwrap().guild_id, 1, "{limiter}");
+        assert!(matches!(on(&premium, None, &admins), Ok(g) if g.guild_id == 1));
+        assert!(matches!(on(&premium, Some(1), &workers), Err(Error::Forbidden(_))), "{limiter}");
+        assert!(matches!(on(&premium, Some(1), "ses_missing"), Err(Error::SessionNotFound(_))));
+        assert!(matches!(on(&supporter, Some(1), "ses_missing"), Err(Error::Forbidden(_))));
+        assert!(matches!(on(&elsewhere, Some(1), &workers), Err(Error::WrongGuild)));
+        assert!(matches!(on("tl_live_nope", Some(1), &workers), Err(Error::InvalidApiKey)));
+    }
+}

@@ -57,6 +57,8 @@ pub struct Input {
     api_key: Option<String>,
     /// The guild and user of the key (routes that name neither), once authorized.
     owner: Option<(i64, i64)>,
+    /// The guild a `KeyOnSession` route was authorized in.
+    session_guild: Option<i64>,
     max_bulk: usize,
 }
 
@@ -103,7 +105,33 @@ impl Input {
         if let Some(m) = self.headers.get("x-machine-name") {
             args.insert("machine_name".into(), json!(m));
         }
+        if let Some(z) = self.headers.get("timezone") {
+            args.insert("time_zone".into(), json!(z));
+        }
         Ok(args)
+    }
+
+    /// The session a path names (`{session_id}` or `{id}`).
+    fn session_param(&self) -> String {
+        self.params.get("session_id").or_else(|| self.params.get("id")).cloned().unwrap_or_default()
+    }
+
+    /// `{guild_id, session_id}` of a `KeyOnSession` route, with the body's fields (an edit).
+    fn session_args(&self) -> Result<Map<String, Value>, Error> {
+        let mut m = match &self.body {
+            Value::Null => Map::new(),
+            Value::Object(m) => m.clone(),
+            _ => return Err(Error::invalid("body", "must be a JSON object")),
+        };
+        for k in ["guild_id", "session_id", "user_id"] {
+            if m.remove(k).is_some() {
+                return Err(Error::invalid(k, "is set by the path and the session, not the body"));
+            }
+        }
+        let guild = self.session_guild.ok_or_else(|| Error::Forbidden("no guild was authorized".into()))?;
+        m.insert("guild_id".into(), json!(guild));
+        m.insert("session_id".into(), json!(self.session_param()));
+        Ok(m)
     }
 
     /// A path parameter that is a 64-bit id.
@@ -195,6 +223,13 @@ pub enum Access {
     /// As `OwnKey`, for an action on the user the body's `user_id` names (default: the key's
     /// owner).
     OwnKeyOnUser {
+        /// The action `authorize` is asked about.
+        action: &'static str,
+    },
+    /// A key allowed to do this action on the session the path names (`{session_id}` or
+    /// `{id}`), in the path's guild (`{guild_id}`) or, on routes that name none, the key's own:
+    /// the user acted on is the session's own.
+    KeyOnSession {
         /// The action `authorize` is asked about.
         action: &'static str,
     },
@@ -323,6 +358,7 @@ const REPORT_QUERY: &[(&str, Kind)] = &[
     ("from", Kind::Text),
     ("to", Kind::Text),
 ];
+const PAGE_QUERY: &[(&str, Kind)] = &[("page", Kind::Int), ("per_page", Kind::Int)];
 const CATEGORIES_QUERY: &[(&str, Kind)] = &[("include_archived", Kind::Bool)];
 
 /// The status of a route whose handler answers `[body, status]` itself.
@@ -616,6 +652,41 @@ fn time_entry_routes() -> Vec<Route> {
             },
         },
         Route {
+            method: Method::PUT,
+            path: "/api/v1/time-entries/{id}",
+            access: Access::KeyOnSession { action: "write_sessions" },
+            query: &[],
+            status: 200,
+            summary: "Change a time entry (fields given change): {project_id?, start_time?, end_time?, description?, billable?}",
+            handler: |e, i| {
+                let mut a = i.session_args()?;
+                for (from, to) in [("project_id", "category"), ("start_time", "start"), ("end_time", "end")] {
+                    if let Some(v) = a.remove(from) {
+                        a.insert(to.into(), v);
+                    }
+                }
+                Ok(entry(call(e, "update_session", a)?))
+            },
+        },
+        Route {
+            method: Method::DELETE,
+            path: "/api/v1/time-entries/{id}",
+            access: Access::KeyOnSession { action: "write_sessions" },
+            query: &[],
+            status: 200,
+            summary: "Delete a time entry",
+            handler: |e, i| call(e, "delete_session", i.session_args()?),
+        },
+        Route {
+            method: Method::GET,
+            path: "/api/v1/users",
+            access: Access::OwnKey { action: "read_users" },
+            query: PAGE_QUERY,
+            status: 200,
+            summary: "The guild's members, by id: {data: [user + is_admin], meta}",
+            handler: |e, i| call(e, "list_members", i.own_guild_args(PAGE_QUERY)?),
+        },
+        Route {
             method: Method::GET,
             path: "/api/v1/projects",
             access: Access::OwnKey { action: "read_categories" },
@@ -774,6 +845,125 @@ static CLOCK_IN_ROUTES: &[Route] = &[
         },
     },
     Route {
+        method: Method::PUT,
+        path: "/api/v1/guild/{guild_id}/sessions/{session_id}",
+        access: Access::KeyOnSession { action: "write_sessions" },
+        query: &[],
+        status: 200,
+        summary: "Change a session (fields given change): {category?, start?, end?, description?, billable?}",
+        handler: |e, i| call(e, "update_session", i.session_args()?),
+    },
+    Route {
+        method: Method::DELETE,
+        path: "/api/v1/guild/{guild_id}/sessions/{session_id}",
+        access: Access::KeyOnSession { action: "write_sessions" },
+        query: &[],
+        status: 200,
+        summary: "Delete a session",
+        handler: |e, i| call(e, "delete_session", i.session_args()?),
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/v1/guild/{guild_id}/categories/{name}",
+        access: Access::Key { action: "read_categories", targets: false },
+        query: &[],
+        status: 200,
+        summary: "One category with its total",
+        handler: |e, i| {
+            let mut a = guild_query(i, &[])?;
+            a.insert("name".into(), json!(i.text("name")));
+            call(e, "get_category", a)
+        },
+    },
+    Route {
+        method: Method::PATCH,
+        path: "/api/v1/guild/{guild_id}/categories/{name}",
+        access: Access::Key { action: "manage_categories", targets: false },
+        query: &[],
+        status: 200,
+        summary: "Change a category: {new_name?, description?, color?, archived?} (history stays with it)",
+        handler: |e, i| {
+            let mut a = i.body_with_guild()?;
+            a.insert("name".into(), json!(i.text("name")));
+            call(e, "update_category", a)
+        },
+    },
+    Route {
+        method: Method::DELETE,
+        path: "/api/v1/guild/{guild_id}/categories/{name}",
+        access: Access::Key { action: "manage_categories", targets: false },
+        query: &[],
+        status: 200,
+        summary: "Delete a category no session uses (else CATEGORY_IN_USE: archive it instead)",
+        handler: |e, i| {
+            let mut a = guild_query(i, &[])?;
+            a.insert("name".into(), json!(i.text("name")));
+            call(e, "delete_category", a)
+        },
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/v1/guild/{guild_id}/users",
+        access: Access::Key { action: "read_users", targets: false },
+        query: PAGE_QUERY,
+        status: 200,
+        summary: "The guild's members, by id: {data: [user + is_admin], meta}",
+        handler: |e, i| call(e, "list_members", guild_query(i, PAGE_QUERY)?),
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/v1/guild/{guild_id}/users/{user_id}",
+        access: Access::Key { action: "read_users", targets: false },
+        query: &[],
+        status: 200,
+        summary: "A member of the guild (USER_NOT_FOUND for anyone else)",
+        handler: |e, i| {
+            let user = i.id("user_id")?;
+            if !e.is_member(i.id("guild_id")?, user)? {
+                return Err(Error::UserNotFound);
+            }
+            call(e, "get_user", Map::from_iter([("user_id".to_string(), json!(user))]))
+        },
+    },
+    Route {
+        method: Method::PUT,
+        path: "/api/v1/guild/{guild_id}/users/{user_id}",
+        access: Access::Key { action: "admin_write", targets: false },
+        query: &[],
+        status: 200,
+        summary: "Create or update a member: {username, display_name?, avatar_url?, email?, slack_uid?, time_zone?, is_admin?}",
+        handler: |e, i| {
+            let mut a = i.body_with_guild()?;
+            if a.get("user_id").is_some_and(|u| target_user(&json!({"user_id": u})).ok().flatten() != i.id("user_id").ok()) {
+                return Err(Error::invalid("user_id", "the body names another user than the path"));
+            }
+            a.insert("user_id".into(), json!(i.id("user_id")?));
+            // Trust levels are global (they hide a user from every guild's boards): not a guild's call.
+            if a.contains_key("trust_level") {
+                return Err(Error::invalid("trust_level", "is set by the deployment, not by a guild's key"));
+            }
+            call(e, "upsert_user", a)
+        },
+    },
+    Route {
+        method: Method::GET,
+        path: "/api/v1/guild/{guild_id}/settings",
+        access: Access::Key { action: "read_status", targets: false },
+        query: &[],
+        status: 200,
+        summary: "The guild's settings: time zone, week start, maximum session length, overlaps, heartbeat timeout",
+        handler: |e, i| call(e, "guild_settings", guild_query(i, &[])?),
+    },
+    Route {
+        method: Method::PATCH,
+        path: "/api/v1/guild/{guild_id}/settings",
+        access: Access::Key { action: "admin_write", targets: false },
+        query: &[],
+        status: 200,
+        summary: "Change the guild's settings: {timezone?, week_start?, max_session_seconds?, allow_overlap?, heartbeat_timeout_seconds?}",
+        handler: |e, i| call(e, "update_guild", i.body_with_guild()?),
+    },
+    Route {
         method: Method::GET,
         path: "/api/v1/guild/{guild_id}/report",
         access: Access::Key { action: "read_reports", targets: false },
@@ -802,6 +992,26 @@ static CLOCK_IN_ROUTES: &[Route] = &[
             let mut args = i.body_with_guild()?;
             args.insert("parent_key".into(), json!(i.api_key.clone().unwrap_or_default()));
             call(e, "mint_sub_key", args)
+        },
+    },
+    Route {
+        method: Method::POST,
+        path: "/api/v1/guild/{guild_id}/keys/{key_id}/rotate",
+        access: Access::Key { action: "manage_keys", targets: false },
+        query: &[],
+        status: 201,
+        summary: "Rotate one of the guild's keys: a new key now, the old one until {grace_seconds?} (default 0)",
+        handler: |e, i| {
+            let key_id = i.text("key_id");
+            if e.get_key(&key_id)?.guild_id != i.id("guild_id")? {
+                return Err(Error::KeyNotFound);
+            }
+            let mut a = Map::new();
+            if let Some(g) = i.body.get("grace_seconds") {
+                a.insert("grace_seconds".into(), g.clone());
+            }
+            a.insert("key_id".into(), json!(key_id));
+            call(e, "rotate_key", a)
         },
     },
     Route {
@@ -858,6 +1068,7 @@ pub fn openapi() -> Value {
         if let Access::Key { action, .. }
         | Access::OwnKey { action }
         | Access::OwnKeyOnUser { action }
+        | Access::KeyOnSession { action }
         | Access::KeyCheckedByCall { action } = r.access
         {
             op["security"] = json!([{"ApiKey": []}, {"Bearer": []}, {"Basic": []}]);
@@ -941,13 +1152,26 @@ pub fn handle(engine: &Engine, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
 /// Answers one request.
 pub fn handle_with(engine: &Engine, config: &Config, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
     let path = req.uri().path();
+    let wants_csv = req
+        .headers()
+        .get_all(header::ACCEPT)
+        .iter()
+        .any(|v| v.to_str().unwrap_or_default().to_ascii_lowercase().contains("text/csv"));
     let mut allowed: Vec<&str> = Vec::new();
-    for route in table() {
-        let Some(params) = route.matches(path) else { continue };
-        if route.method == req.method() {
-            return run(engine, config, route, params, req);
+    // `GET .../sessions.csv` is `GET .../sessions` answered in CSV.
+    let csv_path = path.strip_suffix(".csv").filter(|p| !p.is_empty() && !p.ends_with('/'));
+    let tries = [(path, wants_csv)].into_iter().chain(csv_path.map(|p| (p, true)));
+    for (path, csv) in tries {
+        for route in table() {
+            let Some(params) = route.matches(path) else { continue };
+            if route.method == req.method() {
+                return run(engine, config, route, params, req, csv);
+            }
+            allowed.push(route.method.as_str());
         }
-        allowed.push(route.method.as_str());
+        if !allowed.is_empty() {
+            break;
+        }
     }
     if allowed.is_empty() {
         let msg = format!("no route for {} {path}", req.method());
@@ -961,13 +1185,101 @@ pub fn handle_with(engine: &Engine, config: &Config, req: &Request<Vec<u8>>) -> 
     res
 }
 
+/// Routes that also answer in CSV (`Accept: text/csv` or the path with `.csv`): lists (every
+/// page at once unless `page` is given) and reports (their rows).
+const CSV_ROUTES: &[&str] = &[
+    "/api/v1/guild/{guild_id}/sessions",
+    "/api/v1/time-entries",
+    "/api/v1/guild/{guild_id}/report",
+    "/api/v1/reports/summary",
+    "/api/v1/guild/{guild_id}/users",
+    "/api/v1/users",
+];
+
+/// What a handler answered, before it is a response.
+enum Answer {
+    Json(Value),
+    Csv(Vec<u8>),
+}
+
+/// The page size an export without `page` reads with.
+const CSV_PAGE: u32 = 500;
+
+/// Runs a CSV route's handler: a list's every page (or the one asked for), or a report.
+fn run_csv(engine: &Engine, route: &Route, input: &mut Input) -> Result<Vec<u8>, Error> {
+    if !input.query.contains_key("page") {
+        input.query.insert("per_page".into(), CSV_PAGE.to_string());
+    }
+    let first = (route.handler)(engine, input)?;
+    let mut rows: Vec<Value> = Vec::new();
+    if let Some(report_rows) = first.get("rows").and_then(Value::as_array) {
+        rows.extend(report_rows.iter().cloned());
+    } else {
+        let total = first["meta"]["total"].as_u64().unwrap_or(0);
+        rows.extend(first["data"].as_array().cloned().unwrap_or_default());
+        if !input.query.contains_key("page") {
+            let mut page = 1;
+            while (rows.len() as u64) < total {
+                page += 1;
+                input.query.insert("page".into(), page.to_string());
+                let more = (route.handler)(engine, input)?;
+                let data = more["data"].as_array().cloned().unwrap_or_default();
+                if data.is_empty() {
+                    break;
+                }
+                rows.extend(data);
+            }
+        }
+    }
+    Ok(to_csv(&rows))
+}
+
+/// Objects as CSV (RFC 4180): a header of every field in first-seen order, one line each.
+/// Text that a spreadsheet would run as a formula (`=`, `+`, `-`, `@` first) gets a leading `'`.
+fn to_csv(rows: &[Value]) -> Vec<u8> {
+    let mut columns: Vec<String> = Vec::new();
+    for row in rows {
+        for k in row.as_object().into_iter().flat_map(Map::keys) {
+            if !columns.contains(k) {
+                columns.push(k.clone());
+            }
+        }
+    }
+    let cell = |v: Option<&Value>| -> String {
+        let text = match v {
+            None | Some(Value::Null) => String::new(),
+            Some(Value::String(s)) if s.starts_with(['=', '+', '-', '@', '\t', '\r']) => format!("'{s}"),
+            Some(Value::String(s)) => s.clone(),
+            Some(other) => other.to_string(),
+        };
+        if text.contains([',', '"', '\n', '\r']) {
+            format!("\"{}\"", text.replace('"', "\"\""))
+        } else {
+            text
+        }
+    };
+    let mut out = columns.iter().map(|c| cell(Some(&json!(c)))).collect::<Vec<_>>().join(",");
+    out.push_str("\r\n");
+    for row in rows {
+        let line: Vec<String> = columns.iter().map(|c| cell(row.get(c))).collect();
+        out.push_str(&line.join(","));
+        out.push_str("\r\n");
+    }
+    out.into_bytes()
+}
+
 fn run(
     engine: &Engine,
     config: &Config,
     route: &Route,
     params: BTreeMap<&'static str, String>,
     req: &Request<Vec<u8>>,
+    csv: bool,
 ) -> Response<Vec<u8>> {
+    if csv && (route.method != Method::GET || !CSV_ROUTES.contains(&route.path)) {
+        let msg = format!("{} {} answers JSON only", route.method, route.path);
+        return plain_error(StatusCode::NOT_ACCEPTABLE, "NOT_ACCEPTABLE", &msg);
+    }
     let query: BTreeMap<String, String> =
         form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes()).into_owned().collect();
     let body = req.body();
@@ -990,8 +1302,16 @@ fn run(
         sources.query.insert("api_key".into(), k.clone());
     }
     let headers = sources.headers.iter().map(|(k, v)| (k.to_ascii_lowercase(), v.clone())).collect();
-    let input =
-        Input { params, query, headers, body, api_key: None, owner: None, max_bulk: config.max_bulk_heartbeats };
+    let input = Input {
+        params,
+        query,
+        headers,
+        body,
+        api_key: None,
+        owner: None,
+        session_guild: None,
+        max_bulk: config.max_bulk_heartbeats,
+    };
     let outcome = (|| {
         let api_key = engine.extract_key(&sources)?;
         let mut input = Input { api_key, ..input };
@@ -1018,16 +1338,37 @@ fn run(
                 input.owner = grant.owner_user_id.map(|u| (grant.guild_id, u));
                 grant_headers = grant.headers;
             }
+            Access::KeyOnSession { action } => {
+                let key = input.api_key.clone().ok_or(Error::MissingApiKey)?;
+                let guild = if input.params.contains_key("guild_id") { Some(input.id("guild_id")?) } else { None };
+                let grant = engine.authorize_on_session(&key, guild, action, &input.session_param())?;
+                input.owner = grant.owner_user_id.map(|u| (grant.guild_id, u));
+                input.session_guild = Some(grant.guild_id);
+                grant_headers = grant.headers;
+            }
             Access::KeyCheckedByCall { .. } => {
                 if input.api_key.is_none() {
                     return Err(Error::MissingApiKey);
                 }
             }
         }
-        Ok(((route.handler)(engine, &input)?, grant_headers))
+        if csv {
+            return Ok((Answer::Csv(run_csv(engine, route, &mut input)?), grant_headers));
+        }
+        Ok((Answer::Json((route.handler)(engine, &input)?), grant_headers))
     })();
     match outcome {
-        Ok((value, headers)) => {
+        Ok((Answer::Csv(csv), headers)) => {
+            let mut res = json_response(StatusCode::OK, &Value::Null, &headers);
+            *res.body_mut() = csv;
+            let name = route.path.rsplit('/').next().unwrap_or("export");
+            res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/csv; charset=utf-8"));
+            if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}.csv\"")) {
+                res.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+            }
+            res
+        }
+        Ok((Answer::Json(value), headers)) => {
             // A handler may choose its status (one heartbeat answers its own 201 or 400).
             let (status, value) = match value {
                 Value::Array(mut pair) if route.status == STATUS_FROM_HANDLER && pair.len() == 2 => {

@@ -310,11 +310,17 @@ class Engine:
     def upsert_user(self, user_id: Id, username: str, *, display_name: Optional[str] = None,
                     avatar_url: Optional[str] = None, email: Optional[str] = None, slack_uid: Optional[str] = None,
                     trust_level: Optional[str] = None, guild_id: Optional[Id] = None,
-                    is_admin: Optional[bool] = None) -> Result:
-        """Creates or updates a user; with ``guild_id`` also a member (``is_admin`` sets admin)."""
+                    is_admin: Optional[bool] = None, time_zone: Optional[str] = None) -> Result:
+        """Creates or updates a user; with ``guild_id`` also a member (``is_admin`` sets admin).
+        ``time_zone`` is the user's own IANA zone for coding reads (``""`` clears it)."""
         return self._call("upsert_user", user_id=_id("user_id", user_id), username=_str("username", username),  # type: ignore[no-any-return]
                           display_name=display_name, avatar_url=avatar_url, email=email, slack_uid=slack_uid,
-                          trust_level=trust_level, guild_id=_id("guild_id", guild_id), is_admin=is_admin)
+                          trust_level=trust_level, guild_id=_id("guild_id", guild_id), is_admin=is_admin,
+                          time_zone=time_zone)
+
+    def list_members(self, guild_id: Id, *, page: Optional[int] = None, per_page: Optional[int] = None) -> Result:
+        """A guild's members by user id, each with ``is_admin``: ``{data, meta {total, page, per_page}}``."""
+        return self._call("list_members", guild_id=_id("guild_id", guild_id), page=page, per_page=per_page)  # type: ignore[no-any-return]
 
     def get_user(self, user_id: Id) -> Result:
         """A user by id."""
@@ -450,14 +456,18 @@ class Engine:
 
     def ingest_heartbeats(self, guild_id: Id, user_id: Id,
                           heartbeats: Union[Sequence[Mapping[str, Any]], Mapping[str, Any], str, bytes], *,
-                          user_agent: Optional[str] = None, machine_name: Optional[str] = None) -> Result:
+                          user_agent: Optional[str] = None, machine_name: Optional[str] = None,
+                          time_zone: Optional[str] = None) -> Result:
         """Ingests a heartbeat or a bulk list (dicts as a web framework hands them over, or the
-        raw JSON body); returns ``{"responses": [[body, status], ...]}``."""
+        raw JSON body); returns ``{"responses": [[body, status], ...]}``. ``time_zone`` (the
+        plugin's ``TimeZone`` header) becomes the user's zone while they have none."""
         head = {"guild_id": _id("guild_id", guild_id), "user_id": _id("user_id", user_id)}
         if user_agent is not None:
             head["user_agent"] = _str("user_agent", user_agent)
         if machine_name is not None:
             head["machine_name"] = _str("machine_name", machine_name)
+        if time_zone is not None:
+            head["time_zone"] = _str("time_zone", time_zone)
         if isinstance(heartbeats, (bytes, bytearray)):
             try:
                 heartbeats = heartbeats.decode("utf-8")
