@@ -25,7 +25,7 @@ step "Python: virtualenv with maturin, pytest and mypy"
 if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
-.venv/bin/python -m pip install -q --disable-pip-version-check "maturin>=1.9,<2" "pytest>=8,<9" "mypy>=1.10,<2" "flask>=3,<4"
+.venv/bin/python -m pip install -q --disable-pip-version-check "maturin>=1.9,<2" "pytest>=8,<9" "mypy>=1.10,<2" "flask>=3,<4" "requests>=2.31,<3"
 
 step "Python: build the extension into the virtualenv (maturin develop)"
 (cd bindings-python && VIRTUAL_ENV="$ROOT/.venv" PATH="$ROOT/.venv/bin:$PATH" maturin develop -q)
@@ -36,6 +36,10 @@ step "Python: stubs match the module (mypy.stubtest) and type-check (mypy --stri
 
 step "Python: pytest (binding tests and every scenario)"
 .venv/bin/python -m pytest -q bindings-python/tests
+
+step "HTTP: the clock-in API's own Python client (as its page prints it) against timeledger serve"
+cargo build -p timeledger-server
+.venv/bin/python tests/e2e/seed_client.py target/debug/timeledger
 
 step "C: build libtimeledger.a and libtimeledger.so"
 cargo build -p timeledger-c
