@@ -63,7 +63,7 @@ pub use keys::{
 pub use sessions::{
     ClockIn, ClockInResult, ClockOut, NewEntry, Session, SessionQuery, SessionUpdate, MAX_ENTRY_SECONDS,
 };
-pub use store::{Engine, SCHEMA_VERSION};
+pub use store::{Engine, CHECKPOINT_EVERY_MS, SCHEMA_VERSION};
 pub use time::{Clock, SystemClock, Timeframe};
 pub use wire::{Page, PageMeta, Timestamp};
 

@@ -480,3 +480,34 @@ fn fuzzed_arguments_for_every_operation_get_typed_errors_and_no_panic() {
     println!("{cases} cases in {secs:.1} s ({:.0}/s): {ok} accepted, refused {refused:?}", cases as f64 / secs);
     assert!(ok > cases / 50, "the fuzzer must also reach the operations' success paths: {ok}");
 }
+
+/// Commits never checkpoint in line (below the 64 MiB backstop): the engine's checkpoint thread
+/// copies them into the database file shortly after, with no further call, and stops with the
+/// engine.
+#[test]
+fn committed_pages_reach_the_database_file_without_a_checkpoint_in_any_commit() {
+    let dir = temp_dir("checkpointer");
+    let db = dir.join("ckpt.db");
+    let e = Engine::open(&db).unwrap();
+    let before = std::fs::metadata(&db).unwrap().len();
+    let beats: Vec<Value> =
+        (0..2000).map(|i| json!({"entity": format!("src/file_{i}.rs"), "time": 1_760_000_000 + i * 30})).collect();
+    for chunk in beats.chunks(500) {
+        e.ingest_heartbeats(&HeartbeatBatch {
+            guild_id: 1,
+            user_id: 9,
+            heartbeats: json!(chunk),
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    let wal = std::fs::metadata(dir.join("ckpt.db-wal")).unwrap().len();
+    assert!(wal > 100_000, "the writes went to the WAL ({wal} bytes)");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while std::fs::metadata(&db).unwrap().len() <= before {
+        assert!(Instant::now() < deadline, "no checkpoint copied the WAL into the file within 10 s");
+        std::thread::sleep(Duration::from_millis(CHECKPOINT_EVERY_MS));
+    }
+    drop(e); // joins the checkpoint thread
+    let _ = std::fs::remove_dir_all(&dir);
+}
