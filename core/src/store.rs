@@ -333,9 +333,12 @@ pub struct Engine {
 /// How often the background checkpointer looks for new commits to copy into the database.
 pub const CHECKPOINT_EVERY_MS: u64 = 100;
 
-/// The WAL size (pages of 4 KiB) at which a commit checkpoints in line, as SQLite does by
-/// default: only reached if the background checkpointer falls behind (64 MiB).
-const BACKSTOP_CHECKPOINT_PAGES: i64 = 16_384;
+/// The WAL size (pages of 4 KiB) at which a commit checkpoints in line (16 MiB). Under a steady
+/// stream of writes the background checkpoints keep copying pages but the WAL never becomes
+/// empty at the moment a write starts, so it would never restart from its beginning: this
+/// commit's checkpoint finds nearly every page copied already, and the next write restarts the
+/// WAL, trimmed to [`WAL_SIZE_LIMIT_BYTES`].
+const BACKSTOP_CHECKPOINT_PAGES: i64 = 4_096;
 
 /// The WAL is truncated to at most this many bytes after a checkpoint that emptied it.
 const WAL_SIZE_LIMIT_BYTES: i64 = 16 * 1024 * 1024;
@@ -544,7 +547,7 @@ fn open_connection(path: &Path) -> Result<Connection> {
     conn.busy_timeout(Duration::from_secs(10)).map_err(describe)?;
     conn.set_prepared_statement_cache_capacity(128);
     // Checkpoints run on the engine's checkpoint thread (see `Checkpointer`), out of every
-    // request's path; a commit checkpoints in line only as a backstop, past 64 MiB of WAL. Once
+    // request's path; a commit checkpoints in line only as a backstop, past 16 MiB of WAL. Once
     // a checkpoint has emptied the WAL, the next commit trims the file to 16 MiB.
     // A 64 MiB page cache instead of 2 MiB: heartbeats are keyed by user, so the pages an
     // ingest touches are spread over every active user's slice of the tree; with the default
