@@ -253,6 +253,24 @@ export interface User {
 export interface Member extends User {
     is_admin: boolean;
 }
+/** One entry of {@link Engine.importEntries}. */
+export interface ImportEntry {
+    user_id: Id;
+    category: string;
+    start: Instant;
+    end: Instant;
+    billable?: boolean;
+    description?: string;
+}
+/** The result of {@link Engine.importEntries}. */
+export interface ImportResult {
+    imported: number;
+    session_ids: string[];
+    errors: {
+        index: number;
+        error: ErrorBody;
+    }[];
+}
 /** A page of {@link Engine.listMembers}. */
 export interface MemberPage {
     data: Member[];
@@ -634,6 +652,12 @@ export declare class Engine {
     activeSession(guildId: Id, userId: Id): Session | null;
     /** Adds a closed manual entry `[start, end)`. */
     addEntry(guildId: Id, userId: Id, category: string, start: Instant, end: Instant, options?: EntryOptions): Session;
+    /**
+     * Imports up to 10,000 closed entries (`{user_id, category, start, end, billable?,
+     * description?}`) in one transaction, all or nothing: `{imported, session_ids, errors}`, where
+     * `errors` lists every refused entry as `{index, error}`.
+     */
+    importEntries(guildId: Id, entries: ImportEntry[]): ImportResult;
     /** One session by id. */
     getSession(guildId: Id, sessionId: string): Session;
     /** Changes a session; totals follow. */

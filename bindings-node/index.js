@@ -446,6 +446,16 @@ class Engine {
         };
         return this.#run('add_entry', JSON.stringify(opts(a, options, ENTRY, 'addEntry options')));
     }
+    /**
+     * Imports up to 10,000 closed entries (`{user_id, category, start, end, billable?,
+     * description?}`) in one transaction, all or nothing: `{imported, session_ids, errors}`, where
+     * `errors` lists every refused entry as `{index, error}`.
+     */
+    importEntries(guildId, entries) {
+        if (!Array.isArray(entries))
+            throw new TypeError(`entries must be an array, not ${kind(entries)}`);
+        return this.#run('import_entries', `{"guild_id":${JSON.stringify(id('guildId', guildId))},"entries":${toJson(entries, 'entries')}}`);
+    }
     /** One session by id. */
     getSession(guildId, sessionId) {
         return this.#run('get_session', JSON.stringify({ guild_id: id('guildId', guildId), session_id: str('sessionId', sessionId) }));

@@ -291,6 +291,23 @@ export interface Member extends User {
   is_admin: boolean
 }
 
+/** One entry of {@link Engine.importEntries}. */
+export interface ImportEntry {
+  user_id: Id
+  category: string
+  start: Instant
+  end: Instant
+  billable?: boolean
+  description?: string
+}
+
+/** The result of {@link Engine.importEntries}. */
+export interface ImportResult {
+  imported: number
+  session_ids: string[]
+  errors: { index: number; error: ErrorBody }[]
+}
+
 /** A page of {@link Engine.listMembers}. */
 export interface MemberPage {
   data: Member[]
@@ -1037,6 +1054,16 @@ export class Engine {
       end: instant('end', end),
     }
     return this.#run('add_entry', JSON.stringify(opts(a, options, ENTRY, 'addEntry options')))
+  }
+
+  /**
+   * Imports up to 10,000 closed entries (`{user_id, category, start, end, billable?,
+   * description?}`) in one transaction, all or nothing: `{imported, session_ids, errors}`, where
+   * `errors` lists every refused entry as `{index, error}`.
+   */
+  importEntries(guildId: Id, entries: ImportEntry[]): ImportResult {
+    if (!Array.isArray(entries)) throw new TypeError(`entries must be an array, not ${kind(entries)}`)
+    return this.#run('import_entries', `{"guild_id":${JSON.stringify(id('guildId', guildId))},"entries":${toJson(entries, 'entries')}}`)
   }
 
   /** One session by id. */

@@ -40,6 +40,7 @@ const METHODS = {
   active_session: ['activeSession', ['guild_id', 'user_id']],
   add_entry: ['addEntry', ['guild_id', 'user_id', 'category', 'start', 'end']],
   get_session: ['getSession', ['guild_id', 'session_id']],
+  import_entries: ['importEntries', ['guild_id', 'entries']],
   update_session: ['updateSession', ['guild_id', 'session_id']],
   delete_session: ['deleteSession', ['guild_id', 'session_id']],
   list_sessions: ['listSessions', ['guild_id']],

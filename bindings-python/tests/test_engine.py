@@ -286,6 +286,8 @@ def test_every_operation_is_callable_from_python(engine: timeledger.Engine) -> N
     assert run("guild_status", 1).total_time_seconds == 3600
     assert run("leaderboard", 1, timeframe="custom", from_="2025-10-10T00:00:00Z", to="2025-10-11T00:00:00Z").leaderboard[0].total_seconds == 3600
     assert run("report", 1, timeframe="all", group_by=["user"]).rows[0].total_seconds == 3600
+    imported = run("import_entries", 1, [{"user_id": 5, "category": "Development", "start": "2025-01-02T09:00:00Z", "end": "2025-01-02T10:00:00Z"}])
+    assert imported.imported == 1 and imported.errors == []
     r = run("ingest_heartbeats", 1, 5, [{"entity": "a", "time": 1760083200}, {"entity": "a", "time": 1760083500}])
     assert [x[1] for x in r.responses] == [201, 201]
     assert len(run("list_heartbeats", 1, 5, start=1760083200, end=1760083600).data) == 2

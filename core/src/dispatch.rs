@@ -186,6 +186,7 @@ pub const OPERATIONS: &[&str] = &[
     "clock_out",
     "active_session",
     "add_entry",
+    "import_entries",
     "get_session",
     "update_session",
     "delete_session",
@@ -284,6 +285,7 @@ impl Engine {
                 out(self.active_session(t.guild_id, t.user_id)?)
             }
             "add_entry" => out(self.add_entry(&args(a)?)?),
+            "import_entries" => out(self.import_entries(&args(a)?)?),
             "get_session" => {
                 let t: SessionArg = args(a)?;
                 out(self.get_session(t.guild_id, &t.session_id)?)

@@ -61,7 +61,8 @@ pub use keys::{
     DEFAULT_KEY_PREFIX, MAX_KEY_CHAIN, MAX_TIER_LIMIT, MEMORY_LIMITER_REFRESH_MS,
 };
 pub use sessions::{
-    ClockIn, ClockInResult, ClockOut, NewEntry, Session, SessionQuery, SessionUpdate, MAX_ENTRY_SECONDS,
+    ClockIn, ClockInResult, ClockOut, EntryBatch, ImportError, ImportResult, NewEntry, Session, SessionQuery,
+    SessionUpdate, MAX_ENTRY_SECONDS, MAX_IMPORT_BATCH,
 };
 pub use store::{Engine, CHECKPOINT_EVERY_MS, SCHEMA_VERSION};
 pub use time::{Clock, SystemClock, Timeframe};

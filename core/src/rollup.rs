@@ -62,6 +62,76 @@ pub(crate) fn apply(tx: &Transaction<'_>, guild: &Guild, c: Contribution, sign: 
     Ok(())
 }
 
+/// Contributions of many new closed sessions (an import), summed in memory and written once:
+/// the same rows [`apply`] would write one session at a time.
+#[derive(Default)]
+pub(crate) struct Pending {
+    days: std::collections::HashMap<(i32, i64, i64), i64>,
+    user_cat: std::collections::HashMap<(i64, i64), (i64, i64)>,
+    users: std::collections::HashMap<i64, (i64, i64)>,
+    cats: std::collections::HashMap<i64, (i64, i64)>,
+    longest: Millis,
+}
+
+impl Pending {
+    /// Adds one new closed session.
+    pub(crate) fn add(&mut self, guild: &Guild, c: Contribution) {
+        let Some(end) = c.end else { return };
+        let seconds = (end - c.start) / 1000;
+        time::split_by_day(guild.tz, c.start, end, |day, a, b| {
+            *self.days.entry((day, c.user_id, c.category_id)).or_default() += (b - a) / 1000;
+        });
+        self.longest = self.longest.max(end - c.start);
+        for slot in [
+            self.user_cat.entry((c.user_id, c.category_id)).or_default(),
+            self.users.entry(c.user_id).or_default(),
+            self.cats.entry(c.category_id).or_default(),
+        ] {
+            slot.0 += seconds;
+            slot.1 += 1;
+        }
+    }
+
+    /// Writes the sums.
+    pub(crate) fn write(self, tx: &Transaction<'_>, guild: &Guild) -> Result<()> {
+        let mut day = tx.prepare_cached(
+            "INSERT INTO rollup_day (guild_id, day, user_id, category_id, seconds) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT DO UPDATE SET seconds = seconds + ?5",
+        )?;
+        for ((d, user, cat), secs) in self.days {
+            day.execute(params![guild.id, d, user, cat, secs])?;
+        }
+        let mut uc = tx.prepare_cached(
+            "INSERT INTO totals_user_cat (guild_id, user_id, category_id, seconds, sessions) VALUES (?1, ?2, ?3, ?4, ?5)
+             ON CONFLICT DO UPDATE SET seconds = seconds + ?4, sessions = sessions + ?5",
+        )?;
+        for ((user, cat), (secs, n)) in self.user_cat {
+            uc.execute(params![guild.id, user, cat, secs, n])?;
+        }
+        let mut u = tx.prepare_cached(
+            "INSERT INTO totals_user (guild_id, user_id, seconds, sessions) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT DO UPDATE SET seconds = seconds + ?3, sessions = sessions + ?4",
+        )?;
+        for (user, (secs, n)) in self.users {
+            u.execute(params![guild.id, user, secs, n])?;
+        }
+        let mut c = tx.prepare_cached(
+            "INSERT INTO totals_cat (guild_id, category_id, seconds, sessions) VALUES (?1, ?2, ?3, ?4)
+             ON CONFLICT DO UPDATE SET seconds = seconds + ?3, sessions = sessions + ?4",
+        )?;
+        for (cat, (secs, n)) in self.cats {
+            c.execute(params![guild.id, cat, secs, n])?;
+        }
+        if self.longest > guild.longest_session_ms {
+            tx.prepare_cached(
+                "UPDATE guilds SET longest_session_ms = MAX(longest_session_ms, ?2) WHERE guild_id = ?1",
+            )?
+            .execute(params![guild.id, self.longest])?;
+        }
+        Ok(())
+    }
+}
+
 fn add_days(
     tx: &Transaction<'_>,
     guild: &Guild,

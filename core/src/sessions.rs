@@ -1,6 +1,8 @@
 //! Sessions (time entries): clock in/out, switch, manual entries, overlap rules and the lazy
 //! auto-close at a guild's maximum session length.
 
+use std::collections::{HashMap, HashSet};
+
 use rusqlite::{params, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
 
@@ -8,7 +10,7 @@ use crate::categories;
 use crate::error::{Error, Result};
 use crate::guilds::{ensure_guild, ensure_member, load_guild, Guild};
 use crate::rollup::{self, Contribution};
-use crate::store::{random_base62, Engine};
+use crate::store::{time_ordered_base62, Engine};
 use crate::time::{floor_second, Millis};
 use crate::wire::{self, Page, PageMeta, Timestamp};
 
@@ -115,6 +117,55 @@ pub struct NewEntry {
     pub billable: bool,
     /// Optional description.
     pub description: Option<String>,
+}
+
+/// Arguments of [`Engine::import_entries`]: a batch of closed entries of one guild.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EntryBatch {
+    /// The guild.
+    #[serde(with = "wire::id")]
+    pub guild_id: i64,
+    /// Up to [`MAX_IMPORT_BATCH`] entries, each `{user_id, category, start, end, billable?,
+    /// description?}` as [`Engine::add_entry`] takes them (without `guild_id`).
+    pub entries: Vec<serde_json::Value>,
+}
+
+/// One refused entry of an import: its index in the batch and the error body.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImportError {
+    /// Position in the batch (0-based).
+    pub index: usize,
+    /// The engine's error body: `error`, `message`, `code`, `field`.
+    pub error: serde_json::Value,
+}
+
+/// Result of [`Engine::import_entries`]: all entries or none.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ImportResult {
+    /// Entries stored: the whole batch, or 0 when any was refused.
+    pub imported: usize,
+    /// The new sessions' ids, in the batch's order (empty when any was refused).
+    pub session_ids: Vec<String>,
+    /// Every refused entry, with the reason (empty when the batch was stored).
+    pub errors: Vec<ImportError>,
+}
+
+/// The most entries one [`Engine::import_entries`] call takes.
+pub const MAX_IMPORT_BATCH: usize = 10_000;
+
+/// An entry of an import batch: [`NewEntry`] without the guild.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ImportItem {
+    #[serde(with = "wire::id")]
+    user_id: i64,
+    category: String,
+    start: Timestamp,
+    end: Timestamp,
+    #[serde(default)]
+    billable: bool,
+    description: Option<String>,
 }
 
 /// Arguments of [`Engine::update_session`]; absent fields stay as they are.
@@ -240,6 +291,19 @@ pub(crate) fn session_user(tx: &Transaction<'_>, guild_id: i64, public_id: &str)
         .optional()?)
 }
 
+/// The latest end of a user's closed sessions in a guild (`i64::MIN` for none), or `None` if a
+/// session of theirs runs. Reads an index range as wide as the guild's longest session.
+fn latest_end(tx: &Transaction<'_>, guild: &Guild, user_id: i64) -> Result<Option<Millis>> {
+    let (running, latest): (bool, Option<Millis>) = tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM sessions INDEXED BY sessions_running WHERE guild_id = ?1 AND user_id = ?2 AND end_ms IS NULL),
+                    (SELECT MAX(end_ms) FROM sessions WHERE guild_id = ?1 AND user_id = ?2
+                       AND start_ms >= (SELECT MAX(start_ms) FROM sessions WHERE guild_id = ?1 AND user_id = ?2) - ?3)",
+        )?
+        .query_row(params![guild.id, user_id, guild.longest_session_ms], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(if running { None } else { Some(latest.unwrap_or(i64::MIN)) })
+}
+
 /// Whether any running session of the guild has passed the guild's maximum length.
 pub(crate) fn needs_settle(tx: &Transaction<'_>, guild: &Guild, now: Millis) -> Result<bool> {
     let Some(max) = guild.max_session_ms else { return Ok(false) };
@@ -337,7 +401,21 @@ fn insert(
     e: &Insert,
     now: Millis,
 ) -> Result<Row> {
-    let public_id = format!("ses_{}", random_base62(16)?);
+    let row = insert_row(tx, guild, user_id, cat, e, now)?;
+    rollup::apply(tx, guild, row.contribution(), 1, 1)?;
+    Ok(row)
+}
+
+/// Stores a session row without its rollups (the caller adds them).
+fn insert_row(
+    tx: &Transaction<'_>,
+    guild: &Guild,
+    user_id: i64,
+    cat: &categories::CategoryRef,
+    e: &Insert,
+    now: Millis,
+) -> Result<Row> {
+    let public_id = format!("ses_{}", time_ordered_base62(now, 10)?);
     tx.prepare_cached(
         "INSERT INTO sessions (public_id, guild_id, user_id, category_id, description, start_ms, end_ms, billable, created_at, updated_at)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
@@ -356,7 +434,6 @@ fn insert(
         billable: e.billable,
         auto_closed: false,
     };
-    rollup::apply(tx, guild, row.contribution(), 1, 1)?;
     Ok(row)
 }
 
@@ -468,6 +545,109 @@ impl Engine {
             let e = Insert { start, end: Some(end), billable: input.billable, description: input.description.clone() };
             Ok(insert(tx, guild, input.user_id, &cat, &e, now)?.to_session(now))
         })
+    }
+
+    /// Imports a batch of closed entries (history from another tool) in one transaction, with
+    /// every rule of [`Engine::add_entry`]: an existing, unarchived category, `end >= start`, at
+    /// most 366 days, no overlap with the user's sessions nor with other entries of the batch
+    /// (unless the guild allows overlaps). All or nothing: if any entry is refused, none is
+    /// stored and every refused entry is listed with its reason.
+    ///
+    /// ```
+    /// use serde_json::json;
+    /// let engine = timeledger::Engine::open(":memory:").unwrap();
+    /// engine.call("create_category", json!({"guild_id": 1, "name": "Dev"})).unwrap();
+    /// let entry = |h: u32| json!({"user_id": 2, "category": "Dev",
+    ///     "start": format!("2026-01-05T{h:02}:00:00Z"), "end": format!("2026-01-05T{h:02}:30:00Z")});
+    /// let r = engine.call("import_entries", json!({"guild_id": 1, "entries": [entry(9), entry(10)]})).unwrap();
+    /// assert_eq!(r["imported"], 2);
+    /// // The same again overlaps both: nothing is stored, both are named.
+    /// let r = engine.call("import_entries", json!({"guild_id": 1, "entries": [entry(9), entry(10)]})).unwrap();
+    /// assert_eq!((r["imported"].as_u64(), r["errors"][1]["error"]["code"].as_str()), (Some(0), Some("SESSION_OVERLAP")));
+    /// ```
+    pub fn import_entries(&self, batch: &EntryBatch) -> Result<ImportResult> {
+        if batch.entries.len() > MAX_IMPORT_BATCH {
+            return Err(Error::invalid("entries", format!("at most {MAX_IMPORT_BATCH} entries per call")));
+        }
+        let mut errors = Vec::new();
+        let refuse = |errors: &mut Vec<ImportError>, index: usize, e: Error| {
+            errors.push(ImportError { index, error: e.to_json() });
+        };
+        // Parse and check what needs no database first.
+        let mut items = Vec::with_capacity(batch.entries.len());
+        for (index, raw) in batch.entries.iter().enumerate() {
+            let parsed = ImportItem::deserialize(raw).map_err(wire::args_error).and_then(|it| {
+                check_description(&it.description)?;
+                let (start, end) = (floor_second(it.start.checked("start")?), floor_second(it.end.checked("end")?));
+                check_span(start, Some(end))?;
+                Ok((it, start, end))
+            });
+            match parsed {
+                Ok(item) => items.push((index, item)),
+                Err(e) => refuse(&mut errors, index, e),
+            }
+        }
+        let mut ids = Vec::with_capacity(items.len());
+        let stored = self.with_guild(batch.guild_id, |tx, stored_guild, now| {
+            let mut guild = stored_guild.clone();
+            let mut categories: HashMap<String, categories::CategoryRef> = HashMap::new();
+            let mut members: HashSet<i64> = HashSet::new();
+            let mut pending = rollup::Pending::default();
+            // Per user, the latest end of any of their sessions (stored or from this batch), or
+            // `None` while a session of theirs runs: an entry starting at or after it overlaps
+            // nothing, so history imported in order needs one look-up per user, not per entry.
+            let mut frontier: HashMap<i64, Option<Millis>> = HashMap::new();
+            for (index, (it, start, end)) in items {
+                let attempt = (|| {
+                    let cat = match categories.get(&it.category) {
+                        Some(c) => c.clone(),
+                        None => {
+                            let c = categories::find_open(tx, guild.id, &it.category)?;
+                            categories.insert(it.category.clone(), c.clone());
+                            c
+                        }
+                    };
+                    if members.insert(it.user_id) {
+                        ensure_member(tx, guild.id, it.user_id, now)?;
+                        frontier.insert(it.user_id, latest_end(tx, stored_guild, it.user_id)?);
+                    }
+                    let front = frontier.get(&it.user_id).copied().flatten();
+                    if front.is_none_or(|f| start < f) {
+                        check_overlap(tx, &guild, it.user_id, 0, start, Some(end))?;
+                    }
+                    if let Some(Some(f)) = frontier.get_mut(&it.user_id) {
+                        *f = (*f).max(end);
+                    }
+                    let e = Insert { start, end: Some(end), billable: it.billable, description: it.description };
+                    let row = insert_row(tx, &guild, it.user_id, &cat, &e, now)?;
+                    pending.add(&guild, row.contribution());
+                    // The stored bound moved with this entry; later entries' overlap checks
+                    // must read as wide a range.
+                    guild.longest_session_ms = guild.longest_session_ms.max(end - start);
+                    Ok(row.public_id)
+                })();
+                match attempt {
+                    Ok(id) => ids.push(id),
+                    Err(e @ Error::Storage(_)) => return Err(e),
+                    Err(e) => refuse(&mut errors, index, e),
+                }
+            }
+            if errors.is_empty() {
+                pending.write(tx, stored_guild)?;
+                Ok(true)
+            } else {
+                // Roll the whole batch back; the errors are the answer.
+                Err(Error::invalid("entries", "refused"))
+            }
+        });
+        match stored {
+            Ok(_) => Ok(ImportResult { imported: ids.len(), session_ids: ids, errors }),
+            Err(e) if !errors.is_empty() && e.field() == Some("entries") => {
+                errors.sort_by_key(|e| e.index);
+                Ok(ImportResult { imported: 0, session_ids: Vec::new(), errors })
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// One session by id.

@@ -405,6 +405,12 @@ class Engine:
                           category=_str("category", category), start=_instant("start", start), end=_instant("end", end),
                           billable=billable, description=description)
 
+    def import_entries(self, guild_id: Id, entries: Sequence[Mapping[str, Any]]) -> Result:
+        """Imports up to 10,000 closed entries (``{user_id, category, start, end, billable?,
+        description?}``) in one transaction, all or nothing: ``{imported, session_ids, errors}``,
+        where ``errors`` lists every refused entry as ``{index, error}``."""
+        return self._call("import_entries", guild_id=_id("guild_id", guild_id), entries=list(entries))  # type: ignore[no-any-return]
+
     def get_session(self, guild_id: Id, session_id: str) -> Result:
         """One session by id."""
         return self._call("get_session", guild_id=_id("guild_id", guild_id), session_id=_str("session_id", session_id))  # type: ignore[no-any-return]

@@ -1,0 +1,98 @@
+//! `import_entries` into a database already holding many sessions, against the floor a bot author
+//! would write: a bare `INSERT` of the same rows into a plain table with one index by user and
+//! start, holding the same past rows (one transaction per batch), interleaved round by round; entries per second and the ratio, min / median / max.
+//!
+//! `cargo run --release -p timeledger --example bench_import [past_sessions=1000000] [rounds=5]`
+
+use std::time::Instant;
+
+use serde_json::{json, Value};
+use timeledger::*;
+
+const BATCH: usize = 10_000;
+const PER_ROUND: usize = 100_000;
+const USERS: i64 = 1_000;
+const HOUR: i64 = 3_600_000;
+
+/// Entry `i` of a stream: user `i % USERS`, one hour starting two hours after that user's
+/// previous entry, from `origin`.
+fn entry(origin: i64, i: i64) -> (i64, i64, i64) {
+    let user = 1 + i % USERS;
+    let start = origin + (i / USERS) * 2 * HOUR;
+    (user, start, start + HOUR)
+}
+
+fn batch_json(rows: &[(i64, i64, i64)]) -> Vec<Value> {
+    rows.iter()
+        .map(|&(u, s, e)| json!({"user_id": u, "category": "Dev", "start": Timestamp(s), "end": Timestamp(e), "billable": true}))
+        .collect()
+}
+
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let past: i64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
+    let rounds: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let dir = std::env::temp_dir().join(format!("timeledger-import-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let e = Engine::open(dir.join("engine.db"))?;
+    e.create_category(&NewCategory { guild_id: 1, name: "Dev".into(), ..Default::default() })?;
+    let plain = rusqlite::Connection::open(dir.join("plain.db")).expect("plain db");
+    plain
+        .execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+             CREATE TABLE sessions (id INTEGER PRIMARY KEY, guild_id INTEGER NOT NULL, user_id INTEGER NOT NULL,
+               category_id INTEGER NOT NULL, start_ms INTEGER NOT NULL, end_ms INTEGER, billable INTEGER NOT NULL,
+               description TEXT);
+             CREATE INDEX sessions_user ON sessions(guild_id, user_id, start_ms);",
+        )
+        .expect("plain schema");
+    let origin = Timestamp::parse("2000-01-01T00:00:00Z")?.millis();
+    let mut next: i64 = 0;
+    let started = Instant::now();
+    let (mut engine_rate, mut plain_rate) = (vec![], vec![]);
+    let fill = |e: &Engine, plain: &rusqlite::Connection, n: i64, next: &mut i64| -> Result<(f64, f64)> {
+        let rows: Vec<(i64, i64, i64)> = (*next..*next + n).map(|i| entry(origin, i)).collect();
+        *next += n;
+        let t = Instant::now();
+        for chunk in rows.chunks(BATCH) {
+            let r = e.import_entries(&EntryBatch { guild_id: 1, entries: batch_json(chunk) })?;
+            assert_eq!(r.imported, chunk.len(), "{:?}", r.errors.first());
+        }
+        let engine_s = t.elapsed().as_secs_f64();
+        let t = Instant::now();
+        for chunk in rows.chunks(BATCH) {
+            {
+                let tx = plain.unchecked_transaction().expect("tx");
+                {
+                    let mut ins = tx
+                        .prepare_cached("INSERT INTO sessions (guild_id, user_id, category_id, start_ms, end_ms, billable) VALUES (1, ?1, 1, ?2, ?3, 1)")
+                        .expect("prepare");
+                    for (u, s, en) in chunk {
+                        ins.execute([u, s, en]).expect("insert");
+                    }
+                }
+                tx.commit().expect("commit");
+            }
+        }
+        Ok((n as f64 / engine_s, n as f64 / t.elapsed().as_secs_f64()))
+    };
+    fill(&e, &plain, past, &mut next)?;
+    eprintln!("{past} past sessions imported in {:.1} s", started.elapsed().as_secs_f64());
+    for _ in 0..rounds {
+        let (a, b) = fill(&e, &plain, PER_ROUND as i64, &mut next)?;
+        engine_rate.push(a);
+        plain_rate.push(b);
+    }
+    let stats = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        (v[0], v[v.len() / 2], v[v.len() - 1])
+    };
+    let (emin, emed, emax) = stats(&mut engine_rate);
+    let (pmin, pmed, pmax) = stats(&mut plain_rate);
+    println!("import_entries after {past} sessions: {emin:.0} / {emed:.0} / {emax:.0} entries/s (min / median / max of {rounds} rounds of {PER_ROUND})");
+    println!("bare INSERT into a plain indexed table, same rows: {pmin:.0} / {pmed:.0} / {pmax:.0} rows/s");
+    println!("ratio of medians: {:.2}x", emed / pmed);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! `import_entries`: history in batches, with every rule of a single entry, all or nothing.
+
+use serde_json::{json, Value};
+use timeledger::*;
+
+fn engine() -> Engine {
+    let e = Engine::open(":memory:").unwrap();
+    e.set_now(Some(Timestamp::parse("2026-06-01T00:00:00Z").unwrap().millis())).unwrap();
+    e.call("create_category", json!({"guild_id": 1, "name": "Dev"})).unwrap();
+    e.call("create_category", json!({"guild_id": 1, "name": "Old"})).unwrap();
+    e.call("archive_category", json!({"guild_id": 1, "name": "Old"})).unwrap();
+    e
+}
+
+fn entry(user: i64, start: &str, end: &str) -> Value {
+    json!({"user_id": user, "category": "Dev", "start": start, "end": end})
+}
+
+fn import(e: &Engine, entries: Vec<Value>) -> Value {
+    e.call("import_entries", json!({"guild_id": 1, "entries": entries})).unwrap()
+}
+
+#[test]
+fn a_batch_is_stored_whole_with_the_same_totals_as_single_entries() {
+    let (bulk, single) = (engine(), engine());
+    let entries: Vec<Value> = (0..300)
+        .map(|i| {
+            let day = 1 + i % 28;
+            let user = 10 + i / 28;
+            entry(user, &format!("2026-03-{day:02}T09:00:00Z"), &format!("2026-03-{day:02}T10:15:00Z"))
+        })
+        .collect();
+    let r = import(&bulk, entries.clone());
+    assert_eq!((r["imported"].as_u64(), r["errors"].as_array().unwrap().len()), (Some(300), 0));
+    assert_eq!(r["session_ids"].as_array().unwrap().len(), 300);
+    for mut e in entries {
+        e["guild_id"] = json!(1);
+        single.call("add_entry", e).unwrap();
+    }
+    for (op, args) in [
+        ("guild_status", json!({"guild_id": 1})),
+        ("leaderboard", json!({"guild_id": 1, "timeframe": "all"})),
+        ("report", json!({"guild_id": 1, "timeframe": "all", "group_by": ["user", "day"]})),
+        ("list_categories", json!({"guild_id": 1})),
+    ] {
+        assert_eq!(bulk.call(op, args.clone()).unwrap(), single.call(op, args).unwrap(), "{op}");
+    }
+}
+
+#[test]
+fn one_refused_entry_stores_nothing_and_every_refusal_is_named() {
+    let e = engine();
+    import(&e, vec![entry(2, "2026-03-01T09:00:00Z", "2026-03-01T10:00:00Z")]);
+    let r = import(
+        &e,
+        vec![
+            entry(2, "2026-03-02T09:00:00Z", "2026-03-02T10:00:00Z"), // fine
+            entry(2, "2026-03-01T09:30:00Z", "2026-03-01T09:45:00Z"), // overlaps a stored one
+            json!({"user_id": 2, "category": "Nope", "start": "2026-03-03T09:00:00Z", "end": "2026-03-03T10:00:00Z"}),
+            json!({"user_id": 2, "category": "Old", "start": "2026-03-04T09:00:00Z", "end": "2026-03-04T10:00:00Z"}),
+            entry(2, "2026-03-05T10:00:00Z", "2026-03-05T09:00:00Z"), // ends before it starts
+            json!({"user_id": 2, "category": "Dev", "start": "2026-03-06T09:00:00Z"}), // no end
+            json!({"user_id": 2, "category": "Dev", "start": "x", "end": "2026-03-06T09:00:00Z", "extra": 1}),
+            entry(2, "2026-03-02T09:30:00Z", "2026-03-02T11:00:00Z"), // overlaps the first of this batch
+        ],
+    );
+    assert_eq!(r["imported"], 0);
+    let codes: Vec<(u64, &str)> = r["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| (x["index"].as_u64().unwrap(), x["error"]["code"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        codes,
+        [
+            (1, "SESSION_OVERLAP"),
+            (2, "CATEGORY_NOT_FOUND"),
+            (3, "CATEGORY_ARCHIVED"),
+            (4, "INVALID_INPUT"),
+            (5, "INVALID_INPUT"),
+            (6, "INVALID_INPUT"),
+            (7, "SESSION_OVERLAP")
+        ]
+    );
+    assert_eq!(r["errors"][3]["error"]["field"], "end");
+    assert_eq!(e.call("list_sessions", json!({"guild_id": 1})).unwrap()["meta"]["total"], 1);
+    assert_eq!(e.guild_status(1).unwrap().total_time_seconds, 3600);
+}
+
+#[test]
+fn a_long_entry_early_in_the_batch_widens_the_overlap_check_of_later_ones() {
+    let e = engine();
+    // The guild's longest session so far is 30 minutes; the batch brings a 10-hour one, then an
+    // entry inside it that starts 9 hours after it.
+    import(&e, vec![entry(2, "2026-03-01T09:00:00Z", "2026-03-01T09:30:00Z")]);
+    let r = import(
+        &e,
+        vec![
+            entry(3, "2026-03-02T00:00:00Z", "2026-03-02T10:00:00Z"),
+            entry(3, "2026-03-02T09:00:00Z", "2026-03-02T09:30:00Z"),
+        ],
+    );
+    assert_eq!((r["imported"].as_u64(), r["errors"][0]["index"].as_u64()), (Some(0), Some(1)));
+    assert_eq!(r["errors"][0]["error"]["code"], "SESSION_OVERLAP");
+    // Across batches the stored bound carries it: the long entry alone, then one inside it.
+    assert_eq!(import(&e, vec![entry(3, "2026-03-02T00:00:00Z", "2026-03-02T10:00:00Z")])["imported"], 1);
+    let r = import(&e, vec![entry(3, "2026-03-02T09:00:00Z", "2026-03-02T09:30:00Z")]);
+    assert_eq!(r["errors"][0]["error"]["code"], "SESSION_OVERLAP", "{r}");
+    assert!(e
+        .add_entry(&NewEntry {
+            guild_id: 1,
+            user_id: 3,
+            category: "Dev".into(),
+            start: Timestamp::parse("2026-03-02T08:00:00Z").unwrap(),
+            end: Timestamp::parse("2026-03-02T08:10:00Z").unwrap(),
+            ..Default::default()
+        })
+        .is_err());
+}
+
+#[test]
+fn batches_are_bounded_and_empty_ones_store_nothing() {
+    let e = engine();
+    let too_many: Vec<Value> = (0..=MAX_IMPORT_BATCH).map(|_| json!({})).collect();
+    let err = e.call("import_entries", json!({"guild_id": 1, "entries": too_many})).unwrap_err();
+    assert_eq!(err.field(), Some("entries"));
+    assert_eq!(import(&e, vec![])["imported"], 0);
+    let err = e.call("import_entries", json!({"guild_id": 1, "entries": "nope"})).unwrap_err();
+    assert_eq!(err.code(), "INVALID_INPUT");
+}
+
+#[test]
+fn entries_in_order_after_a_user_s_history_and_around_a_running_session_keep_the_overlap_rule() {
+    let e = engine();
+    import(&e, vec![entry(2, "2026-03-01T09:00:00Z", "2026-03-01T10:00:00Z")]);
+    // Back to back with the stored one (half-open intervals), then later: stored.
+    let r = import(
+        &e,
+        vec![
+            entry(2, "2026-03-01T10:00:00Z", "2026-03-01T11:00:00Z"),
+            entry(2, "2026-03-01T12:00:00Z", "2026-03-01T13:00:00Z"),
+        ],
+    );
+    assert_eq!(r["imported"], 2, "{r}");
+    // Out of order inside a stored one: refused.
+    let r = import(
+        &e,
+        vec![
+            entry(2, "2026-03-02T09:00:00Z", "2026-03-02T10:00:00Z"),
+            entry(2, "2026-03-01T12:30:00Z", "2026-03-01T12:40:00Z"),
+        ],
+    );
+    assert_eq!((r["imported"].as_u64(), r["errors"][0]["index"].as_u64()), (Some(0), Some(1)));
+    // A running session since May 30: an entry after its start overlaps it, one before does not.
+    e.call("clock_in", json!({"guild_id": 1, "user_id": 4, "category": "Dev", "at": "2026-05-30T09:00:00Z"})).unwrap();
+    let r = import(&e, vec![entry(4, "2026-05-31T09:00:00Z", "2026-05-31T10:00:00Z")]);
+    assert_eq!(r["errors"][0]["error"]["code"], "SESSION_OVERLAP");
+    assert_eq!(import(&e, vec![entry(4, "2026-05-29T09:00:00Z", "2026-05-29T10:00:00Z")])["imported"], 1);
+}
