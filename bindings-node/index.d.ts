@@ -271,6 +271,24 @@ export interface ImportResult {
         error: ErrorBody;
     }[];
 }
+/** Options of {@link Engine.importFile}. */
+export interface ImportFileOptions {
+    guildId?: Id;
+    userId?: Id;
+}
+/** What {@link Engine.importFile} did. */
+export interface ImportSummary {
+    format: string;
+    imported: Record<string, number>;
+    duplicates: Record<string, number>;
+    refused: number;
+    reasons: {
+        line: number;
+        code: string;
+        message: string;
+    }[];
+    skipped: Record<string, number>;
+}
 /** A page of {@link Engine.listMembers}. */
 export interface MemberPage {
     data: Member[];
@@ -658,6 +676,18 @@ export declare class Engine {
      * `errors` lists every refused entry as `{index, error}`.
      */
     importEntries(guildId: Id, entries: ImportEntry[]): ImportResult;
+    /**
+     * Imports a file, streaming and idempotent: `timeledger` (this engine's export), `wakatime`
+     * (a data dump; needs `guildId` and `userId`), `toggl` or `clockify` (CSV; needs `guildId`).
+     */
+    importFile(format: string, path: string, options?: ImportFileOptions): ImportSummary;
+    /** Writes this engine's export (JSON lines, never a key's secret). */
+    exportFile(path: string, options?: {
+        guildId?: Id;
+    }): {
+        path: string;
+        lines: Record<string, number>;
+    };
     /** One session by id. */
     getSession(guildId: Id, sessionId: string): Session;
     /** Changes a session; totals follow. */

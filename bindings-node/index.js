@@ -212,6 +212,7 @@ const USER = {
     timeZone: 'str',
 };
 const PAGE = { page: 'int', perPage: 'int' };
+const IMPORT_FILE = { guildId: 'id', userId: 'id' };
 const CATEGORY = { description: 'str', color: 'str' };
 const CATEGORY_UPDATE = { newName: 'str', description: 'str', color: 'str', archived: 'bool' };
 const CLOCK_IN = { description: 'str', at: 'instant', switch: 'bool' };
@@ -455,6 +456,18 @@ class Engine {
         if (!Array.isArray(entries))
             throw new TypeError(`entries must be an array, not ${kind(entries)}`);
         return this.#run('import_entries', `{"guild_id":${JSON.stringify(id('guildId', guildId))},"entries":${toJson(entries, 'entries')}}`);
+    }
+    /**
+     * Imports a file, streaming and idempotent: `timeledger` (this engine's export), `wakatime`
+     * (a data dump; needs `guildId` and `userId`), `toggl` or `clockify` (CSV; needs `guildId`).
+     */
+    importFile(format, path, options) {
+        const a = { format: str('format', format), path: str('path', path) };
+        return this.#run('import_file', JSON.stringify(opts(a, options, IMPORT_FILE, 'importFile options')));
+    }
+    /** Writes this engine's export (JSON lines, never a key's secret). */
+    exportFile(path, options) {
+        return this.#run('export_file', JSON.stringify(opts({ path: str('path', path) }, options, { guildId: 'id' }, 'exportFile options')));
     }
     /** One session by id. */
     getSession(guildId, sessionId) {

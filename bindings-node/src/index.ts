@@ -308,6 +308,22 @@ export interface ImportResult {
   errors: { index: number; error: ErrorBody }[]
 }
 
+/** Options of {@link Engine.importFile}. */
+export interface ImportFileOptions {
+  guildId?: Id
+  userId?: Id
+}
+
+/** What {@link Engine.importFile} did. */
+export interface ImportSummary {
+  format: string
+  imported: Record<string, number>
+  duplicates: Record<string, number>
+  refused: number
+  reasons: { line: number; code: string; message: string }[]
+  skipped: Record<string, number>
+}
+
 /** A page of {@link Engine.listMembers}. */
 export interface MemberPage {
   data: Member[]
@@ -784,6 +800,7 @@ const USER: Schema = {
   timeZone: 'str',
 }
 const PAGE: Schema = { page: 'int', perPage: 'int' }
+const IMPORT_FILE: Schema = { guildId: 'id', userId: 'id' }
 const CATEGORY: Schema = { description: 'str', color: 'str' }
 const CATEGORY_UPDATE: Schema = { newName: 'str', description: 'str', color: 'str', archived: 'bool' }
 const CLOCK_IN: Schema = { description: 'str', at: 'instant', switch: 'bool' }
@@ -1064,6 +1081,20 @@ export class Engine {
   importEntries(guildId: Id, entries: ImportEntry[]): ImportResult {
     if (!Array.isArray(entries)) throw new TypeError(`entries must be an array, not ${kind(entries)}`)
     return this.#run('import_entries', `{"guild_id":${JSON.stringify(id('guildId', guildId))},"entries":${toJson(entries, 'entries')}}`)
+  }
+
+  /**
+   * Imports a file, streaming and idempotent: `timeledger` (this engine's export), `wakatime`
+   * (a data dump; needs `guildId` and `userId`), `toggl` or `clockify` (CSV; needs `guildId`).
+   */
+  importFile(format: string, path: string, options?: ImportFileOptions): ImportSummary {
+    const a = { format: str('format', format), path: str('path', path) }
+    return this.#run('import_file', JSON.stringify(opts(a, options, IMPORT_FILE, 'importFile options')))
+  }
+
+  /** Writes this engine's export (JSON lines, never a key's secret). */
+  exportFile(path: string, options?: { guildId?: Id }): { path: string; lines: Record<string, number> } {
+    return this.#run('export_file', JSON.stringify(opts({ path: str('path', path) }, options, { guildId: 'id' }, 'exportFile options')))
   }
 
   /** One session by id. */

@@ -41,6 +41,8 @@ const METHODS = {
   add_entry: ['addEntry', ['guild_id', 'user_id', 'category', 'start', 'end']],
   get_session: ['getSession', ['guild_id', 'session_id']],
   import_entries: ['importEntries', ['guild_id', 'entries']],
+  import_file: ['importFile', ['format', 'path']],
+  export_file: ['exportFile', ['path']],
   update_session: ['updateSession', ['guild_id', 'session_id']],
   delete_session: ['deleteSession', ['guild_id', 'session_id']],
   list_sessions: ['listSessions', ['guild_id']],

@@ -250,7 +250,7 @@ def test_readme_python_quickstart_runs(tmp_path: pathlib.Path, monkeypatch: pyte
     assert e.guild_status(123456789).total_time_hours == 3.5
 
 
-def test_every_operation_is_callable_from_python(engine: timeledger.Engine) -> None:
+def test_every_operation_is_callable_from_python(engine: timeledger.Engine, tmp_path: pathlib.Path) -> None:
     called = set()
 
     def run(op: str, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -288,6 +288,9 @@ def test_every_operation_is_callable_from_python(engine: timeledger.Engine) -> N
     assert run("report", 1, timeframe="all", group_by=["user"]).rows[0].total_seconds == 3600
     imported = run("import_entries", 1, [{"user_id": 5, "category": "Development", "start": "2025-01-02T09:00:00Z", "end": "2025-01-02T10:00:00Z"}])
     assert imported.imported == 1 and imported.errors == []
+    dump = str(tmp_path / "export.jsonl")
+    assert run("export_file", dump, guild_id=1).lines.session >= 1
+    assert run("import_file", "timeledger", dump).refused == 0
     r = run("ingest_heartbeats", 1, 5, [{"entity": "a", "time": 1760083200}, {"entity": "a", "time": 1760083500}])
     assert [x[1] for x in r.responses] == [201, 201]
     assert len(run("list_heartbeats", 1, 5, start=1760083200, end=1760083600).data) == 2

@@ -98,6 +98,14 @@ struct SessionArg {
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
+struct ExportArg {
+    path: String,
+    #[serde(default, deserialize_with = "wire::id::option::deserialize")]
+    guild_id: Option<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
 struct MasterArg {
     master_key: String,
 }
@@ -187,6 +195,8 @@ pub const OPERATIONS: &[&str] = &[
     "active_session",
     "add_entry",
     "import_entries",
+    "import_file",
+    "export_file",
     "get_session",
     "update_session",
     "delete_session",
@@ -286,6 +296,11 @@ impl Engine {
             }
             "add_entry" => out(self.add_entry(&args(a)?)?),
             "import_entries" => out(self.import_entries(&args(a)?)?),
+            "import_file" => out(self.import_file(&args(a)?)?),
+            "export_file" => {
+                let t: ExportArg = args(a)?;
+                out(self.export_file(&t.path, t.guild_id)?)
+            }
             "get_session" => {
                 let t: SessionArg = args(a)?;
                 out(self.get_session(t.guild_id, &t.session_id)?)

@@ -846,6 +846,21 @@ fn heartbeat_id(time_ms: Millis, ident: i64) -> String {
     format!("{time_ms}-{:016x}", ident as u64)
 }
 
+/// Every heartbeat of a guild, by user and time, for an export.
+pub(crate) fn for_each_heartbeat(
+    tx: &Transaction<'_>,
+    guild_id: i64,
+    mut f: impl FnMut(Heartbeat) -> Result<()>,
+) -> Result<()> {
+    let mut stmt =
+        tx.prepare_cached(&format!("{HB_SELECT} WHERE h.guild_id = ?1 ORDER BY h.user_id, h.time_ms, h.ident"))?;
+    let mut rows = stmt.query([guild_id])?;
+    while let Some(r) = rows.next()? {
+        f(hb_from_row(r)?)?;
+    }
+    Ok(())
+}
+
 fn hb_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Heartbeat> {
     let text =
         |i: usize| -> rusqlite::Result<Option<String>> { Ok(Some(r.get::<_, String>(i)?).filter(|s| !s.is_empty())) };

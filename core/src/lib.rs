@@ -40,6 +40,7 @@ mod rollup;
 mod sessions;
 mod store;
 pub mod time;
+mod transfer;
 #[deny(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
 pub mod wire;
 
@@ -66,6 +67,7 @@ pub use sessions::{
 };
 pub use store::{Engine, CHECKPOINT_EVERY_MS, SCHEMA_VERSION};
 pub use time::{Clock, SystemClock, Timeframe};
+pub use transfer::{ExportSummary, ImportFile, ImportSummary, Refusal, IMPORT_FORMATS};
 pub use wire::{Page, PageMeta, Timestamp};
 
 /// The README's Rust examples, compiled and run as doctests so they cannot rot.

@@ -291,6 +291,38 @@ pub(crate) fn session_user(tx: &Transaction<'_>, guild_id: i64, public_id: &str)
         .optional()?)
 }
 
+/// Every session of a guild in id order, for an export; `f` sees each as its public shape.
+pub(crate) fn for_each_session(
+    tx: &Transaction<'_>,
+    guild_id: i64,
+    now: Millis,
+    mut f: impl FnMut(Session) -> Result<()>,
+) -> Result<()> {
+    let mut stmt = tx.prepare_cached(&format!("{ROW_SELECT} WHERE s.guild_id = ?1 ORDER BY s.id"))?;
+    let mut rows = stmt.query([guild_id])?;
+    while let Some(r) = rows.next()? {
+        f(row_from(r)?.to_session(now))?;
+    }
+    Ok(())
+}
+
+/// Whether a closed session with exactly these fields is stored (an entry imported before).
+fn is_stored(
+    tx: &Transaction<'_>,
+    guild_id: i64,
+    user_id: i64,
+    category_id: i64,
+    start: Millis,
+    end: Millis,
+) -> Result<bool> {
+    Ok(tx
+        .prepare_cached(
+            "SELECT EXISTS (SELECT 1 FROM sessions WHERE guild_id = ?1 AND user_id = ?2 AND start_ms = ?3
+               AND end_ms = ?4 AND category_id = ?5)",
+        )?
+        .query_row(params![guild_id, user_id, start, end, category_id], |r| r.get(0))?)
+}
+
 /// The latest end of a user's closed sessions in a guild (`i64::MIN` for none), or `None` if a
 /// session of theirs runs. Reads an index range as wide as the guild's longest session.
 fn latest_end(tx: &Transaction<'_>, guild: &Guild, user_id: i64) -> Result<Option<Millis>> {
@@ -566,9 +598,21 @@ impl Engine {
     /// assert_eq!((r["imported"].as_u64(), r["errors"][1]["error"]["code"].as_str()), (Some(0), Some("SESSION_OVERLAP")));
     /// ```
     pub fn import_entries(&self, batch: &EntryBatch) -> Result<ImportResult> {
+        Ok(self.store_entries(batch, false)?.0)
+    }
+
+    /// [`Engine::import_entries`] for file imports: an entry equal to a stored one (same user,
+    /// category, start and end) is a duplicate and skipped, a refused entry is reported, and the
+    /// rest is stored. Returns the result and the number of duplicates.
+    pub(crate) fn import_entries_lenient(&self, batch: &EntryBatch) -> Result<(ImportResult, usize)> {
+        self.store_entries(batch, true)
+    }
+
+    fn store_entries(&self, batch: &EntryBatch, lenient: bool) -> Result<(ImportResult, usize)> {
         if batch.entries.len() > MAX_IMPORT_BATCH {
             return Err(Error::invalid("entries", format!("at most {MAX_IMPORT_BATCH} entries per call")));
         }
+        let mut duplicates = 0;
         let mut errors = Vec::new();
         let refuse = |errors: &mut Vec<ImportError>, index: usize, e: Error| {
             errors.push(ImportError { index, error: e.to_json() });
@@ -611,6 +655,9 @@ impl Engine {
                         ensure_member(tx, guild.id, it.user_id, now)?;
                         frontier.insert(it.user_id, latest_end(tx, stored_guild, it.user_id)?);
                     }
+                    if lenient && is_stored(tx, guild.id, it.user_id, cat.id, start, end)? {
+                        return Ok(None);
+                    }
                     let front = frontier.get(&it.user_id).copied().flatten();
                     if front.is_none_or(|f| start < f) {
                         check_overlap(tx, &guild, it.user_id, 0, start, Some(end))?;
@@ -624,15 +671,16 @@ impl Engine {
                     // The stored bound moved with this entry; later entries' overlap checks
                     // must read as wide a range.
                     guild.longest_session_ms = guild.longest_session_ms.max(end - start);
-                    Ok(row.public_id)
+                    Ok(Some(row.public_id))
                 })();
                 match attempt {
-                    Ok(id) => ids.push(id),
+                    Ok(Some(id)) => ids.push(id),
+                    Ok(None) => duplicates += 1,
                     Err(e @ Error::Storage(_)) => return Err(e),
                     Err(e) => refuse(&mut errors, index, e),
                 }
             }
-            if errors.is_empty() {
+            if errors.is_empty() || lenient {
                 pending.write(tx, stored_guild)?;
                 Ok(true)
             } else {
@@ -640,11 +688,11 @@ impl Engine {
                 Err(Error::invalid("entries", "refused"))
             }
         });
+        errors.sort_by_key(|e| e.index);
         match stored {
-            Ok(_) => Ok(ImportResult { imported: ids.len(), session_ids: ids, errors }),
+            Ok(_) => Ok((ImportResult { imported: ids.len(), session_ids: ids, errors }, duplicates)),
             Err(e) if !errors.is_empty() && e.field() == Some("entries") => {
-                errors.sort_by_key(|e| e.index);
-                Ok(ImportResult { imported: 0, session_ids: Vec::new(), errors })
+                Ok((ImportResult { imported: 0, session_ids: Vec::new(), errors }, 0))
             }
             Err(e) => Err(e),
         }

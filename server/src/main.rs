@@ -7,6 +7,8 @@
 //! timeledger keys list --guild ID
 //! timeledger keys revoke KEY_ID
 //! timeledger backup DEST                            (a consistent copy of --db, online)
+//! timeledger import --format timeledger|wakatime|toggl|clockify FILE [--guild ID] [--user ID]
+//! timeledger export FILE [--guild ID]                (JSON lines; never a key's secret)
 //! ```
 //!
 //! The master key comes from the environment (`TIMELEDGER_MASTER_KEY`) or a file
@@ -38,6 +40,8 @@ const USAGE: &str = "usage:
   timeledger keys list --guild ID
   timeledger keys revoke KEY_ID
   timeledger backup DEST
+  timeledger import --format timeledger|wakatime|toggl|clockify FILE [--guild ID] [--user ID]
+  timeledger export FILE [--guild ID]
 options: --db PATH (default timeledger.db); --workers N: threads running engine calls, taking
 requests in arrival order (default: the number of cores; 0: tokio's blocking pool); the master key comes from TIMELEDGER_MASTER_KEY or
 the file named by TIMELEDGER_MASTER_KEY_FILE";
@@ -137,8 +141,46 @@ fn run(args: &[String]) -> Result<(), String> {
             eprintln!("timeledger: {db} copied to {dest}");
             Ok(())
         }
+        ["import", file] => {
+            let format = flags.get("format").ok_or_else(|| format!("--format is required\n{USAGE}"))?;
+            let args = timeledger::ImportFile {
+                format: format.clone(),
+                path: file.to_string(),
+                guild_id: flags.contains_key("guild").then(|| id(&flags, "guild")).transpose()?,
+                user_id: flags.contains_key("user").then(|| id(&flags, "user")).transpose()?,
+            };
+            let summary = open()?.import_file_with_progress(&args, progress_bar()).map_err(|e| e.to_string())?;
+            eprintln!();
+            print(serde_json::to_value(&summary).unwrap_or_default());
+            Ok(())
+        }
+        ["export", file] => {
+            let guild = flags.contains_key("guild").then(|| id(&flags, "guild")).transpose()?;
+            let summary = open()?.export_file(file, guild).map_err(|e| e.to_string())?;
+            print(serde_json::to_value(&summary).unwrap_or_default());
+            Ok(())
+        }
         _ => Err(USAGE.into()),
     }
+}
+
+/// A progress bar on stderr when it is a terminal (nothing otherwise).
+fn progress_bar() -> Box<dyn FnMut(u64, u64)> {
+    use std::io::IsTerminal;
+    if !std::io::stderr().is_terminal() {
+        return Box::new(|_, _| {});
+    }
+    Box::new(|done, total| {
+        let pct = if total > 0 { (done * 100 / total).min(100) } else { 0 };
+        let filled = (pct / 5) as usize;
+        eprint!(
+            "\r[{}{}] {pct:3}% {:.1}/{:.1} MiB",
+            "#".repeat(filled),
+            " ".repeat(20 - filled),
+            done as f64 / 1048576.0,
+            total as f64 / 1048576.0
+        );
+    })
 }
 
 struct Server {

@@ -295,3 +295,35 @@ fn admin_subcommands_create_list_revoke_and_back_up() {
     assert_eq!(e.list_keys(1).unwrap()[0].status, "revoked");
     assert!(!run(&["bogus"], false).status.success());
 }
+
+#[test]
+fn import_and_export_subcommands_move_a_database_and_report_what_they_did() {
+    let db = temp_db("transfer");
+    let exe = env!("CARGO_BIN_EXE_timeledger");
+    let run = |db: &std::path::Path, args: &[&str]| {
+        let out = Command::new(exe).args(args).args(["--db", db.to_str().unwrap()]).output().unwrap();
+        assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let csv = db.with_file_name("toggl.csv");
+    std::fs::write(
+        &csv,
+        "User,Email,Client,Project,Task,Description,Billable,Start date,Start time,End date,End time,Duration,Tags\n\
+         Ada,ada@example.org,,Docs,,Guide,Yes,2026-03-02,09:00:00,2026-03-02,10:30:00,01:30:00,\n",
+    )
+    .unwrap();
+    let first = run(&db, &["import", "--format", "toggl", csv.to_str().unwrap(), "--guild", "1"]);
+    assert_eq!(first["imported"]["session"], 1);
+    assert_eq!(
+        run(&db, &["import", "--format", "toggl", csv.to_str().unwrap(), "--guild", "1"])["duplicates"]["session"],
+        1
+    );
+    let dump = db.with_file_name("all.jsonl");
+    assert_eq!(run(&db, &["export", dump.to_str().unwrap()])["lines"]["session"], 1);
+    let other = db.with_file_name("other.db");
+    assert_eq!(run(&other, &["import", "--format", "timeledger", dump.to_str().unwrap()])["imported"]["session"], 1);
+    let e = timeledger::Engine::open(&other).unwrap();
+    assert_eq!(e.guild_status(1).unwrap().total_time_seconds, 5400);
+    let missing = Command::new(exe).args(["import", "--db", other.to_str().unwrap(), "x.csv"]).output().unwrap();
+    assert!(!missing.status.success() && String::from_utf8_lossy(&missing.stderr).contains("--format"));
+}

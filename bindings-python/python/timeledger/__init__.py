@@ -411,6 +411,17 @@ class Engine:
         where ``errors`` lists every refused entry as ``{index, error}``."""
         return self._call("import_entries", guild_id=_id("guild_id", guild_id), entries=list(entries))  # type: ignore[no-any-return]
 
+    def import_file(self, format: str, path: str, *, guild_id: Optional[Id] = None, user_id: Optional[Id] = None) -> Result:
+        """Imports a file, streaming and idempotent: ``timeledger`` (this engine's export),
+        ``wakatime`` (a data dump; needs ``guild_id`` and ``user_id``), ``toggl`` or ``clockify``
+        (CSV; needs ``guild_id``). Returns ``{format, imported, duplicates, refused, reasons, skipped}``."""
+        return self._call("import_file", format=_str("format", format), path=_str("path", path),  # type: ignore[no-any-return]
+                          guild_id=_id("guild_id", guild_id), user_id=_id("user_id", user_id))
+
+    def export_file(self, path: str, *, guild_id: Optional[Id] = None) -> Result:
+        """Writes this engine's export (JSON lines, never a key's secret): ``{path, lines}``."""
+        return self._call("export_file", path=_str("path", path), guild_id=_id("guild_id", guild_id))  # type: ignore[no-any-return]
+
     def get_session(self, guild_id: Id, session_id: str) -> Result:
         """One session by id."""
         return self._call("get_session", guild_id=_id("guild_id", guild_id), session_id=_str("session_id", session_id))  # type: ignore[no-any-return]
