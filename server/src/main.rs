@@ -171,7 +171,7 @@ fn progress_bar() -> Box<dyn FnMut(u64, u64)> {
         return Box::new(|_, _| {});
     }
     Box::new(|done, total| {
-        let pct = if total > 0 { (done * 100 / total).min(100) } else { 0 };
+        let pct = (done * 100).checked_div(total).unwrap_or(0).min(100);
         let filled = (pct / 5) as usize;
         eprint!(
             "\r[{}{}] {pct:3}% {:.1}/{:.1} MiB",
