@@ -698,6 +698,19 @@ impl Engine {
         }
     }
 
+    /// The guild's running sessions (who is clocked in now), earliest start first.
+    pub fn running_sessions(&self, guild_id: i64) -> Result<Vec<Session>> {
+        self.settle_guild(guild_id)?;
+        let now = self.now_ms();
+        self.read(|tx| {
+            let mut stmt = tx.prepare_cached(&format!(
+                "{ROW_SELECT} WHERE s.guild_id = ?1 AND s.end_ms IS NULL ORDER BY s.start_ms, s.id"
+            ))?;
+            let rows = stmt.query_map([guild_id], row_from)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows.into_iter().map(|r| r.to_session(now)).collect())
+        })
+    }
+
     /// One session by id.
     pub fn get_session(&self, guild_id: i64, session_id: &str) -> Result<Session> {
         self.settle_guild(guild_id)?;

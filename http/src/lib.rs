@@ -25,6 +25,8 @@
 
 use std::collections::BTreeMap;
 
+pub mod dashboard;
+
 use http::{header, HeaderName, HeaderValue, Method, Request, Response, StatusCode};
 use serde_json::{json, Map, Value};
 use timeledger::{AuthorizeRequest, Engine, Error, KeySources};
@@ -1152,6 +1154,12 @@ pub fn handle(engine: &Engine, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
 /// Answers one request.
 pub fn handle_with(engine: &Engine, config: &Config, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
     let path = req.uri().path();
+    if dashboard::owns(path) {
+        if req.body().len() > config.max_body_bytes {
+            return plain_error(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "the body is too large");
+        }
+        return dashboard::handle(engine, req);
+    }
     let wants_csv = req
         .headers()
         .get_all(header::ACCEPT)

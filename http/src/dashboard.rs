@@ -1,0 +1,446 @@
+//! The web dashboard at `/`: pages rendered on the server from the same engine operations the
+//! API answers with (no second source of numbers), readable without JavaScript.
+//!
+//! - Sign-in with an API key, kept in an `HttpOnly`, `SameSite=Strict` cookie (never in a URL
+//!   or in a page); sign-out clears it. Every form carries a CSRF token that must equal the
+//!   `tl_csrf` cookie (`SameSite=Strict`, `HttpOnly`).
+//! - Each section of a page is shown only if the key's tier allows its action, checked with
+//!   `authorize` like an API call (so a page view spends one request per section).
+//! - `Content-Security-Policy: default-src 'none'; style-src 'self'; img-src 'self';
+//!   form-action 'self'; frame-ancestors 'none'`: no script at all, no inline style; bars are
+//!   SVG shapes whose sizes are attributes. Every text from the database is HTML-escaped.
+//! - Times are shown in the guild's zone (the user's own zone on a user's coding sections).
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+
+use http::{header, HeaderValue, Method, Request, Response, StatusCode};
+use serde_json::{json, Value};
+use timeledger::{Engine, Error};
+
+/// The key's cookie.
+const KEY_COOKIE: &str = "tl_key";
+/// The CSRF token's cookie.
+const CSRF_COOKIE: &str = "tl_csrf";
+
+const CSP: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0 auto;max-width:60rem;padding:1rem;line-height:1.4}\
+table{border-collapse:collapse;width:100%;margin:.5rem 0 1.5rem}th,td{text-align:left;padding:.25rem .5rem;border-bottom:1px solid #ddd}\
+td.n{text-align:right;font-variant-numeric:tabular-nums}nav a{margin-right:1rem}svg{display:block}\
+.bar{fill:#3b82f6}.muted{color:#666}form.inline{display:inline}\
+@media (max-width:40rem){body{padding:.5rem}th,td{padding:.2rem}}";
+
+/// Paths the dashboard answers (everything else is the API).
+pub(crate) fn owns(path: &str) -> bool {
+    path == "/" || path == "/login" || path == "/logout" || path.starts_with("/dashboard/")
+}
+
+/// HTML-escapes text for element content and attribute values.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn cookies(req: &Request<Vec<u8>>) -> BTreeMap<String, String> {
+    req.headers()
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+fn random_token() -> String {
+    let mut b = [0u8; 24];
+    if getrandom::fill(&mut b).is_err() {
+        return String::new();
+    }
+    b.iter().map(|x| format!("{x:02x}")).collect()
+}
+
+fn page(status: StatusCode, title: &str, body: &str, set_cookies: &[String]) -> Response<Vec<u8>> {
+    let html = format!(
+        "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>{} · Timeledger</title><link rel=\"stylesheet\" href=\"/dashboard/style.css\"></head><body>{body}</body></html>",
+        escape(title)
+    );
+    let mut res = Response::new(html.into_bytes());
+    *res.status_mut() = status;
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static("text/html; charset=utf-8"));
+    h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    for c in set_cookies {
+        if let Ok(v) = HeaderValue::from_str(c) {
+            h.append(header::SET_COOKIE, v);
+        }
+    }
+    res
+}
+
+fn redirect(to: &str, set_cookies: &[String]) -> Response<Vec<u8>> {
+    let mut res = page(StatusCode::SEE_OTHER, "Redirect", "", set_cookies);
+    if let Ok(v) = HeaderValue::from_str(to) {
+        res.headers_mut().insert(header::LOCATION, v);
+    }
+    res
+}
+
+fn cookie(name: &str, value: &str, max_age: Option<i64>) -> String {
+    let age = max_age.map(|a| format!("; Max-Age={a}")).unwrap_or_default();
+    format!("{name}={value}; Path=/; HttpOnly; SameSite=Strict{age}")
+}
+
+/// The CSRF token of this browser, and the cookie to set if it has none.
+fn csrf(req: &Request<Vec<u8>>) -> (String, Vec<String>) {
+    match cookies(req).get(CSRF_COOKIE).filter(|t| t.len() == 48) {
+        Some(t) => (t.clone(), vec![]),
+        None => {
+            let t = random_token();
+            let c = cookie(CSRF_COOKIE, &t, None);
+            (t, vec![c])
+        }
+    }
+}
+
+fn form_fields(body: &[u8]) -> BTreeMap<String, String> {
+    form_urlencoded::parse(body).into_owned().collect()
+}
+
+/// Answers a dashboard request.
+pub(crate) fn handle(engine: &Engine, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
+    let path = req.uri().path();
+    let query: BTreeMap<String, String> =
+        form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes()).into_owned().collect();
+    match (req.method().clone(), path) {
+        (Method::GET, "/dashboard/style.css") => {
+            let mut res = Response::new(STYLE.as_bytes().to_vec());
+            res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
+            res
+        }
+        (Method::POST, "/login") | (Method::POST, "/logout") => {
+            let fields = form_fields(req.body());
+            let token = cookies(req).get(CSRF_COOKIE).cloned().unwrap_or_default();
+            if token.len() != 48 || fields.get("csrf") != Some(&token) {
+                return page(
+                    StatusCode::FORBIDDEN,
+                    "Forbidden",
+                    "<h1>Forbidden</h1><p>The form's token did not match this browser's. <a href=\"/\">Start again</a>.</p>",
+                    &[],
+                );
+            }
+            if path == "/logout" {
+                return redirect("/", &[cookie(KEY_COOKIE, "", Some(0))]);
+            }
+            let key = fields.get("api_key").map(|k| k.trim().to_string()).unwrap_or_default();
+            match engine.authorize_own_guild(&key, "read_status", None) {
+                Ok(_) if !key.contains([';', ',', ' ']) => redirect("/", &[cookie(KEY_COOKIE, &key, None)]),
+                Ok(_) => sign_in(&token, Some("That key cannot be kept in a cookie."), vec![]),
+                Err(e) => sign_in(&token, Some(&e.to_string()), vec![]),
+            }
+        }
+        (Method::GET, _) => {
+            let (token, set) = csrf(req);
+            let Some(key) = cookies(req).get(KEY_COOKIE).filter(|k| !k.is_empty()).cloned() else {
+                return sign_in(&token, None, set);
+            };
+            let view = View { engine, key: &key, token: &token };
+            let rendered = match path {
+                "/" => view.guild(&query),
+                "/dashboard/coding" => view.coding(),
+                p => match p.strip_prefix("/dashboard/user/").and_then(|id| id.parse::<i64>().ok()) {
+                    Some(user) => view.user(user),
+                    None => Err(Error::invalid("path", "no such page")),
+                },
+            };
+            match rendered {
+                Ok((title, body)) => page(StatusCode::OK, &title, &body, &set),
+                // The key stopped working (revoked, expired): sign in again.
+                Err(Error::InvalidApiKey | Error::KeyRevoked | Error::KeyExpired) => {
+                    let mut set = set;
+                    set.push(cookie(KEY_COOKIE, "", Some(0)));
+                    sign_in(&token, Some("Your key no longer works: sign in again."), set)
+                }
+                Err(e) => {
+                    let status = StatusCode::from_u16(e.status()).unwrap_or(StatusCode::BAD_REQUEST);
+                    let body = format!(
+                        "<h1>{}</h1><p>{}</p><p><a href=\"/\">Back</a></p>",
+                        status.as_u16(),
+                        escape(&e.to_string())
+                    );
+                    page(status, "Error", &body, &set)
+                }
+            }
+        }
+        _ => page(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed", "<h1>405</h1>", &[]),
+    }
+}
+
+fn sign_in(token: &str, problem: Option<&str>, set: Vec<String>) -> Response<Vec<u8>> {
+    let problem = problem.map(|p| format!("<p role=\"alert\">{}</p>", escape(p))).unwrap_or_default();
+    let body = format!(
+        "<h1>Timeledger</h1>{problem}<form method=\"post\" action=\"/login\">\
+         <label>API key <input name=\"api_key\" type=\"password\" autocomplete=\"off\" required></label>\
+         <input type=\"hidden\" name=\"csrf\" value=\"{}\"> <button>Sign in</button></form>",
+        escape(token)
+    );
+    let status = if problem.is_empty() { StatusCode::OK } else { StatusCode::UNAUTHORIZED };
+    page(status, "Sign in", &body, &set)
+}
+
+struct View<'a> {
+    engine: &'a Engine,
+    key: &'a str,
+    token: &'a str,
+}
+
+/// A horizontal bar scaled to `max`, as an SVG shape (no inline style, so the CSP holds).
+fn bar(value: f64, max: f64) -> String {
+    let w = if max > 0.0 { (value / max * 200.0).round().clamp(0.0, 200.0) } else { 0.0 };
+    format!(
+        "<svg width=\"200\" height=\"12\" aria-hidden=\"true\"><rect class=\"bar\" width=\"{w}\" height=\"12\"/></svg>"
+    )
+}
+
+fn hours(seconds: f64) -> String {
+    format!("{:.2}", seconds / 3600.0)
+}
+
+impl View<'_> {
+    /// Asks `authorize` for `action` in the key's guild: `Ok(Some(guild))` if allowed, `Ok(None)`
+    /// if the tier does not allow it, `Err` if the key itself is refused.
+    fn may(&self, action: &str) -> Result<Option<(i64, Option<i64>)>, Error> {
+        match self.engine.authorize_own_guild(self.key, action, None) {
+            Ok(g) => Ok(Some((g.guild_id, g.owner_user_id))),
+            Err(Error::Forbidden(_)) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn nav(&self, guild: i64, owner: Option<i64>) -> String {
+        let me = owner.map(|u| format!("<a href=\"/dashboard/user/{u}\">My time</a>")).unwrap_or_default();
+        format!(
+            "<nav><a href=\"/\">Guild {guild}</a>{me}<a href=\"/dashboard/coding\">Coding leaderboards</a>\
+             <form class=\"inline\" method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{}\"><button>Sign out</button></form></nav>",
+            escape(self.token)
+        )
+    }
+
+    fn zone(&self, guild: i64) -> chrono_tz::Tz {
+        self.engine
+            .guild_settings(guild)
+            .ok()
+            .and_then(|s| timeledger::time::parse_zone(&s.timezone).ok())
+            .unwrap_or(chrono_tz::UTC)
+    }
+
+    fn local(&self, zone: chrono_tz::Tz, instant: &Value) -> String {
+        instant
+            .as_str()
+            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
+            .map(|t| t.with_timezone(&zone).format("%Y-%m-%d %H:%M").to_string())
+            .unwrap_or_default()
+    }
+
+    fn guild(&self, query: &BTreeMap<String, String>) -> Result<(String, String), Error> {
+        let (guild, owner) = self
+            .may("read_status")?
+            .ok_or_else(|| Error::Forbidden("this key may not read the guild's status".into()))?;
+        let zone = self.zone(guild);
+        let mut b = self.nav(guild, owner);
+        let status = self.engine.call("guild_status", json!({"guild_id": guild}))?;
+        let _ = write!(
+            b,
+            "<h1>Guild {guild}</h1><p><span id=\"total-hours\">{}</span> hours in all, {} members, <span id=\"active\">{}</span> clocked in now. Times in {}.</p>",
+            status["total_time_hours"],
+            status["total_users"],
+            status["active_sessions"],
+            escape(zone.name())
+        );
+        if self.may("read_sessions")?.is_some() {
+            b.push_str("<h2>Clocked in now</h2><table><tr><th>User</th><th>Category</th><th>Since</th></tr>");
+            for s in self.engine.running_sessions(guild)? {
+                let s = serde_json::to_value(&s).unwrap_or_default();
+                let _ = write!(
+                    b,
+                    "<tr><td><a href=\"/dashboard/user/{u}\">{u}</a></td><td>{}</td><td>{}</td></tr>",
+                    escape(s["category"].as_str().unwrap_or_default()),
+                    self.local(zone, &s["start_time"]),
+                    u = s["user_id"]
+                );
+            }
+            b.push_str("</table>");
+        }
+        if self.may("read_leaderboard")?.is_some() {
+            let timeframe = query.get("timeframe").cloned().unwrap_or_else(|| "week".into());
+            let mut args = json!({"guild_id": guild, "timeframe": timeframe, "limit": 25});
+            let category = query.get("category").filter(|c| !c.is_empty()).cloned();
+            if let Some(c) = &category {
+                args["category"] = json!(c);
+            }
+            let board = self.engine.call("leaderboard", args)?;
+            let categories = self.engine.call("list_categories", json!({"guild_id": guild}))?;
+            b.push_str(
+                "<h2>Leaderboard</h2><form method=\"get\" action=\"/\"><label>Timeframe <select name=\"timeframe\">",
+            );
+            for tf in ["today", "week", "month", "year", "all"] {
+                let sel = if tf == timeframe { " selected" } else { "" };
+                let _ = write!(b, "<option{sel}>{tf}</option>");
+            }
+            b.push_str("</select></label> <label>Category <select name=\"category\"><option value=\"\">all</option>");
+            for c in categories.as_array().into_iter().flatten() {
+                let name = c["name"].as_str().unwrap_or_default();
+                let sel = if category.as_deref() == Some(name) { " selected" } else { "" };
+                let _ = write!(b, "<option{sel} value=\"{0}\">{0}</option>", escape(name));
+            }
+            b.push_str("</select></label> <button>Show</button></form>");
+            b.push_str("<table id=\"leaderboard\"><tr><th>#</th><th>User</th><th>Hours</th><th></th></tr>");
+            let rows = board["leaderboard"].as_array().cloned().unwrap_or_default();
+            let max = rows.first().and_then(|r| r["total_seconds"].as_f64()).unwrap_or(0.0);
+            for r in &rows {
+                let secs = r["total_seconds"].as_f64().unwrap_or(0.0);
+                let _ = write!(
+                    b,
+                    "<tr><td>{}</td><td><a href=\"/dashboard/user/{}\">{}</a></td><td class=\"n\">{}</td><td>{}</td></tr>",
+                    r["rank"],
+                    r["user_id"],
+                    escape(r["username"].as_str().unwrap_or_default()),
+                    hours(secs),
+                    bar(secs, max)
+                );
+            }
+            b.push_str("</table>");
+        }
+        Ok((format!("Guild {guild}"), b))
+    }
+
+    fn user(&self, user: i64) -> Result<(String, String), Error> {
+        let (guild, owner) =
+            self.may("read_status")?.ok_or_else(|| Error::Forbidden("this key may not read the guild".into()))?;
+        if !self.engine.is_member(guild, user)? {
+            return Err(Error::UserNotFound);
+        }
+        let zone = self.zone(guild);
+        let name = self.engine.get_user(user)?.username;
+        let mut b = self.nav(guild, owner);
+        let _ = write!(b, "<h1>{}</h1>", escape(&name));
+        if self.may("read_reports")?.is_some() {
+            for days in [7, 30] {
+                let report = self.engine.call(
+                    "report",
+                    json!({"guild_id": guild, "user_id": user, "group_by": ["day", "category"], "timeframe": format!("last_{days}_days")}),
+                )?;
+                let rows = report["rows"].as_array().cloned().unwrap_or_default();
+                let max = rows.iter().filter_map(|r| r["total_seconds"].as_f64()).fold(0.0, f64::max);
+                let _ = write!(b, "<h2>Last {days} days by category</h2><table id=\"days-{days}\"><tr><th>Day</th><th>Category</th><th>Hours</th><th></th></tr>");
+                for r in rows {
+                    let secs = r["total_seconds"].as_f64().unwrap_or(0.0);
+                    let _ = write!(
+                        b,
+                        "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+                        escape(r["day"].as_str().unwrap_or_default()),
+                        escape(r["category"].as_str().unwrap_or_default()),
+                        hours(secs),
+                        bar(secs, max)
+                    );
+                }
+                b.push_str("</table>");
+            }
+        }
+        if self.may("read_heartbeats")?.is_some() {
+            let stats = self
+                .engine
+                .call("coding_stats", json!({"guild_id": guild, "user_id": user, "timeframe": "last_30_days"}))?;
+            let _ = write!(
+                b,
+                "<h2>Coding, last 30 days: <span id=\"coding-seconds\">{}</span> s</h2>",
+                stats["total_seconds"]
+            );
+            for (key, title) in [
+                ("projects", "Projects"),
+                ("languages", "Languages"),
+                ("editors", "Editors"),
+                ("operating_systems", "Operating systems"),
+            ] {
+                let items = stats[key].as_array().cloned().unwrap_or_default();
+                let max = items.first().and_then(|i| i["seconds"].as_f64()).unwrap_or(0.0);
+                let _ =
+                    write!(b, "<h3>{title}</h3><table class=\"{key}\"><tr><th>Name</th><th>Hours</th><th></th></tr>");
+                for i in items {
+                    let secs = i["seconds"].as_f64().unwrap_or(0.0);
+                    let _ = write!(
+                        b,
+                        "<tr><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+                        escape(i["name"].as_str().unwrap_or_default()),
+                        hours(secs),
+                        bar(secs, max)
+                    );
+                }
+                b.push_str("</table>");
+            }
+            let beats =
+                self.engine.call("list_heartbeats", json!({"guild_id": guild, "user_id": user, "limit": 100}))?;
+            b.push_str("<h2>Today's timeline (first 100 heartbeats)</h2><table><tr><th>Time</th><th>Project</th><th>Entity</th></tr>");
+            for h in beats["data"].as_array().into_iter().flatten() {
+                let at = h["time"].as_f64().map(|t| chrono::DateTime::from_timestamp_millis((t * 1000.0) as i64));
+                let at =
+                    at.flatten().map(|t| t.with_timezone(&zone).format("%H:%M:%S").to_string()).unwrap_or_default();
+                let _ = write!(
+                    b,
+                    "<tr><td>{at}</td><td>{}</td><td>{}</td></tr>",
+                    escape(h["project"].as_str().unwrap_or_default()),
+                    escape(h["entity"].as_str().unwrap_or_default())
+                );
+            }
+            b.push_str("</table>");
+        }
+        Ok((name, b))
+    }
+
+    fn coding(&self) -> Result<(String, String), Error> {
+        let (guild, owner) = self
+            .may("read_leaderboard")?
+            .ok_or_else(|| Error::Forbidden("this key may not read leaderboards".into()))?;
+        let mut b = self.nav(guild, owner);
+        b.push_str("<h1>Coding leaderboards</h1>");
+        for (period, title) in [("daily", "Last 24 hours"), ("weekly", "Last 7 days")] {
+            let board =
+                self.engine.call("coding_leaderboard", json!({"guild_id": guild, "period": period, "limit": 50}))?;
+            let entries = board["entries"].as_array().cloned().unwrap_or_default();
+            let max = entries.first().and_then(|e| e["total_seconds"].as_f64()).unwrap_or(0.0);
+            let _ = write!(
+                b,
+                "<h2>{title}</h2><table id=\"{period}\"><tr><th>#</th><th>User</th><th>Hours</th><th></th></tr>"
+            );
+            for e in entries {
+                let secs = e["total_seconds"].as_f64().unwrap_or(0.0);
+                let _ = write!(
+                    b,
+                    "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+                    e["rank"],
+                    escape(e["user"]["username"].as_str().unwrap_or_default()),
+                    hours(secs),
+                    bar(secs, max)
+                );
+            }
+            b.push_str("</table>");
+        }
+        Ok(("Coding leaderboards".into(), b))
+    }
+}
