@@ -436,6 +436,7 @@ fn mutate(rng: &mut Rng, args: &Value) -> Value {
 fn fuzzed_arguments_for_every_operation_get_typed_errors_and_no_panic() {
     let cases: u64 = std::env::var("TL_FUZZ_CASES").ok().and_then(|s| s.parse().ok()).unwrap_or(20_000);
     let corpus = corpus();
+    let sandbox = temp_dir("fuzz-files");
     let mut rng = Rng::seeded();
     let mut e = Engine::open(":memory:").unwrap();
     let fresh = |e: &mut Engine| {
@@ -455,6 +456,21 @@ fn fuzzed_arguments_for_every_operation_get_typed_errors_and_no_panic() {
         let seeds = corpus.get(op).cloned().unwrap_or_else(|| vec![json!({})]);
         let base = &seeds[rng.below(seeds.len() as u64) as usize];
         let args = if rng.below(10) == 0 { base.clone() } else { mutate(&mut rng, base) };
+        // Operations on files read and write only inside this test's folder (a struct's fields
+        // may also arrive as a JSON array, so arrays are replaced too).
+        let args = if op == "export_file" || op == "import_file" {
+            let path = json!(sandbox.join(format!("f{}", rng.below(3))).display().to_string());
+            match args {
+                Value::Object(mut m) => {
+                    m.insert("path".into(), path);
+                    Value::Object(m)
+                }
+                Value::Array(_) => json!({"path": path}),
+                other => other,
+            }
+        } else {
+            args
+        };
         let text = if rng.below(2) == 0 {
             args.to_string()
         } else {
