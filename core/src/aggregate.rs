@@ -257,7 +257,8 @@ fn raw_pieces(
     }
     let now = floor_second(now);
     let mut running = tx.prepare_cached(
-        "SELECT user_id, category_id, start_ms FROM sessions WHERE guild_id = ?1 AND end_ms IS NULL AND (?2 IS NULL OR category_id = ?2)",
+        "SELECT user_id, category_id, start_ms FROM sessions INDEXED BY sessions_running
+         WHERE guild_id = ?1 AND end_ms IS NULL AND (?2 IS NULL OR category_id = ?2)",
     )?;
     let mut rows = running.query(params![guild.id, cat])?;
     while let Some(r) = rows.next()? {
@@ -308,6 +309,72 @@ pub(crate) fn seconds_by_user(
         *totals.entry(p.user_id).or_default() += (p.end - p.start) / 1000;
     }
     Ok(totals)
+}
+
+/// All-time totals of the users who can rank among the first `need` (red users excluded):
+/// read from the closed totals in descending order through an index, stopping at the first user
+/// below the `need`-th total; users with a running session are added whatever their closed
+/// total. Every user with a total at least the `need`-th is returned, so ranks and ties come out
+/// as from all members.
+fn top_all_time(
+    tx: &Transaction<'_>,
+    guild: &Guild,
+    cat: Option<i64>,
+    now: Millis,
+    need: usize,
+    red: &HashSet<i64>,
+) -> Result<Vec<(i64, i64)>> {
+    let mut pieces = Vec::new();
+    raw_pieces(tx, guild, Window { from: None, to: None }, &[], cat, now, &mut pieces)?;
+    let mut running: HashMap<i64, i64> = HashMap::new();
+    for p in pieces {
+        *running.entry(p.user_id).or_default() += (p.end - p.start) / 1000;
+    }
+    let mut stmt = tx.prepare_cached(
+        "SELECT user_id, seconds FROM totals_user INDEXED BY totals_user_rank WHERE guild_id = ?1 AND ?2 IS NULL
+         ORDER BY seconds DESC",
+    )?;
+    let mut cat_stmt = tx.prepare_cached(
+        "SELECT user_id, seconds FROM totals_user_cat INDEXED BY totals_user_cat_rank WHERE guild_id = ?1 AND category_id = ?2
+         ORDER BY seconds DESC",
+    )?;
+    let mut rows = match cat {
+        None => stmt.query(params![guild.id, cat])?,
+        Some(c) => cat_stmt.query(params![guild.id, c])?,
+    };
+    let mut out: Vec<(i64, i64)> = Vec::new();
+    let mut seen = HashSet::new();
+    // The non-red totals collected so far, smallest first once `need` are held.
+    let mut best: std::collections::BinaryHeap<std::cmp::Reverse<i64>> = std::collections::BinaryHeap::new();
+    while let Some(r) = rows.next()? {
+        let (user, closed): (i64, i64) = (r.get(0)?, r.get(1)?);
+        if best.len() >= need && best.peek().is_some_and(|k| closed < k.0) {
+            break;
+        }
+        seen.insert(user);
+        let total = closed + running.get(&user).copied().unwrap_or(0);
+        if red.contains(&user) {
+            continue;
+        }
+        out.push((user, total));
+        best.push(std::cmp::Reverse(total));
+        if best.len() > need {
+            best.pop();
+        }
+    }
+    drop(rows);
+    // Users with a running session not reached by the scan (their closed total was lower).
+    let mut closed_of = tx.prepare_cached(
+        "SELECT COALESCE((SELECT seconds FROM totals_user WHERE guild_id = ?1 AND user_id = ?2 AND ?3 IS NULL), 0)
+              + COALESCE((SELECT seconds FROM totals_user_cat WHERE guild_id = ?1 AND user_id = ?2 AND category_id = ?3), 0)",
+    )?;
+    for (&user, &run) in &running {
+        if !seen.contains(&user) && !red.contains(&user) {
+            let closed: i64 = closed_of.query_row(params![guild.id, user, cat], |r| r.get(0))?;
+            out.push((user, closed + run));
+        }
+    }
+    Ok(out)
 }
 
 /// Seconds per (day, user, category) in a window, the report's finest grain.
@@ -448,10 +515,16 @@ impl Engine {
             let w = w.whole_seconds();
             let cat = q.category.as_deref().map(|c| categories::find(tx, guild.id, c)).transpose()?;
             let red = red_users(tx)?;
-            let totals: Vec<(i64, i64)> = seconds_by_user(tx, &guild, w, cat.as_ref().map(|c| c.id), now)?
-                .into_iter()
-                .filter(|(u, s)| *s > 0 && !red.contains(u))
-                .collect();
+            let cat_id = cat.as_ref().map(|c| c.id);
+            let need = q.offset.unwrap_or(0) as usize + limit as usize;
+            let totals: Vec<(i64, i64)> = match (w.from, w.to) {
+                // All time: the first `need` from the index on totals, not every member.
+                (None, None) => top_all_time(tx, &guild, cat_id, now, need, &red)?,
+                _ => seconds_by_user(tx, &guild, w, cat_id, now)?.into_iter().collect(),
+            }
+            .into_iter()
+            .filter(|(u, s)| *s > 0 && !red.contains(u))
+            .collect();
             let leaderboard = rank(totals)
                 .into_iter()
                 .skip(q.offset.unwrap_or(0) as usize)

@@ -301,6 +301,11 @@ const MIGRATIONS: &[&str] = &[
     // 6: a user's own time zone (NULL: the guild's), for coding reads.
     r#"
     ALTER TABLE users ADD COLUMN time_zone TEXT;
+    -- All-time leaderboards read the first totals in order instead of every member's.
+    CREATE INDEX totals_user_rank ON totals_user(guild_id, seconds);
+    CREATE INDEX totals_user_cat_rank ON totals_user_cat(guild_id, category_id, seconds);
+    -- Red users (left out of every board) found without reading every user.
+    CREATE INDEX users_red ON users(user_id) WHERE trust_level = 'red';
     "#,
 ];
 

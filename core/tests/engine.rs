@@ -276,13 +276,13 @@ fn a_version_3_database_keeps_its_heartbeats_and_rollups() {
     };
     assert!(expected[3]["entries"][1]["total_seconds"].as_i64().unwrap() > 0, "{expected}");
     assert_eq!(expected[4].as_array().unwrap().len(), 100);
-    // Put the database back to schema 3: no user time zones (schema 6), no settings or
+    // Put the database back to schema 3: no user time zones or total indexes (schema 6), no settings or
     // key-state counter (schema 5), entities
     // in the heartbeat rows, rollups in the version-2 tables.
     rusqlite::Connection::open(&path)
         .unwrap()
         .execute_batch(
-            "ALTER TABLE users DROP COLUMN time_zone;
+            "ALTER TABLE users DROP COLUMN time_zone; DROP INDEX totals_user_rank; DROP INDEX totals_user_cat_rank; DROP INDEX users_red;
              DROP TRIGGER api_keys_changed; DROP TRIGGER api_keys_deleted; DROP TRIGGER tiers_inserted;
              DROP TRIGGER tiers_updated; DROP TRIGGER tiers_deleted; DROP TABLE settings; DROP TABLE key_state;
              DROP INDEX sessions_length;

@@ -301,3 +301,56 @@ proptest! {
         run(c)?;
     }
 }
+
+/// Users' closed sessions (user, category index, start hour, length in minutes), running
+/// sessions (user, category index, started minutes ago), red users, and a page to ask for.
+type TopCase = (Vec<(i64, usize, i64, i64)>, Vec<(i64, usize, i64)>, Vec<i64>, u32, u32);
+
+fn top_case() -> impl Strategy<Value = TopCase> {
+    (
+        prop::collection::vec((1i64..40, 0usize..3, 0i64..2000, 1i64..4), 0..120),
+        prop::collection::vec((1i64..40, 0usize..3, 1i64..600), 0..6),
+        prop::collection::vec(1i64..40, 0..4),
+        1u32..12,
+        0u32..8,
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
+
+    /// The all-time board's top-N from the index on totals equals the same page cut from the
+    /// whole board (ranks, ties, red users, running sessions, one category or all).
+    #[test]
+    fn all_time_top_n_equals_the_whole_board_cut((closed, running, red, limit, offset) in top_case()) {
+        let e = Engine::open(":memory:").unwrap();
+        let now = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap().timestamp_millis();
+        e.set_now(Some(now)).unwrap();
+        for c in CATS {
+            e.create_category(&NewCategory { guild_id: 1, name: (*c).into(), ..Default::default() }).unwrap();
+        }
+        e.update_guild(&GuildUpdate { guild_id: 1, allow_overlap: Some(true), ..Default::default() }).unwrap();
+        for (u, c, hour, minutes) in closed {
+            let start = now - 3000 * 3_600_000 + hour * 3_600_000;
+            // Lengths from a few values, so that ties are common.
+            e.add_entry(&NewEntry { guild_id: 1, user_id: u, category: CATS[c].into(), start: Timestamp(start),
+                end: Timestamp(start + minutes * 30 * 60_000), ..Default::default() }).unwrap();
+        }
+        for (u, c, ago) in running {
+            let _ = e.clock_in(&ClockIn { guild_id: 1, user_id: u, category: CATS[c].into(),
+                at: Some(Timestamp(now - ago * 60_000)), ..Default::default() });
+        }
+        for u in red {
+            e.upsert_user(&UserInput { user_id: u, username: format!("u{u}"), trust_level: Some("red".into()), ..Default::default() }).unwrap();
+        }
+        for category in [None, Some("Dev".to_string())] {
+            let board = |limit: u32, offset: u32| {
+                e.leaderboard(&LeaderboardQuery { guild_id: 1, timeframe: Some("all".into()), category: category.clone(),
+                    limit: Some(limit), offset: Some(offset), ..Default::default() }).unwrap().leaderboard
+            };
+            let whole = board(1000, 0);
+            let page: Vec<_> = whole.iter().skip(offset as usize).take(limit as usize).cloned().collect();
+            prop_assert_eq!(board(limit, offset), page);
+        }
+    }
+}
