@@ -124,7 +124,24 @@ fn form_fields(body: &[u8]) -> BTreeMap<String, String> {
 }
 
 /// Answers a dashboard request.
-pub(crate) fn handle(engine: &Engine, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
+pub(crate) fn handle(engine: &Engine, req: &Request<Vec<u8>>, secure: bool) -> Response<Vec<u8>> {
+    let mut res = answer(engine, req);
+    if secure {
+        let cookies: Vec<HeaderValue> = res
+            .headers_mut()
+            .get_all(header::SET_COOKIE)
+            .iter()
+            .filter_map(|v| HeaderValue::from_str(&format!("{}; Secure", v.to_str().unwrap_or_default())).ok())
+            .collect();
+        res.headers_mut().remove(header::SET_COOKIE);
+        for c in cookies {
+            res.headers_mut().append(header::SET_COOKIE, c);
+        }
+    }
+    res
+}
+
+fn answer(engine: &Engine, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
     let path = req.uri().path();
     let query: BTreeMap<String, String> =
         form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes()).into_owned().collect();

@@ -39,11 +39,15 @@ pub struct Config {
     /// The most heartbeats one `heartbeats.bulk` request may carry (default 25, as WakaTime's
     /// API); more is 400.
     pub max_bulk_heartbeats: usize,
+    /// Mark the dashboard's cookies `Secure` (browsers then send them over HTTPS only): set it
+    /// when the deployment is reached through TLS (default false, so plain `http://localhost`
+    /// works).
+    pub secure_cookies: bool,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { max_body_bytes: 1024 * 1024, max_bulk_heartbeats: 25 }
+        Config { max_body_bytes: 1024 * 1024, max_bulk_heartbeats: 25, secure_cookies: false }
     }
 }
 
@@ -1158,7 +1162,7 @@ pub fn handle_with(engine: &Engine, config: &Config, req: &Request<Vec<u8>>) -> 
         if req.body().len() > config.max_body_bytes {
             return plain_error(StatusCode::PAYLOAD_TOO_LARGE, "PAYLOAD_TOO_LARGE", "the body is too large");
         }
-        return dashboard::handle(engine, req);
+        return dashboard::handle(engine, req, config.secure_cookies);
     }
     let wants_csv = req
         .headers()

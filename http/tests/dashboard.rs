@@ -184,6 +184,16 @@ fn pages_show_the_api_s_numbers_escape_every_name_and_carry_a_strict_csp() {
 }
 
 #[test]
+fn a_deployment_behind_tls_marks_its_cookies_secure() {
+    let (e, _, _) = engine();
+    let config = timeledger_http::Config { secure_cookies: true, ..Default::default() };
+    let res = timeledger_http::handle_with(&e, &config, &Request::get("/").body(Vec::new()).unwrap());
+    let cookies = set_cookies(&res);
+    assert!(!cookies.is_empty() && cookies.iter().all(|c| c.ends_with("; Secure")), "{cookies:?}");
+    assert!(set_cookies(&send(&e, Method::GET, "/", "", None)).iter().all(|c| !c.contains("Secure")));
+}
+
+#[test]
 fn a_tier_sees_only_what_it_may_read() {
     let (e, _, supporter) = engine();
     let cookie = sign_in(&e, &supporter);

@@ -35,7 +35,7 @@ use timeledger::{Engine, GenerateKey};
 use timeledger_http::Config;
 
 const USAGE: &str = "usage:
-  timeledger serve [--db PATH] [--listen ADDR] [--workers N]
+  timeledger serve [--db PATH] [--listen ADDR] [--workers N] [--secure-cookies true]
   timeledger keys create --guild ID --admin USER_ID [--tier TIER] [--name NAME] [--form live|test|uuid]
   timeledger keys list --guild ID
   timeledger keys revoke KEY_ID
@@ -43,7 +43,8 @@ const USAGE: &str = "usage:
   timeledger import --format timeledger|wakatime|toggl|clockify FILE [--guild ID] [--user ID]
   timeledger export FILE [--guild ID]
 options: --db PATH (default timeledger.db); --workers N: threads running engine calls, taking
-requests in arrival order (default: the number of cores; 0: tokio's blocking pool); the master key comes from TIMELEDGER_MASTER_KEY or
+requests in arrival order (default: the number of cores; 0: tokio's blocking pool);
+--secure-cookies true: the dashboard's cookies only over HTTPS (behind TLS); the master key comes from TIMELEDGER_MASTER_KEY or
 the file named by TIMELEDGER_MASTER_KEY_FILE";
 
 /// How long a client may take to send its body.
@@ -106,7 +107,13 @@ fn run(args: &[String]) -> Result<(), String> {
                 None => std::thread::available_parallelism().map_or(2, usize::from),
                 Some(n) => n.parse().map_err(|_| format!("--workers must be a whole number, not {n:?}"))?,
             };
-            serve(open()?, flags.get("listen").map_or("127.0.0.1:8080", String::as_str), workers)
+            let secure_cookies = match flags.get("secure-cookies").map(String::as_str) {
+                None | Some("false") => false,
+                Some("true") => true,
+                Some(other) => return Err(format!("--secure-cookies must be true or false, not {other:?}")),
+            };
+            let config = Config { secure_cookies, ..Config::default() };
+            serve(open()?, flags.get("listen").map_or("127.0.0.1:8080", String::as_str), workers, config)
         }
         ["keys", "create"] => {
             let engine = open()?;
@@ -243,11 +250,11 @@ impl Workers {
     }
 }
 
-fn serve(engine: Engine, listen: &str, workers: usize) -> Result<(), String> {
+fn serve(engine: Engine, listen: &str, workers: usize, config: Config) -> Result<(), String> {
     if let Some(master) = master_key()? {
         engine.set_master_key(&master).map_err(|e| e.to_string())?;
     }
-    let state = Arc::new(Server { engine, config: Config::default(), workers: Workers::new(workers)? });
+    let state = Arc::new(Server { engine, config, workers: Workers::new(workers)? });
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| e.to_string())?;
     rt.block_on(async move {
         let listener =
