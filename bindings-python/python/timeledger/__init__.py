@@ -409,6 +409,8 @@ class Engine:
         """Imports up to 10,000 closed entries (``{user_id, category, start, end, billable?,
         description?}``) in one transaction, all or nothing: ``{imported, session_ids, errors}``,
         where ``errors`` lists every refused entry as ``{index, error}``."""
+        if isinstance(entries, (str, bytes)) or not isinstance(entries, Sequence):
+            raise TypeError(f"entries must be a list of entries, not {type(entries).__name__}")
         return self._call("import_entries", guild_id=_id("guild_id", guild_id), entries=list(entries))  # type: ignore[no-any-return]
 
     def import_file(self, format: str, path: str, *, guild_id: Optional[Id] = None, user_id: Optional[Id] = None) -> Result:
