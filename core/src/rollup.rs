@@ -28,10 +28,7 @@ pub(crate) fn apply(tx: &Transaction<'_>, guild: &Guild, c: Contribution, sign: 
     if let Some(end) = c.end {
         add_days(tx, guild, c.user_id, c.category_id, c.start, end, sign)?;
         if sign > 0 && end - c.start > guild.longest_session_ms {
-            tx.prepare_cached(
-                "UPDATE guilds SET longest_session_ms = MAX(longest_session_ms, ?2) WHERE guild_id = ?1",
-            )?
-            .execute(params![guild.id, end - c.start])?;
+            raise_longest(tx, guild.id, end - c.start)?;
         } else if sign < 0 && end - c.start >= guild.longest_session_ms {
             // The longest session may be gone (the row is already changed or deleted): re-read the
             // bound from the length index, so windowed reads never look further back than the
@@ -43,33 +40,54 @@ pub(crate) fn apply(tx: &Transaction<'_>, guild: &Guild, c: Contribution, sign: 
             .execute([guild.id])?;
         }
     }
-    let ds = sign * seconds;
+    add_totals(tx, guild.id, c.user_id, c.category_id, sign * seconds, count)
+}
+
+/// Adds seconds and a session count to the all-time totals of a user in a category, of the
+/// user, and of the category.
+fn add_totals(tx: &Transaction<'_>, guild_id: i64, user: i64, cat: i64, seconds: i64, count: i64) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO totals_user_cat (guild_id, user_id, category_id, seconds, sessions) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT DO UPDATE SET seconds = seconds + ?4, sessions = sessions + ?5",
     )?
-    .execute(params![guild.id, c.user_id, c.category_id, ds, count])?;
+    .execute(params![guild_id, user, cat, seconds, count])?;
     tx.prepare_cached(
         "INSERT INTO totals_user (guild_id, user_id, seconds, sessions) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT DO UPDATE SET seconds = seconds + ?3, sessions = sessions + ?4",
     )?
-    .execute(params![guild.id, c.user_id, ds, count])?;
+    .execute(params![guild_id, user, seconds, count])?;
     tx.prepare_cached(
         "INSERT INTO totals_cat (guild_id, category_id, seconds, sessions) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT DO UPDATE SET seconds = seconds + ?3, sessions = sessions + ?4",
     )?
-    .execute(params![guild.id, c.category_id, ds, count])?;
+    .execute(params![guild_id, cat, seconds, count])?;
     Ok(())
 }
 
-/// Contributions of many new closed sessions (an import), summed in memory and written once:
-/// the same rows [`apply`] would write one session at a time.
+/// Adds seconds to one (local day, user, category) rollup row.
+fn add_day(tx: &Transaction<'_>, guild_id: i64, day: i32, user: i64, cat: i64, seconds: i64) -> Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO rollup_day (guild_id, day, user_id, category_id, seconds) VALUES (?1, ?2, ?3, ?4, ?5)
+         ON CONFLICT DO UPDATE SET seconds = seconds + ?5",
+    )?
+    .execute(params![guild_id, day, user, cat, seconds])?;
+    Ok(())
+}
+
+/// Raises the guild's bound on the longest session.
+fn raise_longest(tx: &Transaction<'_>, guild_id: i64, ms: Millis) -> Result<()> {
+    tx.prepare_cached("UPDATE guilds SET longest_session_ms = MAX(longest_session_ms, ?2) WHERE guild_id = ?1")?
+        .execute(params![guild_id, ms])?;
+    Ok(())
+}
+
+/// Contributions of many new closed sessions (an import), summed in memory and written once
+/// through the same statements [`apply`] uses one session at a time.
 #[derive(Default)]
 pub(crate) struct Pending {
     days: std::collections::HashMap<(i32, i64, i64), i64>,
+    /// Seconds and sessions per (user, category).
     user_cat: std::collections::HashMap<(i64, i64), (i64, i64)>,
-    users: std::collections::HashMap<i64, (i64, i64)>,
-    cats: std::collections::HashMap<i64, (i64, i64)>,
     longest: Millis,
 }
 
@@ -77,56 +95,25 @@ impl Pending {
     /// Adds one new closed session.
     pub(crate) fn add(&mut self, guild: &Guild, c: Contribution) {
         let Some(end) = c.end else { return };
-        let seconds = (end - c.start) / 1000;
         time::split_by_day(guild.tz, c.start, end, |day, a, b| {
             *self.days.entry((day, c.user_id, c.category_id)).or_default() += (b - a) / 1000;
         });
         self.longest = self.longest.max(end - c.start);
-        for slot in [
-            self.user_cat.entry((c.user_id, c.category_id)).or_default(),
-            self.users.entry(c.user_id).or_default(),
-            self.cats.entry(c.category_id).or_default(),
-        ] {
-            slot.0 += seconds;
-            slot.1 += 1;
-        }
+        let slot = self.user_cat.entry((c.user_id, c.category_id)).or_default();
+        slot.0 += (end - c.start) / 1000;
+        slot.1 += 1;
     }
 
     /// Writes the sums.
     pub(crate) fn write(self, tx: &Transaction<'_>, guild: &Guild) -> Result<()> {
-        let mut day = tx.prepare_cached(
-            "INSERT INTO rollup_day (guild_id, day, user_id, category_id, seconds) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT DO UPDATE SET seconds = seconds + ?5",
-        )?;
-        for ((d, user, cat), secs) in self.days {
-            day.execute(params![guild.id, d, user, cat, secs])?;
+        for ((day, user, cat), secs) in self.days {
+            add_day(tx, guild.id, day, user, cat, secs)?;
         }
-        let mut uc = tx.prepare_cached(
-            "INSERT INTO totals_user_cat (guild_id, user_id, category_id, seconds, sessions) VALUES (?1, ?2, ?3, ?4, ?5)
-             ON CONFLICT DO UPDATE SET seconds = seconds + ?4, sessions = sessions + ?5",
-        )?;
         for ((user, cat), (secs, n)) in self.user_cat {
-            uc.execute(params![guild.id, user, cat, secs, n])?;
-        }
-        let mut u = tx.prepare_cached(
-            "INSERT INTO totals_user (guild_id, user_id, seconds, sessions) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT DO UPDATE SET seconds = seconds + ?3, sessions = sessions + ?4",
-        )?;
-        for (user, (secs, n)) in self.users {
-            u.execute(params![guild.id, user, secs, n])?;
-        }
-        let mut c = tx.prepare_cached(
-            "INSERT INTO totals_cat (guild_id, category_id, seconds, sessions) VALUES (?1, ?2, ?3, ?4)
-             ON CONFLICT DO UPDATE SET seconds = seconds + ?3, sessions = sessions + ?4",
-        )?;
-        for (cat, (secs, n)) in self.cats {
-            c.execute(params![guild.id, cat, secs, n])?;
+            add_totals(tx, guild.id, user, cat, secs, n)?;
         }
         if self.longest > guild.longest_session_ms {
-            tx.prepare_cached(
-                "UPDATE guilds SET longest_session_ms = MAX(longest_session_ms, ?2) WHERE guild_id = ?1",
-            )?
-            .execute(params![guild.id, self.longest])?;
+            raise_longest(tx, guild.id, self.longest)?;
         }
         Ok(())
     }
@@ -141,14 +128,10 @@ fn add_days(
     end: Millis,
     sign: i64,
 ) -> Result<()> {
-    let mut stmt = tx.prepare_cached(
-        "INSERT INTO rollup_day (guild_id, day, user_id, category_id, seconds) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT DO UPDATE SET seconds = seconds + ?5",
-    )?;
     let mut result = Ok(());
     time::split_by_day(guild.tz, start, end, |day, a, b| {
         if result.is_ok() {
-            result = stmt.execute(params![guild.id, day, user, cat, sign * ((b - a) / 1000)]).map(|_| ());
+            result = add_day(tx, guild.id, day, user, cat, sign * ((b - a) / 1000));
         }
     });
     result?;
