@@ -94,6 +94,15 @@ impl ImportSummary {
     }
 }
 
+/// What one line of an own-format import did.
+enum Outcome {
+    Imported(&'static str),
+    Duplicate(&'static str),
+    Skipped(&'static str),
+    /// Collected for a batch (entries, heartbeats), counted when the batch is sent.
+    Batched,
+}
+
 /// What an export wrote: lines by kind.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ExportSummary {
@@ -213,9 +222,10 @@ impl Engine {
             })?,
         };
         line(&mut out, "meta", json!({"format": "timeledger-export", "version": 1, "schema": crate::SCHEMA_VERSION}))?;
-        // Users first (members name them), each once.
+        // Each guild's members, each user's line before its first membership.
         let mut users_seen = HashSet::new();
         for &g in &guilds {
+            line(&mut out, "guild", serde_json::to_value(self.guild_settings(g)?).unwrap_or_default())?;
             let mut page = 1;
             loop {
                 let members =
@@ -224,20 +234,6 @@ impl Engine {
                     if users_seen.insert(m.user.user_id) {
                         line(&mut out, "user", serde_json::to_value(&m.user).unwrap_or_default())?;
                     }
-                }
-                if members.data.len() < 500 {
-                    break;
-                }
-                page += 1;
-            }
-        }
-        for &g in &guilds {
-            line(&mut out, "guild", serde_json::to_value(self.guild_settings(g)?).unwrap_or_default())?;
-            let mut page = 1;
-            loop {
-                let members =
-                    self.list_members(&crate::MembersQuery { guild_id: g, page: Some(page), per_page: Some(500) })?;
-                for m in &members.data {
                     line(
                         &mut out,
                         "member",
@@ -250,10 +246,7 @@ impl Engine {
                 page += 1;
             }
             for c in self.list_categories(g, true)? {
-                let mut v = json!({"guild_id": g, "name": c.name, "description": c.description, "color": c.color, "archived": c.archived});
-                if v["description"].is_null() {
-                    v.as_object_mut().map(|o| o.remove("description"));
-                }
+                let v = json!({"guild_id": g, "name": c.name, "description": c.description, "color": c.color, "archived": c.archived});
                 line(&mut out, "category", v)?;
             }
             self.settle_guild(g)?;
@@ -306,12 +299,12 @@ impl Engine {
             if kind != "heartbeat" || beats_owner != id("guild_id").ok().zip(id("user_id").ok()) {
                 self.flush_beats(&mut beats, beats_owner, summary)?;
             }
-            let outcome: Result<Option<&str>> = (|| match kind.as_str() {
+            let outcome: Result<Outcome> = (|| match kind.as_str() {
                 "meta" => {
                     if v["format"] != "timeledger-export" {
                         return Err(Error::invalid("format", "not a timeledger export"));
                     }
-                    Ok(None)
+                    Ok(Outcome::Batched)
                 }
                 "user" => {
                     let mut input: UserInput =
@@ -319,20 +312,24 @@ impl Engine {
                     input.time_zone = input.time_zone.or(Some(String::new())).filter(|z| !z.is_empty());
                     let before = self.get_user(input.user_id).ok();
                     let after = self.upsert_user(&input)?;
-                    Ok(Some(if before.as_ref() == Some(&after) { "=user" } else { "user" }))
+                    Ok(if before.as_ref() == Some(&after) {
+                        Outcome::Duplicate("user")
+                    } else {
+                        Outcome::Imported("user")
+                    })
                 }
                 "guild" => {
                     let update: GuildUpdate = serde_json::from_value(strip(&v, &["type"])).map_err(wire::args_error)?;
                     let before = self.guild_settings(update.guild_id)?;
                     let after = self.update_guild(&update)?;
-                    Ok(Some(if before == after { "=guild" } else { "guild" }))
+                    Ok(if before == after { Outcome::Duplicate("guild") } else { Outcome::Imported("guild") })
                 }
                 "member" => {
                     let (g, u) = (id("guild_id")?, id("user_id")?);
                     let admin = v["is_admin"].as_bool().unwrap_or(false);
                     let same = self.is_member(g, u)? && self.is_admin(g, u)? == admin;
                     self.set_admin(g, u, admin)?;
-                    Ok(Some(if same { "=member" } else { "member" }))
+                    Ok(if same { Outcome::Duplicate("member") } else { Outcome::Imported("member") })
                 }
                 "category" => {
                     let g = id("guild_id")?;
@@ -347,7 +344,7 @@ impl Engine {
                         color: v["color"].as_str().map(String::from),
                     });
                     match created {
-                        Ok(_) => Ok(Some("category")),
+                        Ok(_) => Ok(Outcome::Imported("category")),
                         Err(Error::CategoryExists(_)) => {
                             // Restored, so this import's sessions may use it; archived again below.
                             self.update_category(&CategoryUpdate {
@@ -356,7 +353,7 @@ impl Engine {
                                 archived: Some(false),
                                 ..Default::default()
                             })?;
-                            Ok(Some("=category"))
+                            Ok(Outcome::Duplicate("category"))
                         }
                         Err(e) => Err(e),
                     }
@@ -365,7 +362,7 @@ impl Engine {
                     let (g, u) = (id("guild_id")?, id("user_id")?);
                     let start: Timestamp = serde_json::from_value(v["start_time"].clone()).map_err(wire::args_error)?;
                     if self.active_session(g, u)?.is_some_and(|s| s.start_time == start) {
-                        return Ok(Some("=session"));
+                        return Ok(Outcome::Duplicate("session"));
                     }
                     self.clock_in(&ClockIn {
                         guild_id: g,
@@ -375,7 +372,7 @@ impl Engine {
                         at: Some(start),
                         switch: false,
                     })?;
-                    Ok(Some("session"))
+                    Ok(Outcome::Imported("session"))
                 }
                 "session" => {
                     entries_guild = Some(id("guild_id")?);
@@ -387,7 +384,7 @@ impl Engine {
                     if entries.len() >= CHUNK {
                         self.flush_entries(&mut entries, entries_guild, summary)?;
                     }
-                    Ok(None)
+                    Ok(Outcome::Batched)
                 }
                 "heartbeat" => {
                     beats_owner = Some((id("guild_id")?, id("user_id")?));
@@ -395,16 +392,16 @@ impl Engine {
                     if beats.len() >= CHUNK {
                         self.flush_beats(&mut beats, beats_owner, summary)?;
                     }
-                    Ok(None)
+                    Ok(Outcome::Batched)
                 }
-                "key" => Ok(Some("-key")),
+                "key" => Ok(Outcome::Skipped("key")),
                 other => Err(Error::invalid("type", format!("unknown line type {other:?}"))),
             })();
             match outcome {
-                Ok(Some(k)) if k.starts_with('=') => ImportSummary::count(&mut summary.duplicates, &k[1..], 1),
-                Ok(Some(k)) if k.starts_with('-') => ImportSummary::count(&mut summary.skipped, &k[1..], 1),
-                Ok(Some(k)) => ImportSummary::count(&mut summary.imported, k, 1),
-                Ok(None) => {}
+                Ok(Outcome::Imported(k)) => ImportSummary::count(&mut summary.imported, k, 1),
+                Ok(Outcome::Duplicate(k)) => ImportSummary::count(&mut summary.duplicates, k, 1),
+                Ok(Outcome::Skipped(k)) => ImportSummary::count(&mut summary.skipped, k, 1),
+                Ok(Outcome::Batched) => {}
                 Err(e @ Error::Storage(_)) => return Err(e),
                 Err(e) => summary.refuse(lineno, &e),
             }
