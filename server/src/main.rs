@@ -204,7 +204,7 @@ type Job = Box<dyn FnOnce() + Send>;
 /// alone is not fair: with a thread per request, late requests overtook early ones and the
 /// slowest 1 % waited five times the median.
 enum Workers {
-    Pool(Mutex<std::sync::mpsc::Sender<Job>>),
+    Pool(std::sync::mpsc::Sender<Job>),
     Unbounded,
 }
 
@@ -231,7 +231,7 @@ impl Workers {
                 })
                 .map_err(|e| format!("cannot start a worker thread: {e}"))?;
         }
-        Ok(Workers::Pool(Mutex::new(tx)))
+        Ok(Workers::Pool(tx))
     }
 
     /// Runs `f` on a worker; `None` if it panicked (never expected: the engine does not panic).
@@ -243,7 +243,7 @@ impl Workers {
                 let job: Job = Box::new(move || {
                     let _ = done.send(f());
                 });
-                tx.lock().ok()?.send(job).ok()?;
+                tx.send(job).ok()?;
                 answer.await.ok()
             }
         }
