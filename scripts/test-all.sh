@@ -3,8 +3,10 @@
 #   bash scripts/test-all.sh
 # Stages: Rust lint (fmt, clippy) -> Rust tests (unit, doc, scenarios, properties, processes)
 #         -> Python (venv + maturin build, stubtest, mypy --strict, pytest incl. scenarios)
+#         -> the seed client and the dashboard in headless Chromium (both against serve)
 #         -> C (static + shared libs, header freshness, C tests and scenarios, valgrind)
-#         -> Node (addon, index.js/index.d.ts freshness, tsc over a typed usage file, node --test).
+#         -> Node (addon, index.js/index.d.ts freshness, tsc over a typed usage file, node --test)
+#         -> release artifacts.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$(pwd)"
@@ -40,6 +42,15 @@ step "Python: pytest (binding tests and every scenario)"
 step "HTTP: the clock-in API's own Python client (as its page prints it) against timeledger serve"
 cargo build -p timeledger-server
 .venv/bin/python tests/e2e/seed_client.py target/debug/timeledger
+
+step "Dashboard: uPlot and playwright-core from the committed lockfile (npm ci); the served copy is npm's"
+(cd http/assets && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error && node vendor.mjs --check)
+
+step "Dashboard: in Debian's Chromium, headless (screenshots in target/browser-screenshots)"
+if [ ! -x /usr/bin/chromium ]; then
+  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+TIMELEDGER_BIN=target/debug/timeledger SCREENSHOTS=target/browser-screenshots node --test http/assets/browser.test.mjs
 
 step "C: build libtimeledger.a and libtimeledger.so"
 cargo build -p timeledger-c

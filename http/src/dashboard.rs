@@ -6,9 +6,12 @@
 //!   `tl_csrf` cookie (`SameSite=Strict`, `HttpOnly`).
 //! - Each section of a page is shown only if the key's tier allows its action, checked with
 //!   `authorize` like an API call (so a page view spends one request per section).
-//! - `Content-Security-Policy: default-src 'none'; style-src 'self'; img-src 'self';
-//!   form-action 'self'; frame-ancestors 'none'`: no script at all, no inline style; bars are
-//!   SVG shapes whose sizes are attributes. Every text from the database is HTML-escaped.
+//! - `Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; ...`:
+//!   no inline script or style. Ranking bars are SVG shapes whose sizes are attributes; the
+//!   day charts are drawn by [uPlot](https://github.com/leeoniya/uPlot) (installed from npm by
+//!   `http/assets/package-lock.json`, copied into `http/assets/vendor/` and compiled into this
+//!   crate, so the server serves it itself) from the numbers in the tables below them, which
+//!   work without JavaScript. Every text from the database is HTML-escaped.
 //! - Times are shown in the guild's zone (the user's own zone on a user's coding sections).
 
 use std::collections::BTreeMap;
@@ -23,13 +26,21 @@ const KEY_COOKIE: &str = "tl_key";
 /// The CSRF token's cookie.
 const CSRF_COOKIE: &str = "tl_csrf";
 
-const CSP: &str =
-    "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The charting library, as installed from npm (`http/assets/vendor`, checked by the test command).
+const UPLOT_JS: &str = include_str!("../assets/vendor/uPlot.iife.min.js");
+const UPLOT_CSS: &str = include_str!("../assets/vendor/uPlot.min.css");
+/// The tab's icon: three bars.
+const ICON: &str = "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 16 16\"><rect x=\"1\" y=\"8\" width=\"4\" height=\"7\" fill=\"#3b82f6\"/>\
+<rect x=\"6\" y=\"3\" width=\"4\" height=\"12\" fill=\"#3b82f6\"/><rect x=\"11\" y=\"6\" width=\"4\" height=\"9\" fill=\"#3b82f6\"/></svg>";
+/// The dashboard's own script: draws the charts from the tables.
+const APP_JS: &str = include_str!("../assets/dashboard.js");
 
 const STYLE: &str = "body{font-family:system-ui,sans-serif;margin:0 auto;max-width:60rem;padding:1rem;line-height:1.4}\
 table{border-collapse:collapse;width:100%;margin:.5rem 0 1.5rem}th,td{text-align:left;padding:.25rem .5rem;border-bottom:1px solid #ddd}\
-td.n{text-align:right;font-variant-numeric:tabular-nums}nav a{margin-right:1rem}svg{display:block}\
-.bar{fill:#3b82f6}.muted{color:#666}form.inline{display:inline}\
+td.n{text-align:right;font-variant-numeric:tabular-nums}nav a{margin-right:1rem}svg{display:block}.chart{width:100%;overflow:hidden}\
+svg.bar{width:12rem;max-width:25vw;height:12px;fill:#3b82f6}h1,td{overflow-wrap:anywhere}select{max-width:100%}.muted{color:#666}form.inline{display:inline}\
 @media (max-width:40rem){body{padding:.5rem}th,td{padding:.2rem}}";
 
 /// Paths the dashboard answers (everything else is the API).
@@ -75,7 +86,8 @@ fn random_token() -> String {
 fn page(status: StatusCode, title: &str, body: &str, set_cookies: &[String]) -> Response<Vec<u8>> {
     let html = format!(
         "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
-         <title>{} · Timeledger</title><link rel=\"stylesheet\" href=\"/dashboard/style.css\"></head><body>{body}</body></html>",
+         <title>{} · Timeledger</title><link rel=\"icon\" href=\"/dashboard/icon.svg\"><link rel=\"stylesheet\" href=\"/dashboard/uplot.css\"><link rel=\"stylesheet\" href=\"/dashboard/style.css\">\
+         <script src=\"/dashboard/uplot.js\" defer></script><script src=\"/dashboard/app.js\" defer></script></head><body>{body}</body></html>",
         escape(title)
     );
     let mut res = Response::new(html.into_bytes());
@@ -146,11 +158,11 @@ fn answer(engine: &Engine, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
     let query: BTreeMap<String, String> =
         form_urlencoded::parse(req.uri().query().unwrap_or_default().as_bytes()).into_owned().collect();
     match (req.method().clone(), path) {
-        (Method::GET, "/dashboard/style.css") => {
-            let mut res = Response::new(STYLE.as_bytes().to_vec());
-            res.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/css; charset=utf-8"));
-            res
-        }
+        (Method::GET, "/dashboard/style.css") => asset(STYLE, "text/css; charset=utf-8"),
+        (Method::GET, "/dashboard/uplot.css") => asset(UPLOT_CSS, "text/css; charset=utf-8"),
+        (Method::GET, "/dashboard/uplot.js") => asset(UPLOT_JS, "text/javascript; charset=utf-8"),
+        (Method::GET, "/dashboard/icon.svg") => asset(ICON, "image/svg+xml"),
+        (Method::GET, "/dashboard/app.js") => asset(APP_JS, "text/javascript; charset=utf-8"),
         (Method::POST, "/login") | (Method::POST, "/logout") => {
             let fields = form_fields(req.body());
             let token = cookies(req).get(CSRF_COOKIE).cloned().unwrap_or_default();
@@ -209,6 +221,16 @@ fn answer(engine: &Engine, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
     }
 }
 
+/// A static file of the dashboard's, cacheable for an hour.
+fn asset(body: &'static str, content_type: &'static str) -> Response<Vec<u8>> {
+    let mut res = Response::new(body.as_bytes().to_vec());
+    let h = res.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=3600"));
+    res
+}
+
 fn sign_in(token: &str, problem: Option<&str>, set: Vec<String>) -> Response<Vec<u8>> {
     let problem = problem.map(|p| format!("<p role=\"alert\">{}</p>", escape(p))).unwrap_or_default();
     let body = format!(
@@ -231,8 +253,32 @@ struct View<'a> {
 fn bar(value: f64, max: f64) -> String {
     let w = if max > 0.0 { (value / max * 200.0).round().clamp(0.0, 200.0) } else { 0.0 };
     format!(
-        "<svg width=\"200\" height=\"12\" aria-hidden=\"true\"><rect class=\"bar\" width=\"{w}\" height=\"12\"/></svg>"
+        "<svg class=\"bar\" viewBox=\"0 0 200 12\" preserveAspectRatio=\"none\" aria-hidden=\"true\"><rect width=\"{w}\" height=\"12\"/></svg>"
     )
+}
+
+/// A table of hours by day and by one more key (category or project), with the attributes
+/// `dashboard.js` draws its stacked bar chart from: `data-end` (the last day) and `data-days`.
+fn day_table(b: &mut String, id: &str, title: &str, key: &str, today: i32, days: i32, rows: &[(String, String, f64)]) {
+    let max = rows.iter().map(|r| r.2).fold(0.0, f64::max);
+    let _ = write!(
+        b,
+        "<h2>{}</h2><table id=\"{id}\" data-chart=\"stacked\" data-end=\"{}\" data-days=\"{days}\" aria-label=\"{0}\">\
+         <tr><th>Day</th><th>{key}</th><th>Hours</th><th></th></tr>",
+        escape(title),
+        timeledger::time::format_day(today)
+    );
+    for (day, name, secs) in rows {
+        let _ = write!(
+            b,
+            "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
+            escape(day),
+            escape(name),
+            hours(*secs),
+            bar(*secs, max)
+        );
+    }
+    b.push_str("</table>");
 }
 
 fn hours(seconds: f64) -> String {
@@ -285,7 +331,7 @@ impl View<'_> {
         let _ = write!(
             b,
             "<h1>Guild {guild}</h1><p><span id=\"total-hours\">{}</span> hours in all, {} members, <span id=\"active\">{}</span> clocked in now. Times in {}.</p>",
-            status["total_time_hours"],
+            status["total_time_hours"].as_f64().map(|h| format!("{h:.2}")).unwrap_or_default(),
             status["total_users"],
             status["active_sessions"],
             escape(zone.name())
@@ -293,13 +339,15 @@ impl View<'_> {
         if self.may("read_sessions")?.is_some() {
             b.push_str("<h2>Clocked in now</h2><table><tr><th>User</th><th>Category</th><th>Since</th></tr>");
             for s in self.engine.running_sessions(guild)? {
+                let who = self.engine.get_user(s.user_id).map(|u| u.username).unwrap_or_else(|_| s.user_id.to_string());
                 let s = serde_json::to_value(&s).unwrap_or_default();
                 let _ = write!(
                     b,
-                    "<tr><td><a href=\"/dashboard/user/{u}\">{u}</a></td><td>{}</td><td>{}</td></tr>",
+                    "<tr><td><a href=\"/dashboard/user/{}\">{}</a></td><td>{}</td><td>{}</td></tr>",
+                    s["user_id"].as_str().map(str::to_string).unwrap_or_else(|| s["user_id"].to_string()),
+                    escape(&who),
                     escape(s["category"].as_str().unwrap_or_default()),
                     self.local(zone, &s["start_time"]),
-                    u = s["user_id"]
                 );
             }
             b.push_str("</table>");
@@ -354,33 +402,61 @@ impl View<'_> {
             return Err(Error::UserNotFound);
         }
         let zone = self.zone(guild);
-        let name = self.engine.get_user(user)?.username;
+        let person = self.engine.get_user(user)?;
+        // Coding sections follow the member's own zone, as the coding operations do.
+        let coding_zone =
+            person.time_zone.as_deref().and_then(|z| timeledger::time::parse_zone(z).ok()).unwrap_or(zone);
+        let name = person.username;
         let mut b = self.nav(guild, owner);
         let _ = write!(b, "<h1>{}</h1>", escape(&name));
+        let now = self.engine.now_ms();
         if self.may("read_reports")?.is_some() {
+            // Whole calendar days of the guild's zone: today and the days before it.
+            let today = timeledger::time::local_day(zone, now);
             for days in [7, 30] {
                 let report = self.engine.call(
                     "report",
-                    json!({"guild_id": guild, "user_id": user, "group_by": ["day", "category"], "timeframe": format!("last_{days}_days")}),
+                    json!({"guild_id": guild, "user_id": user, "group_by": ["day", "category"], "timeframe": "custom",
+                           "from": timeledger::time::format_instant(timeledger::time::day_start(zone, today - days + 1)),
+                           "to": timeledger::time::format_instant(timeledger::time::day_start(zone, today + 1))}),
                 )?;
-                let rows = report["rows"].as_array().cloned().unwrap_or_default();
-                let max = rows.iter().filter_map(|r| r["total_seconds"].as_f64()).fold(0.0, f64::max);
-                let _ = write!(b, "<h2>Last {days} days by category</h2><table id=\"days-{days}\"><tr><th>Day</th><th>Category</th><th>Hours</th><th></th></tr>");
-                for r in rows {
-                    let secs = r["total_seconds"].as_f64().unwrap_or(0.0);
-                    let _ = write!(
-                        b,
-                        "<tr><td>{}</td><td>{}</td><td class=\"n\">{}</td><td>{}</td></tr>",
-                        escape(r["day"].as_str().unwrap_or_default()),
-                        escape(r["category"].as_str().unwrap_or_default()),
-                        hours(secs),
-                        bar(secs, max)
-                    );
-                }
-                b.push_str("</table>");
+                let rows: Vec<(String, String, f64)> = report["rows"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|r| {
+                        (
+                            r["day"].as_str().unwrap_or_default().to_string(),
+                            r["category"].as_str().unwrap_or_default().to_string(),
+                            r["total_seconds"].as_f64().unwrap_or(0.0),
+                        )
+                    })
+                    .collect();
+                let title = format!("Last {days} days by category");
+                day_table(&mut b, &format!("days-{days}"), &title, "Category", today, days, &rows);
             }
         }
         if self.may("read_heartbeats")?.is_some() {
+            // Coding time per day and project: one summary per local day of the member's zone.
+            let today = timeledger::time::local_day(coding_zone, now);
+            let summaries = self.engine.call(
+                "coding_summaries",
+                json!({"guild_id": guild, "user_id": user, "start": timeledger::time::format_day(today - 29), "end": "today"}),
+            )?;
+            let mut rows = Vec::new();
+            for d in summaries["data"].as_array().into_iter().flatten() {
+                let day = d["range"]["date"].as_str().unwrap_or_default();
+                for p in d["projects"].as_array().into_iter().flatten() {
+                    let secs = p["total_seconds"].as_f64().unwrap_or(0.0);
+                    rows.push((day.to_string(), p["name"].as_str().unwrap_or_default().to_string(), secs));
+                }
+            }
+            for days in [7, 30] {
+                let first = timeledger::time::format_day(today - days + 1);
+                let window: Vec<_> = rows.iter().filter(|r| r.0 >= first).cloned().collect();
+                let title = format!("Coding, last {days} days by project");
+                day_table(&mut b, &format!("coding-days-{days}"), &title, "Project", today, days, &window);
+            }
             let stats = self
                 .engine
                 .call("coding_stats", json!({"guild_id": guild, "user_id": user, "timeframe": "last_30_days"}))?;
@@ -416,8 +492,10 @@ impl View<'_> {
             b.push_str("<h2>Today's timeline (first 100 heartbeats)</h2><table><tr><th>Time</th><th>Project</th><th>Entity</th></tr>");
             for h in beats["data"].as_array().into_iter().flatten() {
                 let at = h["time"].as_f64().map(|t| chrono::DateTime::from_timestamp_millis((t * 1000.0) as i64));
-                let at =
-                    at.flatten().map(|t| t.with_timezone(&zone).format("%H:%M:%S").to_string()).unwrap_or_default();
+                let at = at
+                    .flatten()
+                    .map(|t| t.with_timezone(&coding_zone).format("%H:%M:%S").to_string())
+                    .unwrap_or_default();
                 let _ = write!(
                     b,
                     "<tr><td>{at}</td><td>{}</td><td>{}</td></tr>",

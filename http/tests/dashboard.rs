@@ -135,10 +135,11 @@ fn pages_show_the_api_s_numbers_escape_every_name_and_carry_a_strict_csp() {
     let cookie = sign_in(&e, &premium);
     let home = send(&e, Method::GET, "/?timeframe=all", &cookie, None);
     let csp = home.headers()["content-security-policy"].to_str().unwrap();
-    assert!(csp.contains("default-src 'none'") && !csp.contains("unsafe-inline") && !csp.contains("script-src"));
+    assert!(csp.contains("default-src 'none'") && csp.contains("script-src 'self';") && !csp.contains("unsafe"));
     let html = text(&home);
     let status = e.call("guild_status", json!({"guild_id": 3})).unwrap();
-    assert!(html.contains(&format!("<span id=\"total-hours\">{}</span>", status["total_time_hours"])), "{html}");
+    let total = format!("<span id=\"total-hours\">{:.2}</span>", status["total_time_hours"].as_f64().unwrap());
+    assert!(html.contains(&total), "{html}");
     assert!(html.contains("<span id=\"active\">1</span>"));
     // Leaderboard rows equal the API's, in order.
     let board = e.call("leaderboard", json!({"guild_id": 3, "timeframe": "all"})).unwrap();
@@ -155,13 +156,21 @@ fn pages_show_the_api_s_numbers_escape_every_name_and_carry_a_strict_csp() {
         html.contains("&lt;script&gt;alert(1)&lt;/script&gt;")
             && html.contains("&quot;&gt;&lt;img src=x onerror=alert(2)&gt;")
     );
-    assert!(!html.contains("<script") && !html.contains("style=") && !html.contains("onerror=alert(2)>"));
+    assert!(!html.contains("style=") && !html.contains("onerror=alert(2)>"));
+    // The only scripts are the served files (the charting library and the page's own).
+    let scripts: Vec<&str> = html.match_indices("<script").map(|(i, _)| &html[i..i + 40]).collect();
+    assert_eq!(scripts.len(), 2, "{scripts:?}");
+    assert!(scripts.iter().all(|s| s.starts_with("<script src=\"/dashboard/")), "{scripts:?}");
     // A user page: coding numbers equal the API's; heartbeat fields escaped.
     let user = text(&send(&e, Method::GET, "/dashboard/user/10", &cookie, None));
     let stats = e.call("coding_stats", json!({"guild_id": 3, "user_id": 10, "timeframe": "last_30_days"})).unwrap();
     assert!(user.contains(&format!("<span id=\"coding-seconds\">{}</span>", stats["total_seconds"])), "{user}");
     assert!(user.contains("&lt;i&gt;p&lt;/i&gt;") && !user.contains("<i>p</i>"));
     assert!(user.contains("id=\"days-7\"") && user.contains("2026-11-30"));
+    // Each day table carries what the chart script draws from: its last day and its length.
+    for id in ["days-7", "days-30", "coding-days-7", "coding-days-30"] {
+        assert!(user.contains(&format!("<table id=\"{id}\" data-chart=\"stacked\" data-end=\"")), "{id}");
+    }
     // Users of another guild, unknown pages, bad timeframes: typed error pages.
     e.upsert_user(&timeledger::UserInput {
         user_id: 99,
@@ -202,4 +211,23 @@ fn a_tier_sees_only_what_it_may_read() {
     assert!(html.contains("id=\"leaderboard\"") && !html.contains("Clocked in now"));
     let user = text(&send(&e, Method::GET, "/dashboard/user/10", &cookie, None));
     assert!(!user.contains("days-7") && !user.contains("coding-seconds"));
+}
+
+#[test]
+fn the_dashboard_serves_its_charting_library_and_script_itself() {
+    let (e, _, _) = engine();
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("assets");
+    for (path, file, kind) in [
+        ("/dashboard/uplot.js", "vendor/uPlot.iife.min.js", "text/javascript"),
+        ("/dashboard/uplot.css", "vendor/uPlot.min.css", "text/css"),
+        ("/dashboard/app.js", "dashboard.js", "text/javascript"),
+    ] {
+        // Served without signing in (they hold no data), byte for byte the files in the tree.
+        let res = send(&e, Method::GET, path, "", None);
+        assert_eq!(res.status(), 200, "{path}");
+        assert!(res.headers()["content-type"].to_str().unwrap().starts_with(kind), "{path}");
+        assert_eq!(res.headers()["x-content-type-options"], "nosniff");
+        assert_eq!(res.body(), &std::fs::read(dir.join(file)).unwrap(), "{path}");
+    }
+    assert!(text(&send(&e, Method::GET, "/dashboard/icon.svg", "", None)).starts_with("<svg"));
 }
