@@ -765,8 +765,6 @@ impl Effective<'_> {
 /// A window to store after an admitted request: `(key_id, period, state)`.
 type WindowUpdate = (String, Millis, WindowState);
 
-/// Everything `authorize` decides once the chain is loaded. `is_admin` is asked only when the
-/// rule needs it; `state` gives the stored window of `(key_id, period)`.
 /// The user an action acts on, as the caller names it.
 #[derive(Debug, Clone, Copy)]
 enum Target<'a> {
@@ -785,6 +783,8 @@ struct Who<'f> {
     session_user: &'f dyn Fn(i64, &str) -> Result<Option<i64>>,
 }
 
+/// Everything `authorize` decides once the chain is loaded. `is_admin` is asked only when the
+/// rule needs it; `state` gives the stored window of `(key_id, period)`.
 fn decide(
     chain: &[(KeyRow, TierDef)],
     guild_id: Option<i64>,
@@ -1219,6 +1219,47 @@ impl Engine {
     /// ```
     pub fn authorize_own_guild(&self, api_key: &str, action: &str, target_user_id: Option<i64>) -> Result<Grant> {
         self.authorize_for(api_key, None, action, Target::User(target_user_id))
+    }
+
+    /// The actions this key may take in its own guild, found without spending from its rate
+    /// limit: for a page that shows a section per action the key may read (the dashboard spends
+    /// one request per page on `authorize`, then asks this for the rest). An action its tier
+    /// allows only on admins (`write_sessions_admins`) is not listed. A malformed, unknown,
+    /// revoked or expired key is refused as `authorize` refuses it.
+    ///
+    /// ```
+    /// use timeledger::{Engine, GenerateKey};
+    /// let engine = Engine::open(":memory:").unwrap();
+    /// engine.set_master_key("correct horse battery staple").unwrap();
+    /// let k = engine
+    ///     .generate_key(&GenerateKey {
+    ///         guild_id: 7,
+    ///         admin_user_id: 42,
+    ///         master_key: "correct horse battery staple".into(),
+    ///         tier: Some("FREE".into()),
+    ///         ..Default::default()
+    ///     })
+    ///     .unwrap();
+    /// let actions = engine.key_actions(&k.api_key).unwrap();
+    /// assert!(actions.contains(&"read_status") && !actions.contains(&"manage_keys"));
+    /// assert_eq!(engine.key_actions("tl_live_nope").unwrap_err().code(), "INVALID_API_KEY");
+    /// ```
+    pub fn key_actions(&self, api_key: &str) -> Result<Vec<&'static str>> {
+        let hash = sha256(&canonical(api_key)?);
+        let now = self.now_ms();
+        let chain = self.read(|tx| match key_by_hash(tx, &hash)? {
+            Some(k) => chain_with_tiers(tx, k),
+            None => Err(Error::InvalidApiKey),
+        })?;
+        for (k, _) in &chain {
+            k.usable(now)?;
+        }
+        let own = chain.first().map(|(k, _)| k.guild_id).ok_or(Error::InvalidApiKey)?;
+        if chain.iter().any(|(k, t)| !t.all_guilds && k.guild_id != own) {
+            return Err(Error::WrongGuild);
+        }
+        let eff = Effective { chain: &chain };
+        Ok(ACTIONS.iter().copied().filter(|a| eff.has(a)).collect())
     }
 
     fn authorize_for(&self, api_key: &str, guild: Option<i64>, action: &str, target: Target<'_>) -> Result<Grant> {

@@ -4,8 +4,9 @@
 //! - Sign-in with an API key, kept in an `HttpOnly`, `SameSite=Strict` cookie (never in a URL
 //!   or in a page); sign-out clears it. Every form carries a CSRF token that must equal the
 //!   `tl_csrf` cookie (`SameSite=Strict`, `HttpOnly`).
-//! - Each section of a page is shown only if the key's tier allows its action, checked with
-//!   `authorize` like an API call (so a page view spends one request per section).
+//! - A page view spends one request of the key's rate limit (`authorize` for the page's own
+//!   action); each further section is shown only if the key's tier allows its action
+//!   ([`Engine::key_actions`], which spends nothing).
 //! - `Content-Security-Policy: default-src 'none'; script-src 'self'; style-src 'self'; ...`:
 //!   no inline script or style. Ranking bars are SVG shapes whose sizes are attributes; the
 //!   day charts are drawn by [uPlot](https://github.com/leeoniya/uPlot) (installed from npm by
@@ -189,7 +190,7 @@ fn answer(engine: &Engine, req: &Request<Vec<u8>>) -> Response<Vec<u8>> {
             let Some(key) = cookies(req).get(KEY_COOKIE).filter(|k| !k.is_empty()).cloned() else {
                 return sign_in(&token, None, set);
             };
-            let view = View { engine, key: &key, token: &token };
+            let view = View { engine, key: &key, token: &token, actions: Default::default() };
             let rendered = match path {
                 "/" => view.guild(&query),
                 "/dashboard/coding" => view.coding(),
@@ -247,6 +248,8 @@ struct View<'a> {
     engine: &'a Engine,
     key: &'a str,
     token: &'a str,
+    /// What the key may do, read once per page.
+    actions: std::cell::OnceCell<Vec<&'static str>>,
 }
 
 /// A horizontal bar scaled to `max`, as an SVG shape (no inline style, so the CSP holds).
@@ -286,14 +289,19 @@ fn hours(seconds: f64) -> String {
 }
 
 impl View<'_> {
-    /// Asks `authorize` for `action` in the key's guild: `Ok(Some(guild))` if allowed, `Ok(None)`
-    /// if the tier does not allow it, `Err` if the key itself is refused.
-    fn may(&self, action: &str) -> Result<Option<(i64, Option<i64>)>, Error> {
-        match self.engine.authorize_own_guild(self.key, action, None) {
-            Ok(g) => Ok(Some((g.guild_id, g.owner_user_id))),
-            Err(Error::Forbidden(_)) => Ok(None),
-            Err(e) => Err(e),
+    /// Spends the page's one request: `authorize` for the page's own action in the key's
+    /// guild. Gives the guild and the key's owner.
+    fn enter(&self, action: &str) -> Result<(i64, Option<i64>), Error> {
+        let g = self.engine.authorize_own_guild(self.key, action, None)?;
+        Ok((g.guild_id, g.owner_user_id))
+    }
+
+    /// Whether the key's tier allows `action`, for showing a section (spends nothing more).
+    fn may(&self, action: &str) -> Result<bool, Error> {
+        if self.actions.get().is_none() {
+            let _ = self.actions.set(self.engine.key_actions(self.key)?);
         }
+        Ok(self.actions.get().is_some_and(|a| a.contains(&action)))
     }
 
     fn nav(&self, guild: i64, owner: Option<i64>) -> String {
@@ -322,9 +330,7 @@ impl View<'_> {
     }
 
     fn guild(&self, query: &BTreeMap<String, String>) -> Result<(String, String), Error> {
-        let (guild, owner) = self
-            .may("read_status")?
-            .ok_or_else(|| Error::Forbidden("this key may not read the guild's status".into()))?;
+        let (guild, owner) = self.enter("read_status")?;
         let zone = self.zone(guild);
         let mut b = self.nav(guild, owner);
         let status = self.engine.call("guild_status", json!({"guild_id": guild}))?;
@@ -336,7 +342,7 @@ impl View<'_> {
             status["active_sessions"],
             escape(zone.name())
         );
-        if self.may("read_sessions")?.is_some() {
+        if self.may("read_sessions")? {
             b.push_str("<h2>Clocked in now</h2><table><tr><th>User</th><th>Category</th><th>Since</th></tr>");
             for s in self.engine.running_sessions(guild)? {
                 let who = self.engine.get_user(s.user_id).map(|u| u.username).unwrap_or_else(|_| s.user_id.to_string());
@@ -352,7 +358,7 @@ impl View<'_> {
             }
             b.push_str("</table>");
         }
-        if self.may("read_leaderboard")?.is_some() {
+        if self.may("read_leaderboard")? {
             let timeframe = query.get("timeframe").cloned().unwrap_or_else(|| "week".into());
             let mut args = json!({"guild_id": guild, "timeframe": timeframe, "limit": 25});
             let category = query.get("category").filter(|c| !c.is_empty()).cloned();
@@ -396,8 +402,7 @@ impl View<'_> {
     }
 
     fn user(&self, user: i64) -> Result<(String, String), Error> {
-        let (guild, owner) =
-            self.may("read_status")?.ok_or_else(|| Error::Forbidden("this key may not read the guild".into()))?;
+        let (guild, owner) = self.enter("read_status")?;
         if !self.engine.is_member(guild, user)? {
             return Err(Error::UserNotFound);
         }
@@ -410,7 +415,7 @@ impl View<'_> {
         let mut b = self.nav(guild, owner);
         let _ = write!(b, "<h1>{}</h1>", escape(&name));
         let now = self.engine.now_ms();
-        if self.may("read_reports")?.is_some() {
+        if self.may("read_reports")? {
             // Whole calendar days of the guild's zone: today and the days before it.
             let today = timeledger::time::local_day(zone, now);
             for days in [7, 30] {
@@ -436,7 +441,7 @@ impl View<'_> {
                 day_table(&mut b, &format!("days-{days}"), &title, "Category", today, days, &rows);
             }
         }
-        if self.may("read_heartbeats")?.is_some() {
+        if self.may("read_heartbeats")? {
             // Coding time per day and project: one summary per local day of the member's zone.
             let today = timeledger::time::local_day(coding_zone, now);
             let summaries = self.engine.call(
@@ -509,9 +514,7 @@ impl View<'_> {
     }
 
     fn coding(&self) -> Result<(String, String), Error> {
-        let (guild, owner) = self
-            .may("read_leaderboard")?
-            .ok_or_else(|| Error::Forbidden("this key may not read leaderboards".into()))?;
+        let (guild, owner) = self.enter("read_leaderboard")?;
         let mut b = self.nav(guild, owner);
         b.push_str("<h1>Coding leaderboards</h1>");
         for (period, title) in [("daily", "Last 24 hours"), ("weekly", "Last 7 days")] {

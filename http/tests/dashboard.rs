@@ -231,3 +231,35 @@ fn the_dashboard_serves_its_charting_library_and_script_itself() {
     }
     assert!(text(&send(&e, Method::GET, "/dashboard/icon.svg", "", None)).starts_with("<svg"));
 }
+
+#[test]
+fn a_page_view_spends_one_request_however_many_sections_it_shows() {
+    let (e, premium, _) = engine();
+    let cookie = sign_in(&e, &premium);
+    let remaining = || e.authorize_own_guild(&premium, "read_status", None).unwrap().remaining.unwrap();
+    for page in ["/", "/dashboard/user/10", "/dashboard/coding"] {
+        let before = remaining();
+        assert_eq!(send(&e, Method::GET, page, &cookie, None).status(), 200, "{page}");
+        // The page itself and the `remaining()` call after it: two requests.
+        assert_eq!(remaining(), before - 2, "{page}");
+    }
+}
+
+#[test]
+fn key_actions_lists_what_a_tier_may_do_and_refuses_keys_authorize_refuses() {
+    let (e, premium, supporter) = engine();
+    let supporter_actions = e.key_actions(&supporter).unwrap();
+    assert!(supporter_actions.contains(&"read_leaderboard") && !supporter_actions.contains(&"read_sessions"));
+    let premium_actions = e.key_actions(&premium).unwrap();
+    assert!(premium_actions.contains(&"read_sessions") && premium_actions.contains(&"read_heartbeats"));
+    // Asking spends nothing.
+    let before = e.authorize_own_guild(&premium, "read_status", None).unwrap().remaining.unwrap();
+    for _ in 0..5 {
+        e.key_actions(&premium).unwrap();
+    }
+    assert_eq!(e.authorize_own_guild(&premium, "read_status", None).unwrap().remaining.unwrap(), before - 1);
+    assert_eq!(e.key_actions("not a key").unwrap_err().code(), "INVALID_API_KEY");
+    let id = e.list_keys(3).unwrap().into_iter().find(|k| k.tier == "SUPPORTER").unwrap().key_id;
+    e.revoke_key(&id).unwrap();
+    assert_eq!(e.key_actions(&supporter).unwrap_err().code(), "KEY_REVOKED");
+}
