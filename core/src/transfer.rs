@@ -490,7 +490,18 @@ impl Engine {
         if let Some(e) = sink.error.take() {
             return Err(e);
         }
-        parsed.map_err(|e| Error::invalid("path", format!("not a WakaTime data dump: {e}")))?;
+        parsed.map_err(|e| {
+            // Batches before the broken point are stored; say so, since the error has no summary.
+            let stored = sink.summary.imported.get("heartbeat").copied().unwrap_or(0)
+                + sink.summary.duplicates.get("heartbeat").copied().unwrap_or(0);
+            Error::invalid(
+                "path",
+                format!(
+                    "not a WakaTime data dump: {e}; the {stored} heartbeats read before that point are stored \
+                     (importing the mended file again skips them as duplicates)"
+                ),
+            )
+        })?;
         let mut pending = std::mem::take(&mut sink.pending);
         self.flush_beats(&mut pending, Some((guild_id, user_id)), sink.summary)
     }

@@ -154,6 +154,30 @@ fn a_wakatime_data_dump_streams_in_with_the_same_coding_time_as_the_api() {
         })
         .unwrap_err();
     assert_eq!(err.field(), Some("path"));
+
+    // Cut off in the middle: the batches read before the break are stored and the error says
+    // how many; the whole file then brings the rest, the stored ones counted as duplicates.
+    let whole = std::fs::read_to_string(&dump).unwrap();
+    let cut = temp("cut.json");
+    std::fs::write(&cut, &whole[..whole.len() * 4 / 5]).unwrap();
+    let fresh = engine();
+    let err = fresh
+        .import_file(&ImportFile {
+            format: "wakatime".into(),
+            path: cut.display().to_string(),
+            guild_id: Some(1),
+            user_id: Some(7),
+        })
+        .unwrap_err();
+    let stored = fresh.call("list_heartbeats", json!({"guild_id": 1, "user_id": 7, "start": "2026-05-01T00:00:00Z", "end": "2026-05-10T00:00:00Z", "limit": 1})).unwrap();
+    let message = err.to_string();
+    assert!(message.contains("heartbeats read before that point are stored"), "{message}");
+    let n: u64 = message.split("the ").nth(1).and_then(|t| t.split(' ').next()).unwrap().parse().unwrap();
+    assert!(n >= 3000 && n % 1000 == 0, "{message}");
+    assert!(!stored["data"].as_array().unwrap().is_empty());
+    let rest = import(&fresh, "wakatime", &dump, Some(1), Some(7));
+    assert_eq!((rest.imported["heartbeat"], rest.duplicates["heartbeat"]), (4500 - n, n), "{rest:?}");
+    assert_eq!(stats(&fresh), stats(&direct));
 }
 
 /// Every line of an export without what a round trip may change (ids of sessions and
