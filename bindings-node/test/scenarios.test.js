@@ -11,6 +11,7 @@
 const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
+const os = require('node:os')
 const path = require('node:path')
 const { Engine, TimeledgerError } = require('..')
 
@@ -143,7 +144,10 @@ for (const file of fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).sort()
   test(`scenario ${file}`, () => {
     const steps = parseExact(fs.readFileSync(path.join(DIR, file), 'utf8'))
     const engine = new Engine(':memory:')
-    const saved = {}
+    // A file in a fresh temporary folder for import_file/export_file, removed afterwards.
+    const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'timeledger-scenario-'))
+    test.after(() => fs.rmSync(scratch, { recursive: true, force: true }))
+    const saved = { export_path: path.join(scratch, 'export.jsonl') }
     let calls = 0
     steps.forEach((step, i) => {
       const where = `${file} step ${i} (${step.op ?? '-'})`

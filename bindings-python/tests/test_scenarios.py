@@ -68,10 +68,11 @@ def kwargs(args: Dict[str, Any]) -> Dict[str, Any]:
 
 
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.name for p in SCENARIOS])
-def test_scenario(path: pathlib.Path) -> None:
+def test_scenario(path: pathlib.Path, tmp_path: pathlib.Path) -> None:
     steps = json.loads(path.read_text())
     engine = timeledger.Engine(":memory:")
-    saved: Dict[str, Any] = {}
+    # A file in a fresh temporary folder for import_file/export_file (pytest removes it).
+    saved: Dict[str, Any] = {"export_path": str(tmp_path / "export.jsonl")}
     calls = 0
     for i, step in enumerate(steps):
         where = f"{path.name} step {i} ({step.get('op', '-')})"

@@ -66,9 +66,10 @@ fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
     })
 }
 
-fn play(steps: &[Value]) -> Result<usize, String> {
+fn play(steps: &[Value], export_path: &std::path::Path) -> Result<usize, String> {
     let engine = Engine::open(":memory:").map_err(|e| e.to_string())?;
     let mut saved: HashMap<String, Value> = HashMap::new();
+    saved.insert("export_path".into(), Value::String(export_path.display().to_string()));
     let mut calls = 0;
     for (i, step) in steps.iter().enumerate() {
         let at = |msg: String| format!("step {i} ({}): {msg}", step.get("op").and_then(Value::as_str).unwrap_or("-"));
@@ -131,11 +132,16 @@ fn every_scenario_passes() {
                 continue;
             }
         };
-        match play(&steps) {
+        // A fresh folder per scenario for `$export_path`, removed afterwards.
+        let dir = std::env::temp_dir()
+            .join(format!("timeledger-scenario-{}-{}", std::process::id(), f.file_stem().unwrap().to_string_lossy()));
+        std::fs::create_dir_all(&dir).expect("a temporary folder");
+        match play(&steps, &dir.join("export.jsonl")) {
             Ok(0) => failures.push(format!("{}: no operation called", f.display())),
             Ok(n) => println!("{}: {n} calls ok", f.file_name().unwrap_or_default().to_string_lossy()),
             Err(e) => failures.push(format!("{}: {e}", f.display())),
         }
+        let _ = std::fs::remove_dir_all(&dir);
     }
     assert!(failures.is_empty(), "{} of {} scenarios failed:\n{}", failures.len(), files.len(), failures.join("\n"));
 }

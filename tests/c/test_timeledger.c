@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 static int passed = 0, failed = 0;
 
@@ -335,6 +336,10 @@ static int play(const char *path) {
     tl_engine *e = NULL;
     tl_engine_open(":memory:", &e);
     cJSON *saved = cJSON_CreateObject();
+    /* A file in a fresh temporary folder for import_file/export_file, removed afterwards. */
+    char scratch[] = "/tmp/timeledger-scenario-XXXXXX", export_path[64] = "";
+    if (mkdtemp(scratch)) snprintf(export_path, sizeof export_path, "%s/export.jsonl", scratch);
+    cJSON_AddStringToObject(saved, "export_path", export_path);
     int ok = 1, i = -1, calls = 0;
     char why[512];
     for (const cJSON *step = steps->child; step && ok; step = step->next) {
@@ -406,6 +411,8 @@ static int play(const char *path) {
     cJSON_Delete(saved);
     cJSON_Delete(steps);
     tl_engine_close(e);
+    if (export_path[0]) remove(export_path);
+    rmdir(scratch);
     return ok && calls > 0;
 }
 
