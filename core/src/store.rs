@@ -333,6 +333,8 @@ pub struct Engine {
     members: Mutex<std::collections::HashSet<(i64, i64)>>,
     /// Checkpoints the WAL of a file on a thread of its own (none for `:memory:`).
     _checkpointer: Option<Checkpointer>,
+    /// The database file (none for `:memory:`), for reads on a connection of their own.
+    file: Option<std::path::PathBuf>,
 }
 
 /// How often the background checkpointer looks for new commits to copy into the database.
@@ -424,9 +426,11 @@ impl Engine {
             Error::Storage(msg) => Error::Storage(format!("cannot open {}: {msg}", path.display())),
             other => other,
         })?;
-        let checkpointer = if path.as_os_str() == ":memory:" { None } else { Some(Checkpointer::start(path)?) };
+        let file = (path.as_os_str() != ":memory:").then(|| path.to_path_buf());
+        let checkpointer = if file.is_some() { Some(Checkpointer::start(path)?) } else { None };
         Ok(Engine {
             _checkpointer: checkpointer,
+            file,
             conn: Mutex::new(conn),
             clock,
             frozen: AtomicI64::new(i64::MIN),
@@ -519,6 +523,22 @@ impl Engine {
     pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
         let mut conn = self.lock();
         let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let out = f(&tx)?;
+        tx.commit()?;
+        Ok(out)
+    }
+
+    /// Runs `f` in a read transaction on a read-only connection of its own, so a long read (an
+    /// export) holds neither the engine's lock nor up any other call; WAL gives it a snapshot
+    /// while writes go on. An in-memory database has one connection: [`Engine::read`] there.
+    pub(crate) fn read_apart<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+        let Some(path) = &self.file else { return self.read(f) };
+        let mut conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
+        )?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
         let out = f(&tx)?;
         tx.commit()?;
         Ok(out)

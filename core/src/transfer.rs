@@ -250,7 +250,9 @@ impl Engine {
                 line(&mut out, "category", v)?;
             }
             self.settle_guild(g)?;
-            self.read(|tx| {
+            // The guild's sessions and heartbeats can be millions of lines: read them on a
+            // connection of their own, so the engine answers other calls meanwhile.
+            self.read_apart(|tx| {
                 crate::sessions::for_each_session(tx, g, now, |s| {
                     line(&mut out, "session", serde_json::to_value(&s).unwrap_or_default())
                 })?;

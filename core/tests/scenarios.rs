@@ -133,8 +133,11 @@ fn every_scenario_passes() {
             }
         };
         // A fresh folder per scenario for `$export_path`, removed afterwards.
-        let dir = std::env::temp_dir()
-            .join(format!("timeledger-scenario-{}-{}", std::process::id(), f.file_stem().unwrap().to_string_lossy()));
+        let dir = std::env::temp_dir().join(format!(
+            "timeledger-scenario-{}-{}",
+            std::process::id(),
+            f.file_stem().unwrap().to_string_lossy()
+        ));
         std::fs::create_dir_all(&dir).expect("a temporary folder");
         match play(&steps, &dir.join("export.jsonl")) {
             Ok(0) => failures.push(format!("{}: no operation called", f.display())),

@@ -334,3 +334,43 @@ fn the_engine_s_own_export_round_trips_and_imports_twice_without_change() {
         Some("format")
     );
 }
+
+#[test]
+fn a_file_engine_exports_on_a_connection_of_its_own_the_same_lines_and_keeps_answering() {
+    let dir = temp("file-engine");
+    std::fs::create_dir_all(&dir).unwrap();
+    let db = dir.join("t.db");
+    let _ = std::fs::remove_file(&db);
+    let (file, memory) = (Engine::open(&db).unwrap(), engine());
+    let t0 = Timestamp::parse("2026-05-04T09:00:00Z").unwrap().millis() / 1000;
+    for e in [&file, &memory] {
+        e.set_now(Some(Timestamp::parse("2026-06-01T12:00:00Z").unwrap().millis())).unwrap();
+        e.upsert_user(&UserInput { user_id: 7, username: "ada".into(), guild_id: Some(1), ..Default::default() })
+            .unwrap();
+        let beats: Vec<Value> = (0..3000)
+            .map(|i| json!({"entity": "a.rs", "type": "file", "time": t0 + i * 20, "project": "p", "language": "Rust"}))
+            .collect();
+        e.ingest_heartbeats(&HeartbeatBatch {
+            guild_id: 1,
+            user_id: 7,
+            heartbeats: json!(beats),
+            ..Default::default()
+        })
+        .unwrap();
+    }
+    let (a, b) = (dir.join("file.jsonl"), dir.join("memory.jsonl"));
+    // Another thread uses the engine while the export streams.
+    let file = std::sync::Arc::new(file);
+    let other = {
+        let file = std::sync::Arc::clone(&file);
+        std::thread::spawn(move || {
+            for _ in 0..20 {
+                file.statusbar_today(1, 7).unwrap();
+            }
+        })
+    };
+    assert_eq!(file.export_file(&a.display().to_string(), None).unwrap().lines["heartbeat"], 3000);
+    other.join().unwrap();
+    memory.export_file(&b.display().to_string(), None).unwrap();
+    assert_eq!(normalized(&a), normalized(&b));
+}
