@@ -1236,7 +1236,7 @@ impl Engine {
     ///         guild_id: 7,
     ///         admin_user_id: 42,
     ///         master_key: "correct horse battery staple".into(),
-    ///         tier: Some("FREE".into()),
+    ///         tier: Some("SUPPORTER".into()),
     ///         ..Default::default()
     ///     })
     ///     .unwrap();
