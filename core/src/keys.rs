@@ -939,6 +939,18 @@ pub(crate) struct MemoryLimiter {
 /// Which limiter `authorize` uses.
 pub(crate) type Limiter = Mutex<Option<MemoryLimiter>>;
 
+/// Key chains the shared limiter has read, valid while `key_state.generation` (read inside each
+/// decision's transaction) is the one they were read under: exact across processes, since
+/// every change to a key's validity or to the tiers bumps it. At most [`KEY_CACHE_MAX`] chains.
+#[derive(Default)]
+pub(crate) struct KeyCache {
+    generation: Option<i64>,
+    chains: HashMap<[u8; 32], std::sync::Arc<Vec<(KeyRow, TierDef)>>>,
+}
+
+/// Chains kept by [`KeyCache`] before it starts over.
+const KEY_CACHE_MAX: usize = 65_536;
+
 // ---------------------------------------------------------------------------------------------
 // Engine API
 
@@ -983,6 +995,25 @@ fn chain_with_tiers(tx: &Transaction<'_>, first: KeyRow) -> Result<Vec<(KeyRow, 
 }
 
 impl Engine {
+    /// The key's chain with its tiers: from the cache when no key or tier changed since it was
+    /// read (one read of the generation counter), else from the tables.
+    fn cached_chain(&self, tx: &Transaction<'_>, hash: &[u8; 32]) -> Result<std::sync::Arc<Vec<(KeyRow, TierDef)>>> {
+        let generation: i64 =
+            tx.prepare_cached("SELECT generation FROM key_state WHERE id = 1")?.query_row([], |r| r.get(0))?;
+        let mut cache = self.key_cache().lock().unwrap_or_else(|p| p.into_inner());
+        if cache.generation != Some(generation) || cache.chains.len() >= KEY_CACHE_MAX {
+            cache.chains.clear();
+            cache.generation = Some(generation);
+        }
+        if let Some(chain) = cache.chains.get(hash) {
+            return Ok(std::sync::Arc::clone(chain));
+        }
+        let key = key_by_hash(tx, hash)?.ok_or(Error::InvalidApiKey)?;
+        let chain = std::sync::Arc::new(chain_with_tiers(tx, key)?);
+        cache.chains.insert(*hash, std::sync::Arc::clone(&chain));
+        Ok(chain)
+    }
+
     fn invalidate_key_cache(&self) {
         if let Some(m) = self.limiter().lock().unwrap_or_else(|p| p.into_inner()).as_mut() {
             m.keys.clear();
@@ -1274,8 +1305,7 @@ impl Engine {
             // Read the clock once the write lock is held: across processes, decisions are then
             // made in the same order as their instants.
             let now = self.now_ms();
-            let key = key_by_hash(tx, &hash)?.ok_or(Error::InvalidApiKey)?;
-            let chain = chain_with_tiers(tx, key)?;
+            let chain = self.cached_chain(tx, &hash)?;
             let (grant, updates) = decide(
                 &chain,
                 guild,

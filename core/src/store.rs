@@ -325,6 +325,8 @@ pub struct Engine {
     frozen: AtomicI64,
     /// The in-memory rate limiter, when chosen (see [`Engine::set_rate_limiter`]).
     limiter: crate::keys::Limiter,
+    /// Key chains read by the shared limiter (see `keys::KeyCache`).
+    key_cache: std::sync::Mutex<crate::keys::KeyCache>,
     /// Heartbeat dimension ids already committed (see `heartbeats::DimCache`).
     dims: crate::heartbeats::DimCache,
     /// Heartbeat entity ids already committed (see `heartbeats::EntityCache`).
@@ -435,6 +437,7 @@ impl Engine {
             clock,
             frozen: AtomicI64::new(i64::MIN),
             limiter: Default::default(),
+            key_cache: Default::default(),
             dims: Default::default(),
             entities: Default::default(),
             members: Default::default(),
@@ -511,6 +514,10 @@ impl Engine {
 
     pub(crate) fn limiter(&self) -> &crate::keys::Limiter {
         &self.limiter
+    }
+
+    pub(crate) fn key_cache(&self) -> &std::sync::Mutex<crate::keys::KeyCache> {
+        &self.key_cache
     }
 
     pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {

@@ -273,6 +273,50 @@ fn a_change_made_with_plain_sql_is_seen_too() {
     assert_eq!(code(auth(&a, &k.api_key, 1, "read_status")), "KEY_REVOKED");
 }
 
+#[test]
+fn the_shared_limiter_s_key_cache_sees_every_change_made_elsewhere_at_once() {
+    // The shared limiter keeps key chains in the process too, checked against the key-state
+    // counter inside each decision's transaction: a change by another engine (or plain SQL) is
+    // seen by the very next call, with no refresh period.
+    let path = temp_db("shared-cache");
+    let b = engine_at(path.to_str().unwrap());
+    let a = Engine::open(&path).unwrap();
+    a.set_now(Some(ms(NOON))).unwrap();
+    let k = generate(&b, 1, "ENTERPRISE");
+    assert!(auth(&a, &k.api_key, 1, "manage_categories").is_ok());
+    b.update_key(&k.key_id, Some("PREMIUM"), None).unwrap();
+    assert_eq!(code(auth(&a, &k.api_key, 1, "manage_categories")), "FORBIDDEN");
+    assert!(auth(&a, &k.api_key, 1, "read_reports").is_ok());
+    let mut tiers = b.tiers().unwrap();
+    for t in &mut tiers {
+        if t.name == "PREMIUM" {
+            t.permissions.retain(|p| p != "read_reports");
+        }
+    }
+    b.set_tiers(&tiers).unwrap();
+    assert_eq!(code(auth(&a, &k.api_key, 1, "read_reports")), "FORBIDDEN");
+    // A parent revoked elsewhere refuses its sub-key.
+    let parent = generate(&b, 1, "ENTERPRISE");
+    let sub = mint(&b, &parent.api_key, 1, Some("PREMIUM")).unwrap();
+    assert!(auth(&a, &sub.api_key, 1, "read_status").is_ok());
+    b.revoke_key(&parent.key_id).unwrap();
+    assert_eq!(code(auth(&a, &sub.api_key, 1, "read_status")), "KEY_REVOKED");
+    // Rotation: the old key works through its grace, then not.
+    b.rotate_key(&k.key_id, 60).unwrap();
+    assert!(auth(&a, &k.api_key, 1, "read_status").is_ok());
+    a.set_now(Some(ms(NOON) + 60_000)).unwrap();
+    assert_eq!(code(auth(&a, &k.api_key, 1, "read_status")), "KEY_REVOKED");
+    // Plain SQL.
+    a.set_now(Some(ms(NOON))).unwrap();
+    let other = generate(&b, 1, "PREMIUM");
+    assert!(auth(&a, &other.api_key, 1, "read_status").is_ok());
+    rusqlite::Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE api_keys SET revoked_at = 0 WHERE key_id = ?1", [&other.key_id])
+        .unwrap();
+    assert_eq!(code(auth(&a, &other.api_key, 1, "read_status")), "KEY_REVOKED");
+}
+
 // ---------------------------------------------------------------------------------------------
 // 4. Limits cannot overflow, and are bounded where they are set.
 
