@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use rusqlite::{params, Transaction};
+use crate::storage::{params, Tx};
 use serde::{Deserialize, Serialize};
 
 use crate::categories;
@@ -232,7 +232,7 @@ struct Piece {
 /// Closed sessions' pieces inside the edge ranges, and running sessions' pieces (up to now)
 /// inside the window.
 fn raw_pieces(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     guild: &Guild,
     w: Window,
     edges: &[(Millis, Millis)],
@@ -271,7 +271,7 @@ fn raw_pieces(
 
 /// Seconds per user in a window (optionally one category).
 pub(crate) fn seconds_by_user(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     guild: &Guild,
     w: Window,
     cat: Option<i64>,
@@ -288,7 +288,7 @@ pub(crate) fn seconds_by_user(
                 )?;
                 let mut rows = stmt.query(params![guild.id, d0, d1, cat])?;
                 while let Some(r) = rows.next()? {
-                    *totals.entry(r.get(0)?).or_default() += r.get::<_, i64>(1)?;
+                    *totals.entry(r.get(0)?).or_default() += r.get::<i64>(1)?;
                 }
             }
             raw_pieces(tx, guild, w, &split.edges, cat, now, &mut pieces)?;
@@ -300,7 +300,7 @@ pub(crate) fn seconds_by_user(
             )?;
             let mut rows = stmt.query(params![guild.id, cat])?;
             while let Some(r) = rows.next()? {
-                *totals.entry(r.get(0)?).or_default() += r.get::<_, i64>(1)?;
+                *totals.entry(r.get(0)?).or_default() += r.get::<i64>(1)?;
             }
             raw_pieces(tx, guild, w, &[], cat, now, &mut pieces)?;
         }
@@ -317,7 +317,7 @@ pub(crate) fn seconds_by_user(
 /// total. Every user with a total at least the `need`-th is returned, so ranks and ties come out
 /// as from all members.
 fn top_all_time(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     guild: &Guild,
     cat: Option<i64>,
     now: Millis,
@@ -379,7 +379,7 @@ fn top_all_time(
 
 /// Seconds per (day, user, category) in a window, the report's finest grain.
 fn seconds_by_day(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     guild: &Guild,
     w: Window,
     cat: Option<i64>,
@@ -397,7 +397,7 @@ fn seconds_by_day(
         )?;
         let mut rows = stmt.query(params![guild.id, d0, d1, cat, user])?;
         while let Some(r) = rows.next()? {
-            *cells.entry((r.get(0)?, r.get(1)?, r.get(2)?)).or_default() += r.get::<_, i64>(3)?;
+            *cells.entry((r.get(0)?, r.get(1)?, r.get(2)?)).or_default() += r.get::<i64>(3)?;
         }
     }
     raw_pieces(tx, guild, w, &edges, cat, now, &mut pieces)?;
@@ -409,19 +409,18 @@ fn seconds_by_day(
     Ok(cells)
 }
 
-pub(crate) fn red_users(tx: &Transaction<'_>) -> Result<HashSet<i64>> {
+pub(crate) fn red_users(tx: &Tx<'_>) -> Result<HashSet<i64>> {
     Ok(tx
         .prepare_cached("SELECT user_id FROM users WHERE trust_level = 'red'")?
-        .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?)
+        .query_map((), |r| r.get(0))?
+        .into_iter()
+        .collect())
 }
 
-pub(crate) fn username(tx: &Transaction<'_>, user_id: i64) -> Result<String> {
-    use rusqlite::OptionalExtension;
+pub(crate) fn username(tx: &Tx<'_>, user_id: i64) -> Result<String> {
     Ok(tx
         .prepare_cached("SELECT username FROM users WHERE user_id = ?1")?
-        .query_row([user_id], |r| r.get(0))
-        .optional()?
+        .query_opt([user_id], |r| r.get(0))?
         .unwrap_or_else(|| user_id.to_string()))
 }
 
@@ -481,7 +480,7 @@ impl Engine {
             while let Some(r) = rows.next()? {
                 let secs: i64 = r.get(1)?;
                 total += secs;
-                categories.insert(r.get::<_, String>(0)?, secs);
+                categories.insert(r.get::<String>(0)?, secs);
             }
             let total_users: i64 = tx
                 .prepare_cached("SELECT COUNT(*) FROM totals_user WHERE guild_id = ?1 AND sessions > 0")?

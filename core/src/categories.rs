@@ -1,6 +1,6 @@
 //! Categories: per guild, unique case-insensitively, archivable, deletable only when unused.
 
-use rusqlite::{params, OptionalExtension, Transaction};
+use crate::storage::{params, Tx};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -101,17 +101,16 @@ pub(crate) struct CategoryRef {
 }
 
 /// Finds a category by name (case-insensitive): `CATEGORY_NOT_FOUND` if none.
-pub(crate) fn find(tx: &Transaction<'_>, guild_id: i64, name: &str) -> Result<CategoryRef> {
+pub(crate) fn find(tx: &Tx<'_>, guild_id: i64, name: &str) -> Result<CategoryRef> {
     tx.prepare_cached("SELECT category_id, name, archived FROM categories WHERE guild_id = ?1 AND name_key = ?2")?
-        .query_row(params![guild_id, name_key(name)], |r| {
+        .query_opt(params![guild_id, name_key(name)], |r| {
             Ok(CategoryRef { id: r.get(0)?, name: r.get(1)?, archived: r.get(2)? })
-        })
-        .optional()?
+        })?
         .ok_or_else(|| Error::CategoryNotFound(name.trim().to_string()))
 }
 
 /// Finds a category that may take new sessions (exists and is not archived).
-pub(crate) fn find_open(tx: &Transaction<'_>, guild_id: i64, name: &str) -> Result<CategoryRef> {
+pub(crate) fn find_open(tx: &Tx<'_>, guild_id: i64, name: &str) -> Result<CategoryRef> {
     let c = find(tx, guild_id, name)?;
     if c.archived {
         return Err(Error::CategoryArchived(c.name));
@@ -120,34 +119,29 @@ pub(crate) fn find_open(tx: &Transaction<'_>, guild_id: i64, name: &str) -> Resu
 }
 
 /// A category's display name by id.
-pub(crate) fn name_of(tx: &Transaction<'_>, category_id: i64) -> Result<String> {
-    Ok(tx
-        .prepare_cached("SELECT name FROM categories WHERE category_id = ?1")?
-        .query_row([category_id], |r| r.get(0))?)
+pub(crate) fn name_of(tx: &Tx<'_>, category_id: i64) -> Result<String> {
+    tx.prepare_cached("SELECT name FROM categories WHERE category_id = ?1")?.query_row([category_id], |r| r.get(0))
 }
 
-fn load(tx: &Transaction<'_>, guild_id: i64, category_id: i64, now: i64) -> Result<Category> {
+fn load(tx: &Tx<'_>, guild_id: i64, category_id: i64, now: i64) -> Result<Category> {
     let (name, description, color, archived, seconds, sessions) = tx
         .prepare_cached(
             "SELECT c.name, c.description, c.color, c.archived, COALESCE(t.seconds, 0), COALESCE(t.sessions, 0)
              FROM categories c LEFT JOIN totals_cat t ON t.guild_id = c.guild_id AND t.category_id = c.category_id
              WHERE c.category_id = ?1",
         )?
-        .query_row([category_id], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<_, i64>(4)?, r.get(5)?))
-        })?;
+        .query_row([category_id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<i64>(4)?, r.get(5)?)))?;
     let running = running_seconds(tx, guild_id, Some(category_id), now)?;
     Ok(Category { name, description, color, archived, total_seconds: seconds + running, sessions })
 }
 
 /// Seconds of the guild's running sessions up to `now`, optionally in one category.
-fn running_seconds(tx: &Transaction<'_>, guild_id: i64, category_id: Option<i64>, now: i64) -> Result<i64> {
-    Ok(tx
-        .prepare_cached(
-            "SELECT COALESCE(SUM(MAX(0, ?3 / 1000 - start_ms / 1000)), 0) FROM sessions
+fn running_seconds(tx: &Tx<'_>, guild_id: i64, category_id: Option<i64>, now: i64) -> Result<i64> {
+    tx.prepare_cached(
+        "SELECT COALESCE(SUM(MAX(0, ?3 / 1000 - start_ms / 1000)), 0) FROM sessions
              WHERE guild_id = ?1 AND end_ms IS NULL AND (?2 IS NULL OR category_id = ?2)",
-        )?
-        .query_row(params![guild_id, category_id, now], |r| r.get(0))?)
+    )?
+    .query_row(params![guild_id, category_id, now], |r| r.get(0))
 }
 
 impl Engine {
@@ -190,8 +184,7 @@ impl Engine {
                 .prepare_cached(
                     "SELECT category_id FROM categories WHERE guild_id = ?1 AND (?2 OR archived = 0) ORDER BY name_key, category_id",
                 )?
-                .query_map(params![guild_id, include_archived], |r| r.get(0))?
-                .collect::<rusqlite::Result<_>>()?;
+                .query_map(params![guild_id, include_archived], |r| r.get(0))?;
             ids.into_iter().map(|id| load(tx, guild_id, id, now)).collect()
         })
     }

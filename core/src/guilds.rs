@@ -1,8 +1,8 @@
 //! Guild settings and people: users, guild admins, trust levels, look-ups.
 
+use crate::storage::{params, Tx};
 use chrono::Weekday;
 use chrono_tz::Tz;
-use rusqlite::{params, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
@@ -51,23 +51,22 @@ impl Guild {
 }
 
 /// Loads a guild's settings; an unknown guild has the defaults.
-pub(crate) fn load_guild(tx: &Transaction<'_>, guild_id: i64) -> Result<Guild> {
+pub(crate) fn load_guild(tx: &Tx<'_>, guild_id: i64) -> Result<Guild> {
     let row = tx
         .prepare_cached(
             "SELECT timezone, week_start, max_session_seconds, allow_overlap, heartbeat_timeout_seconds, longest_session_ms
              FROM guilds WHERE guild_id = ?1",
         )?
-        .query_row([guild_id], |r| {
+        .query_opt([guild_id], |r| {
             Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, Option<i64>>(2)?,
-                r.get::<_, bool>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, i64>(5)?,
+                r.get::<String>(0)?,
+                r.get::<String>(1)?,
+                r.get::<Option<i64>>(2)?,
+                r.get::<bool>(3)?,
+                r.get::<i64>(4)?,
+                r.get::<i64>(5)?,
             ))
-        })
-        .optional()?;
+        })?;
     let Some((tz, week_start, max_s, allow_overlap, timeout, longest)) = row else {
         return Ok(Guild::defaults(guild_id));
     };
@@ -83,7 +82,7 @@ pub(crate) fn load_guild(tx: &Transaction<'_>, guild_id: i64) -> Result<Guild> {
 }
 
 /// Creates the guild row with default settings if it does not exist yet.
-pub(crate) fn ensure_guild(tx: &Transaction<'_>, guild_id: i64, now: Millis) -> Result<()> {
+pub(crate) fn ensure_guild(tx: &Tx<'_>, guild_id: i64, now: Millis) -> Result<()> {
     tx.prepare_cached("INSERT OR IGNORE INTO guilds (guild_id, created_at) VALUES (?1, ?2)")?
         .execute(params![guild_id, now])?;
     Ok(())
@@ -91,7 +90,7 @@ pub(crate) fn ensure_guild(tx: &Transaction<'_>, guild_id: i64, now: Millis) -> 
 
 /// Creates a user seen for the first time (username = the id until the host sets one) and
 /// records their membership of the guild.
-pub(crate) fn ensure_member(tx: &Transaction<'_>, guild_id: i64, user_id: i64, now: Millis) -> Result<()> {
+pub(crate) fn ensure_member(tx: &Tx<'_>, guild_id: i64, user_id: i64, now: Millis) -> Result<()> {
     tx.prepare_cached("INSERT OR IGNORE INTO users (user_id, username, created_at) VALUES (?1, ?2, ?3)")?
         .execute(params![user_id, user_id.to_string(), now])?;
     tx.prepare_cached("INSERT OR IGNORE INTO guild_members (guild_id, user_id) VALUES (?1, ?2)")?
@@ -222,7 +221,7 @@ fn check_trust(level: &str) -> Result<String> {
 
 const USER_COLUMNS: &str = "user_id, username, display_name, avatar_url, email, slack_uid, trust_level, time_zone";
 
-fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
+fn user_from_row(r: &crate::storage::Row<'_>) -> Result<User> {
     Ok(User {
         user_id: r.get(0)?,
         username: r.get(1)?,
@@ -235,18 +234,15 @@ fn user_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<User> {
     })
 }
 
-pub(crate) fn get_user_tx(tx: &Transaction<'_>, user_id: i64) -> Result<Option<User>> {
-    Ok(tx
-        .prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE user_id = ?1"))?
-        .query_row([user_id], user_from_row)
-        .optional()?)
+pub(crate) fn get_user_tx(tx: &Tx<'_>, user_id: i64) -> Result<Option<User>> {
+    tx.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE user_id = ?1"))?
+        .query_opt([user_id], user_from_row)
 }
 
-pub(crate) fn is_admin_tx(tx: &Transaction<'_>, guild_id: i64, user_id: i64) -> Result<bool> {
+pub(crate) fn is_admin_tx(tx: &Tx<'_>, guild_id: i64, user_id: i64) -> Result<bool> {
     Ok(tx
         .prepare_cached("SELECT is_admin FROM guild_members WHERE guild_id = ?1 AND user_id = ?2")?
-        .query_row(params![guild_id, user_id], |r| r.get::<_, bool>(0))
-        .optional()?
+        .query_opt(params![guild_id, user_id], |r| r.get::<bool>(0))?
         .unwrap_or(false))
 }
 
@@ -394,8 +390,7 @@ impl Engine {
             tx.prepare_cached(&format!(
                 "SELECT {USER_COLUMNS} FROM users WHERE email = ?1 COLLATE NOCASE ORDER BY user_id LIMIT 1"
             ))?
-            .query_row([email.trim()], user_from_row)
-            .optional()?
+            .query_opt([email.trim()], user_from_row)?
             .ok_or(Error::UserNotFound)
         })
     }
@@ -406,8 +401,7 @@ impl Engine {
             tx.prepare_cached(&format!(
                 "SELECT {USER_COLUMNS} FROM users WHERE slack_uid = ?1 ORDER BY user_id LIMIT 1"
             ))?
-            .query_row([slack_uid.trim()], user_from_row)
-            .optional()?
+            .query_opt([slack_uid.trim()], user_from_row)?
             .ok_or(Error::UserNotFound)
         })
     }
@@ -476,8 +470,7 @@ impl Engine {
                 ))?
                 .query_map(params![q.guild_id, per_page, offset], |r| {
                     Ok(Member { user: user_from_row(r)?, is_admin: r.get(8)? })
-                })?
-                .collect::<rusqlite::Result<_>>()?;
+                })?;
             Ok(Page { data, meta: PageMeta { total, page, per_page } })
         })
     }
@@ -487,9 +480,8 @@ impl Engine {
     /// to a key of one guild.
     pub fn is_member(&self, guild_id: i64, user_id: i64) -> Result<bool> {
         self.read(|tx| {
-            Ok(tx
-                .prepare_cached("SELECT EXISTS (SELECT 1 FROM guild_members WHERE guild_id = ?1 AND user_id = ?2)")?
-                .query_row(rusqlite::params![guild_id, user_id], |r| r.get(0))?)
+            tx.prepare_cached("SELECT EXISTS (SELECT 1 FROM guild_members WHERE guild_id = ?1 AND user_id = ?2)")?
+                .query_row(params![guild_id, user_id], |r| r.get(0))
         })
     }
 }

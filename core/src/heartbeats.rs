@@ -12,8 +12,8 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
+use crate::storage::{params, Tx};
 use chrono_tz::Tz;
-use rusqlite::{params, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
@@ -683,7 +683,7 @@ const DAY_ROW: i64 = 0;
 /// `hb_rollup.kind` of a row per UTC hour.
 const HOUR_ROW: i64 = 1;
 
-fn write_deltas(tx: &Transaction<'_>, guild: &Guild, d: Deltas) -> Result<()> {
+fn write_deltas(tx: &Tx<'_>, guild: &Guild, d: Deltas) -> Result<()> {
     let mut add = tx.prepare_cached(
         "INSERT INTO hb_rollup (guild_id, user_id, kind, bucket, dim_id, ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
          ON CONFLICT DO UPDATE SET ms = ms + ?6",
@@ -716,12 +716,7 @@ const ENTITY_CACHE_MAX: usize = 100_000;
 
 /// Looks an entity's id up (this transaction's new ones, then the committed ones); interns new
 /// ones.
-fn entity_id(
-    tx: &Transaction<'_>,
-    entity: &str,
-    fresh: &mut HashMap<String, i64>,
-    known: &HashMap<String, i64>,
-) -> Result<i64> {
+fn entity_id(tx: &Tx<'_>, entity: &str, fresh: &mut HashMap<String, i64>, known: &HashMap<String, i64>) -> Result<i64> {
     if let Some(&id) = fresh.get(entity).or_else(|| known.get(entity)) {
         return Ok(id);
     }
@@ -734,7 +729,7 @@ fn entity_id(
 
 /// Looks a heartbeat's dimension id up without allocating on a cache hit; interns new ones.
 fn dim_id(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     hb: &Hb<'_>,
     cache: &mut HashMap<u64, (DimKey, i64)>,
     known: &HashMap<u64, (DimKey, i64)>,
@@ -763,9 +758,9 @@ fn dim_id(
 
 /// Recomputes the guild's coding rollups from its heartbeats (after a change of zone or
 /// timeout).
-pub(crate) fn rebuild_rollups(tx: &Transaction<'_>, guild: &Guild) -> Result<()> {
+pub(crate) fn rebuild_rollups(tx: &Tx<'_>, guild: &Guild) -> Result<()> {
     tx.execute("DELETE FROM hb_rollup WHERE guild_id = ?1", [guild.id])?;
-    let mut stmt = tx.prepare(
+    let mut stmt = tx.prepare_cached(
         "SELECT user_id, time_ms, dim_id FROM heartbeats WHERE guild_id = ?1 ORDER BY user_id, time_ms, ident",
     )?;
     let mut rows = stmt.query([guild.id])?;
@@ -847,23 +842,18 @@ fn heartbeat_id(time_ms: Millis, ident: i64) -> String {
 }
 
 /// Every heartbeat of a guild, by user and time, for an export.
-pub(crate) fn for_each_heartbeat(
-    tx: &Transaction<'_>,
-    guild_id: i64,
-    mut f: impl FnMut(Heartbeat) -> Result<()>,
-) -> Result<()> {
+pub(crate) fn for_each_heartbeat(tx: &Tx<'_>, guild_id: i64, mut f: impl FnMut(Heartbeat) -> Result<()>) -> Result<()> {
     let mut stmt =
         tx.prepare_cached(&format!("{HB_SELECT} WHERE h.guild_id = ?1 ORDER BY h.user_id, h.time_ms, h.ident"))?;
     let mut rows = stmt.query([guild_id])?;
     while let Some(r) = rows.next()? {
-        f(hb_from_row(r)?)?;
+        f(hb_from_row(&r)?)?;
     }
     Ok(())
 }
 
-fn hb_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<Heartbeat> {
-    let text =
-        |i: usize| -> rusqlite::Result<Option<String>> { Ok(Some(r.get::<_, String>(i)?).filter(|s| !s.is_empty())) };
+fn hb_from_row(r: &crate::storage::Row<'_>) -> Result<Heartbeat> {
+    let text = |i: usize| -> Result<Option<String>> { Ok(Some(r.get::<String>(i)?).filter(|s| !s.is_empty())) };
     let deps: Option<String> = r.get(20)?;
     let time_ms: Millis = r.get(0)?;
     Ok(Heartbeat {
@@ -962,25 +952,17 @@ pub struct CodingLeaderboardQuery {
 /// One local day of a user's coding in the status bar's shape: `grand_total`, each dimension's
 /// items with `percent`, and the day's `range`.
 /// The zone a user's coding reads are in: the user's own, else the guild's.
-fn user_zone(tx: &Transaction<'_>, guild: &Guild, user_id: i64) -> Result<Tz> {
+fn user_zone(tx: &Tx<'_>, guild: &Guild, user_id: i64) -> Result<Tz> {
     let own: Option<String> = tx
         .prepare_cached("SELECT time_zone FROM users WHERE user_id = ?1")?
-        .query_row([user_id], |r| r.get(0))
-        .optional()?
+        .query_opt([user_id], |r| r.get(0))?
         .flatten();
     Ok(own.and_then(|z| time::parse_zone(&z).ok()).unwrap_or(guild.tz))
 }
 
 /// One local day of `zone` (the user's) for a user. The guild's day rollups cover the whole
 /// guild-local days inside it; the rest is read from raw heartbeats.
-fn day_summary(
-    tx: &Transaction<'_>,
-    guild: &Guild,
-    zone: Tz,
-    user_id: i64,
-    day: i32,
-    text: &str,
-) -> Result<Map<String, Value>> {
+fn day_summary(tx: &Tx<'_>, guild: &Guild, zone: Tz, user_id: i64, day: i32, text: &str) -> Result<Map<String, Value>> {
     let (from, to) = (time::day_start(zone, day), time::day_start(zone, day + 1));
     let cells = coding_by_dim(tx, guild, user_id, Window { from: Some(from), to: Some(to) })?;
     let (total, dims) = by_dimension(tx, &cells)?;
@@ -1039,7 +1021,7 @@ const DIM_NAMES: [&str; 7] =
 
 /// Milliseconds per (user, dim) inside `[from, to)` from one user's raw heartbeats.
 fn raw_coding(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     guild: &Guild,
     user: i64,
     from: Millis,
@@ -1074,13 +1056,7 @@ fn raw_coding(
 /// Raw pieces of every user inside `[from, to)`, which lies within at most two UTC hours: only
 /// members with time in those hours (per their hour rows) can have pairs there, and each is read
 /// through the per-user key.
-fn raw_partial(
-    tx: &Transaction<'_>,
-    guild: &Guild,
-    from: Millis,
-    to: Millis,
-    out: &mut HashMap<(i64, i64), i64>,
-) -> Result<()> {
+fn raw_partial(tx: &Tx<'_>, guild: &Guild, from: Millis, to: Millis, out: &mut HashMap<(i64, i64), i64>) -> Result<()> {
     if to <= from {
         return Ok(());
     }
@@ -1091,8 +1067,7 @@ fn raw_partial(
                ON r.guild_id = m.guild_id AND r.user_id = m.user_id AND r.kind = ?2 AND r.bucket >= ?3 AND r.bucket <= ?4
              WHERE m.guild_id = ?1 AND r.ms > 0",
         )?
-        .query_map(params![guild.id, HOUR_ROW, h0, h1], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        .query_map(params![guild.id, HOUR_ROW, h0, h1], |r| r.get(0))?;
     for u in users {
         raw_coding(tx, guild, u, from, to, out)?;
     }
@@ -1101,7 +1076,7 @@ fn raw_partial(
 
 /// Milliseconds per (user, dim) in a window for one user: whole days from the day rows, edges
 /// raw.
-fn coding_by_dim(tx: &Transaction<'_>, guild: &Guild, user: i64, w: Window) -> Result<HashMap<i64, i64>> {
+fn coding_by_dim(tx: &Tx<'_>, guild: &Guild, user: i64, w: Window) -> Result<HashMap<i64, i64>> {
     let mut cells: HashMap<(i64, i64), i64> = HashMap::new();
     let Split { days, edges } = w.parts(guild);
     if let Some((d0, d1)) = days {
@@ -1110,7 +1085,7 @@ fn coding_by_dim(tx: &Transaction<'_>, guild: &Guild, user: i64, w: Window) -> R
         )?;
         let mut rows = stmt.query(params![guild.id, user, DAY_ROW, d0, d1])?;
         while let Some(r) = rows.next()? {
-            *cells.entry((user, r.get(0)?)).or_default() += r.get::<_, i64>(1)?;
+            *cells.entry((user, r.get(0)?)).or_default() += r.get::<i64>(1)?;
         }
     }
     for (a, b) in edges {
@@ -1123,7 +1098,7 @@ fn coding_by_dim(tx: &Transaction<'_>, guild: &Guild, user: i64, w: Window) -> R
 /// member's rows are one key range (a `CROSS JOIN` keeps the members as the outer loop: SQLite
 /// never reorders it).
 fn add_member_rows(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     guild: &Guild,
     kind: i64,
     from: i64,
@@ -1137,14 +1112,14 @@ fn add_member_rows(
     )?;
     let mut rows = stmt.query(params![guild.id, kind, from, to])?;
     while let Some(r) = rows.next()? {
-        *totals.entry(r.get(0)?).or_default() += r.get::<_, i64>(1)?;
+        *totals.entry(r.get(0)?).or_default() += r.get::<i64>(1)?;
     }
     Ok(())
 }
 
 /// Milliseconds per user in a window, all members: whole days from the day rows, whole hours of
 /// the edges from the hour rows, partial hours raw.
-fn coding_by_user(tx: &Transaction<'_>, guild: &Guild, w: Window) -> Result<HashMap<i64, i64>> {
+fn coding_by_user(tx: &Tx<'_>, guild: &Guild, w: Window) -> Result<HashMap<i64, i64>> {
     let mut totals: HashMap<i64, i64> = HashMap::new();
     let Split { days, edges } = w.parts(guild);
     if let Some((d0, d1)) = days {
@@ -1191,7 +1166,7 @@ fn apportion(total_ms: i64, items: Vec<(String, i64)>) -> Vec<(String, i64)> {
     out.into_iter().map(|(n, s, _)| (n, s)).collect()
 }
 
-fn by_dimension(tx: &Transaction<'_>, cells: &HashMap<i64, i64>) -> Result<(i64, Breakdown)> {
+fn by_dimension(tx: &Tx<'_>, cells: &HashMap<i64, i64>) -> Result<(i64, Breakdown)> {
     let mut per: BTreeMap<&'static str, HashMap<String, i64>> = BTreeMap::new();
     let mut total = 0;
     let mut stmt = tx.prepare_cached(
@@ -1420,8 +1395,7 @@ impl Engine {
                 let mut d: Deltas = Default::default();
                 for (lo, hi) in clusters {
                     let all: Vec<(Millis, i64, i64)> = stmt
-                        .query_map(params![guild.id, user_id, lo - timeout, hi + timeout], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                        .collect::<rusqlite::Result<_>>()?;
+                        .query_map(params![guild.id, user_id, lo - timeout, hi + timeout], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
                     let new_seq: Vec<(Millis, i64)> = all.iter().map(|&(t, _, d)| (t, d)).collect();
                     let old_seq: Vec<(Millis, i64)> = all.iter().filter(|(t, i, _)| !fresh.contains(&(*t, *i))).map(|&(t, _, d)| (t, d)).collect();
                     add_sequence(&guild, user_id, &new_seq, 1, &mut d);
@@ -1460,24 +1434,21 @@ impl Engine {
             if end < start {
                 return Err(Error::invalid("end", "end must not be before start"));
             }
-            Ok(tx
+            tx
                 .prepare_cached(&format!(
                     "{HB_SELECT} WHERE h.guild_id = ?1 AND h.user_id = ?2 AND h.time_ms >= ?3 AND h.time_ms < ?4 ORDER BY h.time_ms, h.ident LIMIT ?5"
                 ))?
-                .query_map(params![q.guild_id, q.user_id, start, end, limit], hb_from_row)?
-                .collect::<rusqlite::Result<_>>()?)
+                .query_map(params![q.guild_id, q.user_id, start, end, limit], hb_from_row)
         })
     }
 
     /// The user's most recent heartbeat in the guild, if any.
     pub fn most_recent_heartbeat(&self, guild_id: i64, user_id: i64) -> Result<Option<Heartbeat>> {
         self.read(|tx| {
-            Ok(tx
-                .prepare_cached(&format!(
-                    "{HB_SELECT} WHERE h.guild_id = ?1 AND h.user_id = ?2 ORDER BY h.time_ms DESC, h.ident DESC LIMIT 1"
-                ))?
-                .query_row(params![guild_id, user_id], hb_from_row)
-                .optional()?)
+            tx.prepare_cached(&format!(
+                "{HB_SELECT} WHERE h.guild_id = ?1 AND h.user_id = ?2 ORDER BY h.time_ms DESC, h.ident DESC LIMIT 1"
+            ))?
+            .query_opt(params![guild_id, user_id], hb_from_row)
         })
     }
 
@@ -1616,7 +1587,7 @@ impl Engine {
             let mut user = tx.prepare_cached("SELECT username, avatar_url FROM users WHERE user_id = ?1")?;
             for (rank, user_id, secs) in rank(totals).into_iter().skip(q.offset.unwrap_or(0) as usize).take(limit as usize) {
                 let (name, avatar): (String, Option<String>) =
-                    user.query_row([user_id], |r| Ok((r.get(0)?, r.get(1)?))).optional()?.unwrap_or((user_id.to_string(), None));
+                    user.query_opt([user_id], |r| Ok((r.get(0)?, r.get(1)?)))?.unwrap_or((user_id.to_string(), None));
                 entries.push(json!({"rank": rank, "user": {"id": user_id, "username": name, "avatar_url": avatar}, "total_seconds": secs}));
             }
             let fmt = |ms: Millis, year: bool| {

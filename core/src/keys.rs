@@ -4,8 +4,8 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
+use crate::storage::{params, Tx};
 use base64::Engine as _;
-use rusqlite::{params, OptionalExtension, Transaction};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
@@ -524,7 +524,7 @@ struct KeyRow {
 
 const KEY_COLUMNS: &str = "key_id, form, display_prefix, guild_id, owner_user_id, tier, permissions, name, parent_id, created_at, expires_at, revoked_at, grace_until, replaced_by, last_used_at, request_count";
 
-fn key_from_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<KeyRow> {
+fn key_from_row(r: &crate::storage::Row<'_>) -> Result<KeyRow> {
     let perms: Option<String> = r.get(6)?;
     Ok(KeyRow {
         key_id: r.get(0)?,
@@ -588,18 +588,15 @@ impl KeyRow {
     }
 }
 
-fn key_by_id(tx: &Transaction<'_>, key_id: &str) -> Result<KeyRow> {
+fn key_by_id(tx: &Tx<'_>, key_id: &str) -> Result<KeyRow> {
     tx.prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE key_id = ?1"))?
-        .query_row([key_id], key_from_row)
-        .optional()?
+        .query_opt([key_id], key_from_row)?
         .ok_or(Error::KeyNotFound)
 }
 
-fn key_by_hash(tx: &Transaction<'_>, hash: &[u8; 32]) -> Result<Option<KeyRow>> {
-    Ok(tx
-        .prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = ?1"))?
-        .query_row([&hash[..]], key_from_row)
-        .optional()?)
+fn key_by_hash(tx: &Tx<'_>, hash: &[u8; 32]) -> Result<Option<KeyRow>> {
+    tx.prepare_cached(&format!("SELECT {KEY_COLUMNS} FROM api_keys WHERE hash = ?1"))?
+        .query_opt([&hash[..]], key_from_row)
 }
 
 /// The most keys a chain (a key and its ancestors) may hold: a root key and 15 generations of
@@ -607,7 +604,7 @@ fn key_by_hash(tx: &Transaction<'_>, hash: &[u8; 32]) -> Result<Option<KeyRow>> 
 pub const MAX_KEY_CHAIN: usize = 16;
 
 /// The key and its ancestors, nearest first.
-fn chain(tx: &Transaction<'_>, first: KeyRow) -> Result<Vec<KeyRow>> {
+fn chain(tx: &Tx<'_>, first: KeyRow) -> Result<Vec<KeyRow>> {
     let mut out = vec![first];
     while let Some(p) = out.last().and_then(|k| k.parent_id.clone()) {
         if out.len() >= MAX_KEY_CHAIN {
@@ -645,7 +642,7 @@ fn check_within(parent_chain: &[(KeyRow, TierDef)], t: &TierDef, permissions: Op
     Ok(())
 }
 
-fn tier_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TierDef> {
+fn tier_row(r: &crate::storage::Row<'_>) -> Result<TierDef> {
     let perms: String = r.get(5)?;
     Ok(TierDef {
         name: r.get(0)?,
@@ -658,13 +655,12 @@ fn tier_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<TierDef> {
     })
 }
 
-fn load_tiers(tx: &Transaction<'_>) -> Result<Vec<TierDef>> {
+fn load_tiers(tx: &Tx<'_>) -> Result<Vec<TierDef>> {
     let rows: Vec<TierDef> = tx
         .prepare_cached(
             "SELECT name, rank, per_minute, per_hour, per_day, permissions, all_guilds FROM tiers ORDER BY rank, name",
         )?
-        .query_map([], tier_row)?
-        .collect::<rusqlite::Result<_>>()?;
+        .query_map((), tier_row)?;
     Ok(if rows.is_empty() { default_tiers() } else { rows })
 }
 
@@ -674,7 +670,7 @@ fn tier<'a>(tiers: &'a [TierDef], name: &str) -> Result<&'a TierDef> {
 }
 
 fn event(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     key_id: Option<&str>,
     guild_id: Option<i64>,
     what: &str,
@@ -705,15 +701,14 @@ struct Insert<'a> {
 }
 
 /// The deployment's key prefix (see [`Engine::set_key_prefix`]).
-fn key_prefix_tx(tx: &Transaction<'_>) -> Result<String> {
+fn key_prefix_tx(tx: &Tx<'_>) -> Result<String> {
     Ok(tx
         .prepare_cached("SELECT value FROM settings WHERE name = 'key_prefix'")?
-        .query_row([], |r| r.get(0))
-        .optional()?
+        .query_opt((), |r| r.get(0))?
         .unwrap_or_else(|| DEFAULT_KEY_PREFIX.to_string()))
 }
 
-fn insert_key(tx: &Transaction<'_>, k: Insert<'_>, now: Millis) -> Result<NewKey> {
+fn insert_key(tx: &Tx<'_>, k: Insert<'_>, now: Millis) -> Result<NewKey> {
     let api_key = new_key(k.form, &key_prefix_tx(tx)?)?;
     let key_id = format!("key_{}", random_base62(16)?);
     let prefix = display_prefix(&api_key);
@@ -973,21 +968,21 @@ pub(crate) fn seed_default_tiers(conn: &rusqlite::Connection) -> Result<()> {
         for t in default_tiers() {
             conn.execute(
                 "INSERT OR IGNORE INTO tiers (name, rank, per_minute, per_hour, per_day, permissions, all_guilds) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![t.name, t.rank, t.per_minute, t.per_hour, t.per_day, serde_json::to_string(&t.permissions).unwrap_or_default(), t.all_guilds],
+                rusqlite::params![t.name, t.rank, t.per_minute, t.per_hour, t.per_day, serde_json::to_string(&t.permissions).unwrap_or_default(), t.all_guilds],
             )?;
         }
     }
     Ok(())
 }
 
-fn chain_with_tiers(tx: &Transaction<'_>, first: KeyRow) -> Result<Vec<(KeyRow, TierDef)>> {
+fn chain_with_tiers(tx: &Tx<'_>, first: KeyRow) -> Result<Vec<(KeyRow, TierDef)>> {
     let mut stmt = tx.prepare_cached(
         "SELECT name, rank, per_minute, per_hour, per_day, permissions, all_guilds FROM tiers WHERE name = ?1",
     )?;
     chain(tx, first)?
         .into_iter()
         .map(|k| {
-            let t = stmt.query_row([&k.tier], tier_row).optional()?;
+            let t = stmt.query_opt([&k.tier], tier_row)?;
             let t = t.ok_or_else(|| Error::Storage(format!("key {} has unknown tier {}", k.key_id, k.tier)))?;
             Ok((k, t))
         })
@@ -997,9 +992,9 @@ fn chain_with_tiers(tx: &Transaction<'_>, first: KeyRow) -> Result<Vec<(KeyRow, 
 impl Engine {
     /// The key's chain with its tiers: from the cache when no key or tier changed since it was
     /// read (one read of the generation counter), else from the tables.
-    fn cached_chain(&self, tx: &Transaction<'_>, hash: &[u8; 32]) -> Result<std::sync::Arc<Vec<(KeyRow, TierDef)>>> {
+    fn cached_chain(&self, tx: &Tx<'_>, hash: &[u8; 32]) -> Result<std::sync::Arc<Vec<(KeyRow, TierDef)>>> {
         let generation: i64 =
-            tx.prepare_cached("SELECT generation FROM key_state WHERE id = 1")?.query_row([], |r| r.get(0))?;
+            tx.prepare_cached("SELECT generation FROM key_state WHERE id = 1")?.query_row((), |r| r.get(0))?;
         let mut cache = self.key_cache().lock().unwrap_or_else(|p| p.into_inner());
         if cache.generation != Some(generation) || cache.chains.len() >= KEY_CACHE_MAX {
             cache.chains.clear();
@@ -1102,8 +1097,7 @@ impl Engine {
         let expires_at = check_expiry(req.expires_at, now)?;
         let given = sha256(&req.master_key);
         self.write(|tx| {
-            let stored: Option<Vec<u8>> =
-                tx.query_row("SELECT hash FROM master_key WHERE id = 1", [], |r| r.get(0)).optional()?;
+            let stored: Option<Vec<u8>> = tx.query_opt("SELECT hash FROM master_key WHERE id = 1", (), |r| r.get(0))?;
             match stored {
                 Some(h) if constant_time_eq(&h, &given) => {}
                 _ => return Err(Error::InvalidMasterKey),
@@ -1319,8 +1313,7 @@ impl Engine {
                 |key_id, period| {
                     Ok(tx
                         .prepare_cached("SELECT window_start, current, previous FROM rate_windows WHERE key_id = ?1 AND period_ms = ?2")?
-                        .query_row(params![key_id, period], |r| Ok(WindowState { start: r.get(0)?, current: r.get(1)?, previous: r.get(2)? }))
-                        .optional()?
+                        .query_opt(params![key_id, period], |r| Ok(WindowState { start: r.get(0)?, current: r.get(1)?, previous: r.get(2)? }))?
                         .unwrap_or_default())
                 },
             )?;
@@ -1353,7 +1346,7 @@ impl Engine {
             let generation: i64 = self
                 .lock()
                 .prepare_cached("SELECT generation FROM key_state WHERE id = 1")?
-                .query_row([], |r| r.get(0))?;
+                .query_row((), |r| r.get(0))?;
             mem.checked_at = Some(std::time::Instant::now());
             if mem.generation != Some(generation) {
                 mem.keys.clear();
@@ -1442,8 +1435,9 @@ impl Engine {
                     "SELECT {KEY_COLUMNS} FROM api_keys WHERE guild_id = ?1 ORDER BY created_at DESC, key_id"
                 ))?
                 .query_map([guild_id], key_from_row)?
-                .map(|r| r.map(|k| k.info(now)))
-                .collect::<rusqlite::Result<_>>()?)
+                .into_iter()
+                .map(|k| k.info(now))
+                .collect())
         })
     }
 
@@ -1562,23 +1556,21 @@ impl Engine {
             return Err(Error::invalid("limit", "must be 1 to 1000"));
         }
         self.read(|tx| {
-            Ok(tx
-                .prepare_cached(
-                    "SELECT id, key_id, guild_id, event, detail, at FROM key_events
+            tx.prepare_cached(
+                "SELECT id, key_id, guild_id, event, detail, at FROM key_events
                      WHERE (?1 IS NULL OR key_id = ?1) AND (?2 IS NULL OR guild_id = ?2) ORDER BY id DESC LIMIT ?3",
-                )?
-                .query_map(params![key_id, guild_id, limit], |r| {
-                    let detail: String = r.get(4)?;
-                    Ok(json!({
-                        "id": r.get::<_, i64>(0)?,
-                        "key_id": r.get::<_, Option<String>>(1)?,
-                        "guild_id": r.get::<_, Option<i64>>(2)?,
-                        "event": r.get::<_, String>(3)?,
-                        "detail": serde_json::from_str::<Value>(&detail).unwrap_or(Value::Null),
-                        "at": Timestamp(r.get(5)?),
-                    }))
-                })?
-                .collect::<rusqlite::Result<_>>()?)
+            )?
+            .query_map(params![key_id, guild_id, limit], |r| {
+                let detail: String = r.get(4)?;
+                Ok(json!({
+                    "id": r.get::<i64>(0)?,
+                    "key_id": r.get::<Option<String>>(1)?,
+                    "guild_id": r.get::<Option<i64>>(2)?,
+                    "event": r.get::<String>(3)?,
+                    "detail": serde_json::from_str::<Value>(&detail).unwrap_or(Value::Null),
+                    "at": Timestamp(r.get(5)?),
+                }))
+            })
         })
     }
 
@@ -1615,11 +1607,11 @@ impl Engine {
         }
         let now = self.now_ms();
         let out = self.write(|tx| {
-            let used: Vec<String> = tx.prepare("SELECT DISTINCT tier FROM api_keys")?.query_map([], |r| r.get(0))?.collect::<rusqlite::Result<_>>()?;
+            let used: Vec<String> = tx.prepare_cached("SELECT DISTINCT tier FROM api_keys")?.query_map((), |r| r.get(0))?;
             if let Some(missing) = used.iter().find(|u| !names.contains(*u)) {
                 return Err(Error::invalid("tiers", format!("tier {missing} is used by keys and must stay defined")));
             }
-            tx.execute("DELETE FROM tiers", [])?;
+            tx.execute("DELETE FROM tiers", ())?;
             for t in &defs {
                 tx.execute(
                     "INSERT INTO tiers (name, rank, per_minute, per_hour, per_day, permissions, all_guilds) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",

@@ -38,6 +38,7 @@ mod keys;
 mod ratelimit;
 mod rollup;
 mod sessions;
+mod storage;
 mod store;
 pub mod time;
 mod transfer;

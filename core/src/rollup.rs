@@ -4,7 +4,7 @@
 //! inside the same transaction as the change, so the rollups always equal a recomputation from
 //! the sessions table. Running sessions are never rolled up; reads add them up to "now".
 
-use rusqlite::{params, Transaction};
+use crate::storage::{params, Tx};
 
 use crate::error::Result;
 use crate::guilds::Guild;
@@ -23,7 +23,7 @@ pub(crate) struct Contribution {
 /// Adds (`sign = 1`) or removes (`sign = -1`) a session's seconds, and changes its session
 /// count by `count` (a clock-in counts a session with no seconds yet; its clock-out adds the
 /// seconds with `count = 0`).
-pub(crate) fn apply(tx: &Transaction<'_>, guild: &Guild, c: Contribution, sign: i64, count: i64) -> Result<()> {
+pub(crate) fn apply(tx: &Tx<'_>, guild: &Guild, c: Contribution, sign: i64, count: i64) -> Result<()> {
     let seconds = c.end.map_or(0, |e| (e - c.start) / 1000);
     if let Some(end) = c.end {
         add_days(tx, guild, c.user_id, c.category_id, c.start, end, sign)?;
@@ -45,7 +45,7 @@ pub(crate) fn apply(tx: &Transaction<'_>, guild: &Guild, c: Contribution, sign: 
 
 /// Adds seconds and a session count to the all-time totals of a user in a category, of the
 /// user, and of the category.
-fn add_totals(tx: &Transaction<'_>, guild_id: i64, user: i64, cat: i64, seconds: i64, count: i64) -> Result<()> {
+fn add_totals(tx: &Tx<'_>, guild_id: i64, user: i64, cat: i64, seconds: i64, count: i64) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO totals_user_cat (guild_id, user_id, category_id, seconds, sessions) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT DO UPDATE SET seconds = seconds + ?4, sessions = sessions + ?5",
@@ -65,7 +65,7 @@ fn add_totals(tx: &Transaction<'_>, guild_id: i64, user: i64, cat: i64, seconds:
 }
 
 /// Adds seconds to one (local day, user, category) rollup row.
-fn add_day(tx: &Transaction<'_>, guild_id: i64, day: i32, user: i64, cat: i64, seconds: i64) -> Result<()> {
+fn add_day(tx: &Tx<'_>, guild_id: i64, day: i32, user: i64, cat: i64, seconds: i64) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO rollup_day (guild_id, day, user_id, category_id, seconds) VALUES (?1, ?2, ?3, ?4, ?5)
          ON CONFLICT DO UPDATE SET seconds = seconds + ?5",
@@ -75,7 +75,7 @@ fn add_day(tx: &Transaction<'_>, guild_id: i64, day: i32, user: i64, cat: i64, s
 }
 
 /// Raises the guild's bound on the longest session.
-fn raise_longest(tx: &Transaction<'_>, guild_id: i64, ms: Millis) -> Result<()> {
+fn raise_longest(tx: &Tx<'_>, guild_id: i64, ms: Millis) -> Result<()> {
     tx.prepare_cached("UPDATE guilds SET longest_session_ms = MAX(longest_session_ms, ?2) WHERE guild_id = ?1")?
         .execute(params![guild_id, ms])?;
     Ok(())
@@ -105,7 +105,7 @@ impl Pending {
     }
 
     /// Writes the sums.
-    pub(crate) fn write(self, tx: &Transaction<'_>, guild: &Guild) -> Result<()> {
+    pub(crate) fn write(self, tx: &Tx<'_>, guild: &Guild) -> Result<()> {
         for ((day, user, cat), secs) in self.days {
             add_day(tx, guild.id, day, user, cat, secs)?;
         }
@@ -119,15 +119,7 @@ impl Pending {
     }
 }
 
-fn add_days(
-    tx: &Transaction<'_>,
-    guild: &Guild,
-    user: i64,
-    cat: i64,
-    start: Millis,
-    end: Millis,
-    sign: i64,
-) -> Result<()> {
+fn add_days(tx: &Tx<'_>, guild: &Guild, user: i64, cat: i64, start: Millis, end: Millis, sign: i64) -> Result<()> {
     let mut result = Ok(());
     time::split_by_day(guild.tz, start, end, |day, a, b| {
         if result.is_ok() {
@@ -144,9 +136,9 @@ fn add_days(
 
 /// Recomputes a guild's day rollups from its closed sessions (after a change of time zone).
 /// Totals do not depend on the zone and are kept.
-pub(crate) fn rebuild_day_rollups(tx: &Transaction<'_>, guild: &Guild) -> Result<()> {
+pub(crate) fn rebuild_day_rollups(tx: &Tx<'_>, guild: &Guild) -> Result<()> {
     tx.execute("DELETE FROM rollup_day WHERE guild_id = ?1", [guild.id])?;
-    let mut stmt = tx.prepare(
+    let mut stmt = tx.prepare_cached(
         "SELECT user_id, category_id, start_ms, end_ms FROM sessions WHERE guild_id = ?1 AND end_ms IS NOT NULL",
     )?;
     let mut rows = stmt.query([guild.id])?;

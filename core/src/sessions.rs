@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::{params, OptionalExtension, Transaction};
+use crate::storage::{params, Tx};
 use serde::{Deserialize, Serialize};
 
 use crate::categories;
@@ -253,7 +253,7 @@ impl Row {
 const ROW_SELECT: &str = "SELECT s.id, s.public_id, s.guild_id, s.user_id, s.category_id, c.name, s.description, s.start_ms, s.end_ms, s.billable, s.auto_closed
      FROM sessions s JOIN categories c ON c.category_id = s.category_id";
 
-fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
+fn row_from(r: &crate::storage::Row<'_>) -> Result<Row> {
     Ok(Row {
         id: r.get(0)?,
         public_id: r.get(1)?,
@@ -269,31 +269,26 @@ fn row_from(r: &rusqlite::Row<'_>) -> rusqlite::Result<Row> {
     })
 }
 
-fn running_row(tx: &Transaction<'_>, guild_id: i64, user_id: i64) -> Result<Option<Row>> {
-    Ok(tx
-        .prepare_cached(&format!("{ROW_SELECT} WHERE s.guild_id = ?1 AND s.user_id = ?2 AND s.end_ms IS NULL"))?
-        .query_row(params![guild_id, user_id], row_from)
-        .optional()?)
+fn running_row(tx: &Tx<'_>, guild_id: i64, user_id: i64) -> Result<Option<Row>> {
+    tx.prepare_cached(&format!("{ROW_SELECT} WHERE s.guild_id = ?1 AND s.user_id = ?2 AND s.end_ms IS NULL"))?
+        .query_opt(params![guild_id, user_id], row_from)
 }
 
-fn row_by_public_id(tx: &Transaction<'_>, guild_id: i64, public_id: &str) -> Result<Row> {
+fn row_by_public_id(tx: &Tx<'_>, guild_id: i64, public_id: &str) -> Result<Row> {
     tx.prepare_cached(&format!("{ROW_SELECT} WHERE s.public_id = ?1 AND s.guild_id = ?2"))?
-        .query_row(params![public_id, guild_id], row_from)
-        .optional()?
+        .query_opt(params![public_id, guild_id], row_from)?
         .ok_or_else(|| Error::SessionNotFound(public_id.to_string()))
 }
 
 /// The user of a session of a guild, if there is such a session (for `authorize`).
-pub(crate) fn session_user(tx: &Transaction<'_>, guild_id: i64, public_id: &str) -> Result<Option<i64>> {
-    Ok(tx
-        .prepare_cached("SELECT user_id FROM sessions WHERE public_id = ?1 AND guild_id = ?2")?
-        .query_row(params![public_id, guild_id], |r| r.get(0))
-        .optional()?)
+pub(crate) fn session_user(tx: &Tx<'_>, guild_id: i64, public_id: &str) -> Result<Option<i64>> {
+    tx.prepare_cached("SELECT user_id FROM sessions WHERE public_id = ?1 AND guild_id = ?2")?
+        .query_opt(params![public_id, guild_id], |r| r.get(0))
 }
 
 /// Every session of a guild in id order, for an export; `f` sees each as its public shape.
 pub(crate) fn for_each_session(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     guild_id: i64,
     now: Millis,
     mut f: impl FnMut(Session) -> Result<()>,
@@ -301,31 +296,23 @@ pub(crate) fn for_each_session(
     let mut stmt = tx.prepare_cached(&format!("{ROW_SELECT} WHERE s.guild_id = ?1 ORDER BY s.id"))?;
     let mut rows = stmt.query([guild_id])?;
     while let Some(r) = rows.next()? {
-        f(row_from(r)?.to_session(now))?;
+        f(row_from(&r)?.to_session(now))?;
     }
     Ok(())
 }
 
 /// Whether a closed session with exactly these fields is stored (an entry imported before).
-fn is_stored(
-    tx: &Transaction<'_>,
-    guild_id: i64,
-    user_id: i64,
-    category_id: i64,
-    start: Millis,
-    end: Millis,
-) -> Result<bool> {
-    Ok(tx
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM sessions WHERE guild_id = ?1 AND user_id = ?2 AND start_ms = ?3
+fn is_stored(tx: &Tx<'_>, guild_id: i64, user_id: i64, category_id: i64, start: Millis, end: Millis) -> Result<bool> {
+    tx.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM sessions WHERE guild_id = ?1 AND user_id = ?2 AND start_ms = ?3
                AND end_ms = ?4 AND category_id = ?5)",
-        )?
-        .query_row(params![guild_id, user_id, start, end, category_id], |r| r.get(0))?)
+    )?
+    .query_row(params![guild_id, user_id, start, end, category_id], |r| r.get(0))
 }
 
 /// The latest end of a user's closed sessions in a guild (`i64::MIN` for none), or `None` if a
 /// session of theirs runs. Reads an index range as wide as the guild's longest session.
-fn latest_end(tx: &Transaction<'_>, guild: &Guild, user_id: i64) -> Result<Option<Millis>> {
+fn latest_end(tx: &Tx<'_>, guild: &Guild, user_id: i64) -> Result<Option<Millis>> {
     let (running, latest): (bool, Option<Millis>) = tx
         .prepare_cached(
             "SELECT EXISTS (SELECT 1 FROM sessions INDEXED BY sessions_running WHERE guild_id = ?1 AND user_id = ?2 AND end_ms IS NULL),
@@ -337,24 +324,22 @@ fn latest_end(tx: &Transaction<'_>, guild: &Guild, user_id: i64) -> Result<Optio
 }
 
 /// Whether any running session of the guild has passed the guild's maximum length.
-pub(crate) fn needs_settle(tx: &Transaction<'_>, guild: &Guild, now: Millis) -> Result<bool> {
+pub(crate) fn needs_settle(tx: &Tx<'_>, guild: &Guild, now: Millis) -> Result<bool> {
     let Some(max) = guild.max_session_ms else { return Ok(false) };
-    Ok(tx
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM sessions WHERE guild_id = ?1 AND end_ms IS NULL AND start_ms + ?2 <= ?3)",
-        )?
-        .query_row(params![guild.id, max, now], |r| r.get(0))?)
+    tx.prepare_cached(
+        "SELECT EXISTS (SELECT 1 FROM sessions WHERE guild_id = ?1 AND end_ms IS NULL AND start_ms + ?2 <= ?3)",
+    )?
+    .query_row(params![guild.id, max, now], |r| r.get(0))
 }
 
 /// Closes, at `start + max`, every running session of the guild that has passed the guild's
 /// maximum session length, and rolls them up. Called before every read or write of the guild
 /// so no result ever shows a session running past the cap.
-pub(crate) fn settle(tx: &Transaction<'_>, guild: &Guild, now: Millis) -> Result<()> {
+pub(crate) fn settle(tx: &Tx<'_>, guild: &Guild, now: Millis) -> Result<()> {
     let Some(max) = guild.max_session_ms else { return Ok(()) };
     let due: Vec<Row> = tx
         .prepare_cached(&format!("{ROW_SELECT} WHERE s.guild_id = ?1 AND s.end_ms IS NULL AND s.start_ms + ?2 <= ?3"))?
-        .query_map(params![guild.id, max, now], row_from)?
-        .collect::<rusqlite::Result<_>>()?;
+        .query_map(params![guild.id, max, now], row_from)?;
     for row in due {
         let end = row.start + max;
         tx.prepare_cached("UPDATE sessions SET end_ms = ?2, auto_closed = 1, updated_at = ?3 WHERE id = ?1")?
@@ -365,7 +350,7 @@ pub(crate) fn settle(tx: &Transaction<'_>, guild: &Guild, now: Millis) -> Result
 }
 
 fn check_overlap(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     guild: &Guild,
     user_id: i64,
     exclude: i64,
@@ -426,7 +411,7 @@ fn not_future(field: &str, t: Millis, now: Millis) -> Result<Millis> {
 }
 
 fn insert(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     guild: &Guild,
     user_id: i64,
     cat: &categories::CategoryRef,
@@ -440,7 +425,7 @@ fn insert(
 
 /// Stores a session row without its rollups (the caller adds them).
 fn insert_row(
-    tx: &Transaction<'_>,
+    tx: &Tx<'_>,
     guild: &Guild,
     user_id: i64,
     cat: &categories::CategoryRef,
@@ -476,7 +461,7 @@ struct Insert {
     description: Option<String>,
 }
 
-fn close(tx: &Transaction<'_>, guild: &Guild, row: &Row, end: Millis, now: Millis) -> Result<Row> {
+fn close(tx: &Tx<'_>, guild: &Guild, row: &Row, end: Millis, now: Millis) -> Result<Row> {
     if end < row.start {
         return Err(Error::invalid("at", "clock-out must not be before the session's start"));
     }
@@ -489,7 +474,7 @@ fn close(tx: &Transaction<'_>, guild: &Guild, row: &Row, end: Millis, now: Milli
 
 impl Engine {
     /// Runs `f` in a write transaction on a settled guild (created if new).
-    fn with_guild<T>(&self, guild_id: i64, f: impl FnOnce(&Transaction<'_>, &Guild, Millis) -> Result<T>) -> Result<T> {
+    fn with_guild<T>(&self, guild_id: i64, f: impl FnOnce(&Tx<'_>, &Guild, Millis) -> Result<T>) -> Result<T> {
         self.write(|tx| {
             // "Now" is read once the write lock is held: a write that waited for the lock acts at
             // the instant it runs, so an implicit clock-out is never before a start that another
@@ -706,7 +691,7 @@ impl Engine {
             let mut stmt = tx.prepare_cached(&format!(
                 "{ROW_SELECT} WHERE s.guild_id = ?1 AND s.end_ms IS NULL ORDER BY s.start_ms, s.id"
             ))?;
-            let rows = stmt.query_map([guild_id], row_from)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            let rows = stmt.query_map([guild_id], row_from)?;
             Ok(rows.into_iter().map(|r| r.to_session(now)).collect())
         })
     }
@@ -806,8 +791,9 @@ impl Engine {
                     "{ROW_SELECT} WHERE {filter} ORDER BY s.start_ms DESC, s.id DESC LIMIT ?6 OFFSET ?7"
                 ))?
                 .query_map(params![q.guild_id, q.user_id, category_id, from, to, per_page, offset], row_from)?
-                .map(|r| r.map(|row| row.to_session(now)))
-                .collect::<rusqlite::Result<_>>()?;
+                .into_iter()
+                .map(|row| row.to_session(now))
+                .collect();
             Ok(Page { data, meta: PageMeta { total, page, per_page } })
         })
     }

@@ -6,7 +6,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, Transaction, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+
+use crate::storage::Tx;
 
 use crate::error::{Error, Result};
 use crate::time::{Clock, Millis, SystemClock};
@@ -527,36 +529,36 @@ impl Engine {
     }
 
     /// Runs `f` in an immediate (write) transaction, committed only if `f` succeeds.
-    pub(crate) fn write<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    pub(crate) fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+        let tx = Tx(conn.transaction_with_behavior(TransactionBehavior::Immediate)?);
         let out = f(&tx)?;
-        tx.commit()?;
+        tx.0.commit()?;
         Ok(out)
     }
 
     /// Runs `f` in a read transaction on a read-only connection of its own, so a long read (an
     /// export) holds neither the engine's lock nor up any other call; WAL gives it a snapshot
     /// while writes go on. An in-memory database has one connection: [`Engine::read`] there.
-    pub(crate) fn read_apart<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    pub(crate) fn read_apart<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         let Some(path) = &self.file else { return self.read(f) };
         let mut conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
         )?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let tx = Tx(conn.transaction_with_behavior(TransactionBehavior::Deferred)?);
         let out = f(&tx)?;
-        tx.commit()?;
+        tx.0.commit()?;
         Ok(out)
     }
 
     /// Runs `f` in a deferred (read) transaction for a consistent snapshot.
-    pub(crate) fn read<T>(&self, f: impl FnOnce(&Transaction<'_>) -> Result<T>) -> Result<T> {
+    pub(crate) fn read<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
+        let tx = Tx(conn.transaction_with_behavior(TransactionBehavior::Deferred)?);
         let out = f(&tx)?;
-        tx.commit()?;
+        tx.0.commit()?;
         Ok(out)
     }
 }

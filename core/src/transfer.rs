@@ -215,10 +215,7 @@ impl Engine {
         let guilds: Vec<i64> = match guild_id {
             Some(g) => vec![g],
             None => self.read(|tx| {
-                Ok(tx
-                    .prepare("SELECT guild_id FROM guilds ORDER BY guild_id")?
-                    .query_map([], |r| r.get(0))?
-                    .collect::<rusqlite::Result<_>>()?)
+                tx.prepare_cached("SELECT guild_id FROM guilds ORDER BY guild_id")?.query_map((), |r| r.get(0))
             })?,
         };
         line(&mut out, "meta", json!({"format": "timeledger-export", "version": 1, "schema": crate::SCHEMA_VERSION}))?;
