@@ -166,11 +166,12 @@ impl Engine {
             if find(tx, input.guild_id, &name).is_ok() {
                 return Err(Error::CategoryExists(name.clone()));
             }
-            tx.prepare_cached(
-                "INSERT INTO categories (guild_id, name, name_key, description, color, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            )?
-            .execute(params![input.guild_id, name, name_key(&name), input.description, input.color, now])?;
-            let id = tx.last_insert_rowid();
+            let id: i64 = tx
+                .prepare_cached(
+                    "INSERT INTO categories (guild_id, name, name_key, description, color, created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                     RETURNING category_id",
+                )?
+                .query_row(params![input.guild_id, name, name_key(&name), input.description, input.color, now], |r| r.get(0))?;
             load(tx, input.guild_id, id, now)
         })
     }

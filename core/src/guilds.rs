@@ -350,12 +350,12 @@ impl Engine {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, COALESCE(?7, 'blue'), ?8, NULLIF(?9, ''))
                  ON CONFLICT (user_id) DO UPDATE SET
                    username = excluded.username,
-                   display_name = COALESCE(?3, display_name),
-                   avatar_url = COALESCE(?4, avatar_url),
-                   email = COALESCE(?5, email),
-                   slack_uid = COALESCE(?6, slack_uid),
-                   trust_level = COALESCE(?7, trust_level),
-                   time_zone = CASE WHEN ?9 IS NULL THEN time_zone ELSE NULLIF(?9, '') END",
+                   display_name = COALESCE(?3, users.display_name),
+                   avatar_url = COALESCE(?4, users.avatar_url),
+                   email = COALESCE(?5, users.email),
+                   slack_uid = COALESCE(?6, users.slack_uid),
+                   trust_level = COALESCE(?7, users.trust_level),
+                   time_zone = CASE WHEN ?9 IS NULL THEN users.time_zone ELSE NULLIF(?9, '') END",
             )?
             .execute(params![
                 input.user_id,

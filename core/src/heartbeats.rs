@@ -686,7 +686,7 @@ const HOUR_ROW: i64 = 1;
 fn write_deltas(tx: &Tx<'_>, guild: &Guild, d: Deltas) -> Result<()> {
     let mut add = tx.prepare_cached(
         "INSERT INTO hb_rollup (guild_id, user_id, kind, bucket, dim_id, ms) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
-         ON CONFLICT DO UPDATE SET ms = ms + ?6",
+         ON CONFLICT (guild_id, user_id, kind, bucket, dim_id) DO UPDATE SET ms = hb_rollup.ms + ?6",
     )?;
     for ((user, day, dim), ms) in d.0 {
         if ms != 0 {

@@ -1319,7 +1319,7 @@ impl Engine {
             )?;
             let mut up = tx.prepare_cached(
                 "INSERT INTO rate_windows (key_id, period_ms, window_start, current, previous) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT DO UPDATE SET window_start = ?3, current = ?4, previous = ?5",
+                 ON CONFLICT (key_id, period_ms) DO UPDATE SET window_start = ?3, current = ?4, previous = ?5",
             )?;
             for (key_id, period, s) in &updates {
                 up.execute(params![key_id, period, s.start, s.current, s.previous])?;

@@ -48,17 +48,17 @@ pub(crate) fn apply(tx: &Tx<'_>, guild: &Guild, c: Contribution, sign: i64, coun
 fn add_totals(tx: &Tx<'_>, guild_id: i64, user: i64, cat: i64, seconds: i64, count: i64) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO totals_user_cat (guild_id, user_id, category_id, seconds, sessions) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT DO UPDATE SET seconds = seconds + ?4, sessions = sessions + ?5",
+         ON CONFLICT (guild_id, user_id, category_id) DO UPDATE SET seconds = totals_user_cat.seconds + ?4, sessions = totals_user_cat.sessions + ?5",
     )?
     .execute(params![guild_id, user, cat, seconds, count])?;
     tx.prepare_cached(
         "INSERT INTO totals_user (guild_id, user_id, seconds, sessions) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT DO UPDATE SET seconds = seconds + ?3, sessions = sessions + ?4",
+         ON CONFLICT (guild_id, user_id) DO UPDATE SET seconds = totals_user.seconds + ?3, sessions = totals_user.sessions + ?4",
     )?
     .execute(params![guild_id, user, seconds, count])?;
     tx.prepare_cached(
         "INSERT INTO totals_cat (guild_id, category_id, seconds, sessions) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT DO UPDATE SET seconds = seconds + ?3, sessions = sessions + ?4",
+         ON CONFLICT (guild_id, category_id) DO UPDATE SET seconds = totals_cat.seconds + ?3, sessions = totals_cat.sessions + ?4",
     )?
     .execute(params![guild_id, cat, seconds, count])?;
     Ok(())
@@ -68,7 +68,7 @@ fn add_totals(tx: &Tx<'_>, guild_id: i64, user: i64, cat: i64, seconds: i64, cou
 fn add_day(tx: &Tx<'_>, guild_id: i64, day: i32, user: i64, cat: i64, seconds: i64) -> Result<()> {
     tx.prepare_cached(
         "INSERT INTO rollup_day (guild_id, day, user_id, category_id, seconds) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT DO UPDATE SET seconds = seconds + ?5",
+         ON CONFLICT (guild_id, day, user_id, category_id) DO UPDATE SET seconds = rollup_day.seconds + ?5",
     )?
     .execute(params![guild_id, day, user, cat, seconds])?;
     Ok(())

@@ -433,13 +433,14 @@ fn insert_row(
     now: Millis,
 ) -> Result<Row> {
     let public_id = format!("ses_{}", time_ordered_base62(now, 10)?);
-    tx.prepare_cached(
-        "INSERT INTO sessions (public_id, guild_id, user_id, category_id, description, start_ms, end_ms, billable, created_at, updated_at)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9)",
-    )?
-    .execute(params![public_id, guild.id, user_id, cat.id, e.description, e.start, e.end, e.billable, now])?;
+    let id: i64 = tx
+        .prepare_cached(
+            "INSERT INTO sessions (public_id, guild_id, user_id, category_id, description, start_ms, end_ms, billable, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) RETURNING id",
+        )?
+        .query_row(params![public_id, guild.id, user_id, cat.id, e.description, e.start, e.end, e.billable, now], |r| r.get(0))?;
     let row = Row {
-        id: tx.last_insert_rowid(),
+        id,
         public_id,
         guild_id: guild.id,
         user_id,

@@ -90,11 +90,6 @@ impl Tx<'_> {
     ) -> Result<Option<T>> {
         self.prepare_cached(sql)?.query_opt(params, f)
     }
-
-    /// The row id of the last row this connection inserted.
-    pub(crate) fn last_insert_rowid(&self) -> i64 {
-        self.0.last_insert_rowid()
-    }
 }
 
 impl Stmt<'_> {
