@@ -295,7 +295,7 @@ pub(crate) fn seconds_by_user(
         }
         _ => {
             let mut stmt = tx.prepare_cached(
-                "SELECT user_id, seconds FROM totals_user WHERE guild_id = ?1 AND ?2 IS NULL
+                "SELECT user_id, seconds FROM totals_user WHERE guild_id = ?1 AND CAST(?2 AS BIGINT) IS NULL
                  UNION ALL SELECT user_id, seconds FROM totals_user_cat WHERE guild_id = ?1 AND category_id = ?2",
             )?;
             let mut rows = stmt.query(params![guild.id, cat])?;
@@ -331,7 +331,7 @@ fn top_all_time(
         *running.entry(p.user_id).or_default() += (p.end - p.start) / 1000;
     }
     let mut stmt = tx.prepare_cached(
-        "SELECT user_id, seconds FROM totals_user INDEXED BY totals_user_rank WHERE guild_id = ?1 AND ?2 IS NULL
+        "SELECT user_id, seconds FROM totals_user INDEXED BY totals_user_rank WHERE guild_id = ?1 AND CAST(?2 AS BIGINT) IS NULL
          ORDER BY seconds DESC",
     )?;
     let mut cat_stmt = tx.prepare_cached(
@@ -365,7 +365,7 @@ fn top_all_time(
     drop(rows);
     // Users with a running session not reached by the scan (their closed total was lower).
     let mut closed_of = tx.prepare_cached(
-        "SELECT COALESCE((SELECT seconds FROM totals_user WHERE guild_id = ?1 AND user_id = ?2 AND ?3 IS NULL), 0)
+        "SELECT COALESCE((SELECT seconds FROM totals_user WHERE guild_id = ?1 AND user_id = ?2 AND CAST(?3 AS BIGINT) IS NULL), 0)
               + COALESCE((SELECT seconds FROM totals_user_cat WHERE guild_id = ?1 AND user_id = ?2 AND category_id = ?3), 0)",
     )?;
     for (&user, &run) in &running {

@@ -387,11 +387,11 @@ impl Engine {
     /// A user by e-mail, compared case-insensitively (`USER_NOT_FOUND` if none).
     pub fn find_user_by_email(&self, email: &str) -> Result<User> {
         self.read(|tx| {
-            tx.prepare_cached(&format!(
-                "SELECT {USER_COLUMNS} FROM users WHERE email = ?1 COLLATE NOCASE ORDER BY user_id LIMIT 1"
-            ))?
-            .query_opt([email.trim()], user_from_row)?
-            .ok_or(Error::UserNotFound)
+            // ASCII letters in any case; the index on e-mails folds them the same way.
+            let matches = if tx.is_postgres() { "lower(email) = lower(?1)" } else { "email = ?1 COLLATE NOCASE" };
+            tx.prepare_cached(&format!("SELECT {USER_COLUMNS} FROM users WHERE {matches} ORDER BY user_id LIMIT 1"))?
+                .query_opt([email.trim()], user_from_row)?
+                .ok_or(Error::UserNotFound)
         })
     }
 

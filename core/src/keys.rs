@@ -962,13 +962,14 @@ pub struct KeySources {
 }
 
 /// Stores the default tier table when none is stored yet, so every tier is one indexed row away.
-pub(crate) fn seed_default_tiers(conn: &rusqlite::Connection) -> Result<()> {
-    let n: i64 = conn.query_row("SELECT COUNT(*) FROM tiers", [], |r| r.get(0))?;
+/// Idempotent: several processes opening a new database at once insert the same rows.
+pub(crate) fn seed_default_tiers(tx: &Tx<'_>) -> Result<()> {
+    let n: i64 = tx.prepare_cached("SELECT COUNT(*) FROM tiers")?.query_row((), |r| r.get(0))?;
     if n == 0 {
         for t in default_tiers() {
-            conn.execute(
+            tx.execute(
                 "INSERT OR IGNORE INTO tiers (name, rank, per_minute, per_hour, per_day, permissions, all_guilds) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                rusqlite::params![t.name, t.rank, t.per_minute, t.per_hour, t.per_day, serde_json::to_string(&t.permissions).unwrap_or_default(), t.all_guilds],
+                params![t.name, t.rank, t.per_minute, t.per_hour, t.per_day, serde_json::to_string(&t.permissions).unwrap_or_default(), t.all_guilds],
             )?;
         }
     }
@@ -1326,7 +1327,7 @@ impl Engine {
             }
             tx.prepare_cached(
                 "UPDATE api_keys SET request_count = request_count + 1,
-                   last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at <= ?2 - ?3 THEN ?2 ELSE last_used_at END
+                   last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at <= CAST(?2 AS BIGINT) - ?3 THEN ?2 ELSE last_used_at END
                  WHERE key_id = ?1",
             )?
             .execute(params![grant.key_id, now, LAST_USED_EVERY_MS])?;
@@ -1343,10 +1344,9 @@ impl Engine {
     ) -> Result<Grant> {
         let refresh = std::time::Duration::from_millis(MEMORY_LIMITER_REFRESH_MS);
         if mem.checked_at.is_none_or(|t| t.elapsed() >= refresh) {
-            let generation: i64 = self
-                .lock()
-                .prepare_cached("SELECT generation FROM key_state WHERE id = 1")?
-                .query_row((), |r| r.get(0))?;
+            let generation: i64 = self.read(|tx| {
+                tx.prepare_cached("SELECT generation FROM key_state WHERE id = 1")?.query_row((), |r| r.get(0))
+            })?;
             mem.checked_at = Some(std::time::Instant::now());
             if mem.generation != Some(generation) {
                 mem.keys.clear();

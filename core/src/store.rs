@@ -6,9 +6,9 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{Connection, OpenFlags, TransactionBehavior};
+use rusqlite::{Connection, OpenFlags};
 
-use crate::storage::Tx;
+use crate::storage::{pg, Conn, Mode, Tx};
 
 use crate::error::{Error, Result};
 use crate::time::{Clock, Millis, SystemClock};
@@ -321,7 +321,7 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// assert_eq!(engine.schema_version().unwrap(), timeledger::SCHEMA_VERSION);
 /// ```
 pub struct Engine {
-    conn: Mutex<Connection>,
+    conn: Mutex<Conn>,
     clock: Arc<dyn Clock>,
     /// When not `i64::MIN`, the frozen "now" set by [`Engine::set_now`].
     frozen: AtomicI64,
@@ -426,13 +426,25 @@ impl Engine {
         if path.as_os_str().is_empty() {
             return Err(Error::invalid("path", "is empty: give a file path, or \":memory:\" for a temporary database"));
         }
+        if let Some(url) = path.to_str().filter(|p| pg::is_url(p)) {
+            return Self::with_conn(Conn::Pg(Box::new(pg::open(url)?)), None, None, clock);
+        }
         let conn = open_connection(path).map_err(|e| match e {
             Error::Storage(msg) => Error::Storage(format!("cannot open {}: {msg}", path.display())),
             other => other,
         })?;
         let file = (path.as_os_str() != ":memory:").then(|| path.to_path_buf());
         let checkpointer = if file.is_some() { Some(Checkpointer::start(path)?) } else { None };
-        Ok(Engine {
+        Self::with_conn(Conn::Sqlite(conn), file, checkpointer, clock)
+    }
+
+    fn with_conn(
+        conn: Conn,
+        file: Option<std::path::PathBuf>,
+        checkpointer: Option<Checkpointer>,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self> {
+        let engine = Engine {
             _checkpointer: checkpointer,
             file,
             conn: Mutex::new(conn),
@@ -443,27 +455,44 @@ impl Engine {
             dims: Default::default(),
             entities: Default::default(),
             members: Default::default(),
-        })
+        };
+        // A new database gets the default tiers (every tier one indexed row away).
+        engine.write(crate::keys::seed_default_tiers)?;
+        Ok(engine)
     }
 
     /// Chooses how hard a commit tries to survive: `"normal"` (the default: WAL with
     /// `synchronous=NORMAL`; a process crash or `kill -9` loses nothing acknowledged, a power loss
     /// or OS crash may lose the last commits) or `"full"` (`synchronous=FULL`: every commit is on
     /// disk before it is acknowledged, at the cost of an fsync per write transaction). It applies
-    /// to this engine's connection; set it on every process that writes.
+    /// to this engine's connection; set it on every process that writes. On PostgreSQL every
+    /// commit is durable as the server is configured (`synchronous_commit`); both modes are
+    /// accepted and change nothing.
     pub fn set_durability(&self, mode: &str) -> Result<String> {
         let pragma = match mode {
             "normal" => "NORMAL",
             "full" => "FULL",
             other => return Err(Error::invalid("mode", format!("unknown durability {other:?} (normal or full)"))),
         };
-        self.lock().pragma_update(None, "synchronous", pragma)?;
+        if let Conn::Sqlite(c) = &*self.lock() {
+            c.pragma_update(None, "synchronous", pragma)?;
+        }
         Ok(mode.to_string())
     }
 
     /// The schema version of the open database.
     pub fn schema_version(&self) -> Result<i64> {
-        Ok(self.lock().query_row("PRAGMA user_version", [], |r| r.get(0))?)
+        match &*self.lock() {
+            Conn::Sqlite(c) => Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?),
+            Conn::Pg(_) => self.read(|tx| {
+                tx.prepare_cached("SELECT version FROM timeledger_schema WHERE id = 1")?.query_row((), |r| r.get(0))
+            }),
+        }
+    }
+
+    /// Whether this engine runs over PostgreSQL (else a SQLite file or memory).
+    pub fn is_postgres(&self) -> bool {
+        matches!(&*self.lock(), Conn::Pg(_))
     }
 
     /// Freezes the engine's clock at `now` (RFC 3339 handling is the caller's), or returns to
@@ -489,11 +518,15 @@ impl Engine {
         }
     }
 
-    /// Writes a consistent copy of the database to `dest` using SQLite's online backup.
+    /// Writes a consistent copy of the database to `dest` using SQLite's online backup. On
+    /// PostgreSQL use the server's own tools (`pg_dump`): `INVALID_INPUT`.
     pub fn backup_to(&self, dest: impl AsRef<Path>) -> Result<()> {
-        let conn = self.lock();
+        let guard = self.lock();
+        let Conn::Sqlite(conn) = &*guard else {
+            return Err(Error::invalid("dest", "a PostgreSQL database is backed up with pg_dump"));
+        };
         let mut out = Connection::open(dest)?;
-        let backup = rusqlite::backup::Backup::new(&conn, &mut out)?;
+        let backup = rusqlite::backup::Backup::new(conn, &mut out)?;
         backup.run_to_completion(256, Duration::from_millis(0), None)?;
         Ok(())
     }
@@ -522,7 +555,7 @@ impl Engine {
         &self.key_cache
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Connection> {
+    pub(crate) fn lock(&self) -> MutexGuard<'_, Conn> {
         // A panic while holding the lock cannot leave a transaction open (rusqlite rolls back
         // on drop), so a poisoned lock is safe to reuse.
         self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
@@ -530,11 +563,7 @@ impl Engine {
 
     /// Runs `f` in an immediate (write) transaction, committed only if `f` succeeds.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = self.lock();
-        let tx = Tx(conn.transaction_with_behavior(TransactionBehavior::Immediate)?);
-        let out = f(&tx)?;
-        tx.0.commit()?;
-        Ok(out)
+        self.lock().transaction(Mode::Write, f)
     }
 
     /// Runs `f` in a read transaction on a read-only connection of its own, so a long read (an
@@ -542,24 +571,17 @@ impl Engine {
     /// while writes go on. An in-memory database has one connection: [`Engine::read`] there.
     pub(crate) fn read_apart<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         let Some(path) = &self.file else { return self.read(f) };
-        let mut conn = Connection::open_with_flags(
+        let conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
         )?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        let tx = Tx(conn.transaction_with_behavior(TransactionBehavior::Deferred)?);
-        let out = f(&tx)?;
-        tx.0.commit()?;
-        Ok(out)
+        Conn::Sqlite(conn).transaction(Mode::Read, f)
     }
 
-    /// Runs `f` in a deferred (read) transaction for a consistent snapshot.
+    /// Runs `f` in a read transaction: a consistent snapshot.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        let mut conn = self.lock();
-        let tx = Tx(conn.transaction_with_behavior(TransactionBehavior::Deferred)?);
-        let out = f(&tx)?;
-        tx.0.commit()?;
-        Ok(out)
+        self.lock().transaction(Mode::Read, f)
     }
 }
 
@@ -680,7 +702,7 @@ fn migrate(conn: &Connection) -> Result<()> {
             conn.execute_batch(sql).map_err(|e| Error::Storage(format!("migration {} failed: {e}", i + 1)))?;
         }
         conn.pragma_update(None, "user_version", SCHEMA_VERSION)?;
-        crate::keys::seed_default_tiers(conn)
+        Ok(())
     };
     match work() {
         Ok(()) => Ok(conn.execute_batch("COMMIT")?),

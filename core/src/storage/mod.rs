@@ -1,0 +1,311 @@
+//! The SQL layer: the one place the domain modules (sessions, categories, guilds, heartbeats,
+//! keys, rollups, aggregates, transfer) reach the database through. They see a transaction
+//! ([`Tx`]), prepared statements ([`Stmt`]), rows ([`Row`], [`Rows`]) and parameters
+//! ([`params!`](crate::storage::params), arrays of values), never a driver; every driver error
+//! becomes the engine's [`Error`].
+//!
+//! Two backends: a SQLite file (rusqlite; the embedded default) and PostgreSQL (the synchronous
+//! `postgres` client; [`pg`]). Queries are written once in SQL both accept; [`pg::translate`]
+//! rewrites the few spellings that differ for every query, and a query that differs in more
+//! asks [`Tx::is_postgres`] where it is written.
+
+pub(crate) mod pg;
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use rusqlite::types::{FromSql, ToSqlOutput, Value, ValueRef};
+use rusqlite::ToSql;
+
+use crate::error::{Error, Result};
+
+/// A value bound to a statement's parameter.
+pub(crate) trait Param: ToSql {}
+impl<T: ToSql + ?Sized> Param for T {}
+
+/// A value read from a row's column.
+pub(crate) trait Column: FromSql {}
+impl<T: FromSql> Column for T {}
+
+/// Parameters of one statement: `params![a, b]`, an array of values, or `()`.
+pub(crate) trait Params {
+    /// The SQLite driver's form of these parameters.
+    fn sqlite(self) -> impl rusqlite::Params;
+    /// The values, for PostgreSQL.
+    fn values(self) -> Result<Vec<pg::PgParam>>;
+}
+
+fn value_of(p: &dyn ToSql) -> Result<pg::PgParam> {
+    Ok(pg::PgParam(match p.to_sql()? {
+        ToSqlOutput::Borrowed(v) => v.into(),
+        ToSqlOutput::Owned(v) => v,
+        _ => return Err(Error::Storage("a parameter of an unsupported kind".into())),
+    }))
+}
+
+impl Params for &[&dyn Param] {
+    fn sqlite(self) -> impl rusqlite::Params {
+        rusqlite::params_from_iter(self.iter().map(|p| *p as &dyn ToSql))
+    }
+    fn values(self) -> Result<Vec<pg::PgParam>> {
+        self.iter().map(|p| value_of(*p as &dyn ToSql)).collect()
+    }
+}
+
+impl<T: Param, const N: usize> Params for [T; N] {
+    fn sqlite(self) -> impl rusqlite::Params {
+        rusqlite::params_from_iter(self)
+    }
+    fn values(self) -> Result<Vec<pg::PgParam>> {
+        self.iter().map(|p| value_of(p as &dyn ToSql)).collect()
+    }
+}
+
+impl Params for () {
+    fn sqlite(self) -> impl rusqlite::Params {
+        rusqlite::params![]
+    }
+    fn values(self) -> Result<Vec<pg::PgParam>> {
+        Ok(Vec::new())
+    }
+}
+
+/// Parameters of mixed types, in order: `params![guild_id, name, None::<i64>]`.
+macro_rules! params {
+    () => { () };
+    ($($p:expr),+ $(,)?) => { &[$(&$p as &dyn $crate::storage::Param),+] as &[&dyn $crate::storage::Param] };
+}
+pub(crate) use params;
+
+/// A database connection of either backend.
+pub(crate) enum Conn {
+    Sqlite(rusqlite::Connection),
+    Pg(Box<pg::PgConn>),
+}
+
+/// How a transaction starts.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Mode {
+    /// A consistent snapshot.
+    Read,
+    /// Serialised with every other writer (of every process or host).
+    Write,
+}
+
+impl Conn {
+    /// Runs `f` in a transaction, committed only if `f` succeeds.
+    pub(crate) fn transaction<T>(&mut self, mode: Mode, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        match self {
+            Conn::Sqlite(c) => {
+                let behavior = match mode {
+                    Mode::Read => rusqlite::TransactionBehavior::Deferred,
+                    Mode::Write => rusqlite::TransactionBehavior::Immediate,
+                };
+                let tx = Tx::Sqlite(c.transaction_with_behavior(behavior)?);
+                let out = f(&tx)?;
+                if let Tx::Sqlite(t) = tx {
+                    t.commit()?;
+                }
+                Ok(out)
+            }
+            Conn::Pg(conn) => {
+                let pg::PgConn { client, statements } = &mut **conn;
+                let mut builder = client.build_transaction();
+                builder = match mode {
+                    Mode::Read => builder.isolation_level(postgres::IsolationLevel::RepeatableRead).read_only(true),
+                    Mode::Write => builder.isolation_level(postgres::IsolationLevel::ReadCommitted),
+                };
+                let mut t = builder.start().map_err(pg::pg_error)?;
+                if mode == Mode::Write {
+                    t.execute("SELECT pg_advisory_xact_lock($1)", &[&pg::WRITER_LOCK]).map_err(pg::pg_error)?;
+                }
+                let tx = Tx::Pg(PgTx { tx: RefCell::new(t), statements: RefCell::new(statements) });
+                let out = f(&tx)?;
+                if let Tx::Pg(p) = tx {
+                    p.tx.into_inner().commit().map_err(pg::pg_error)?;
+                }
+                Ok(out)
+            }
+        }
+    }
+}
+
+/// A transaction: read (a consistent snapshot) or write (serialised with every other writer).
+pub(crate) enum Tx<'c> {
+    Sqlite(rusqlite::Transaction<'c>),
+    Pg(PgTx<'c>),
+}
+
+/// A PostgreSQL transaction and its connection's prepared statements.
+pub(crate) struct PgTx<'c> {
+    tx: RefCell<postgres::Transaction<'c>>,
+    statements: RefCell<&'c mut HashMap<String, postgres::Statement>>,
+}
+
+/// Runs prepared PostgreSQL statements (a [`PgTx`] with its connection's lifetime erased).
+pub(crate) trait PgRun {
+    fn run(&self, stmt: &postgres::Statement, params: Vec<pg::PgParam>) -> Result<Vec<postgres::Row>>;
+    fn exec(&self, stmt: &postgres::Statement, params: Vec<pg::PgParam>) -> Result<u64>;
+}
+
+fn refs(params: &[pg::PgParam]) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
+    params.iter().map(|p| p as &(dyn postgres::types::ToSql + Sync)).collect()
+}
+
+impl PgRun for PgTx<'_> {
+    fn run(&self, stmt: &postgres::Statement, params: Vec<pg::PgParam>) -> Result<Vec<postgres::Row>> {
+        self.tx.borrow_mut().query(stmt, &refs(&params)).map_err(pg::pg_error)
+    }
+    fn exec(&self, stmt: &postgres::Statement, params: Vec<pg::PgParam>) -> Result<u64> {
+        self.tx.borrow_mut().execute(stmt, &refs(&params)).map_err(pg::pg_error)
+    }
+}
+
+/// A prepared statement, cached by its text on the connection.
+pub(crate) enum Stmt<'t> {
+    Sqlite(rusqlite::CachedStatement<'t>),
+    Pg(&'t dyn PgRun, postgres::Statement),
+}
+
+/// One row of a result.
+pub(crate) enum Row<'r> {
+    Sqlite(&'r rusqlite::Row<'r>),
+    Pg(&'r postgres::Row),
+}
+
+/// The rows of a query, read one at a time.
+pub(crate) enum Rows<'s> {
+    Sqlite(rusqlite::Rows<'s>),
+    Pg(std::vec::IntoIter<postgres::Row>, Option<postgres::Row>),
+}
+
+/// The driver's "no row" answer, told apart from every other failure.
+fn none_if_no_row<T>(r: rusqlite::Result<Result<T>>) -> Result<Option<T>> {
+    match r {
+        Ok(v) => v.map(Some),
+        Err(rusqlite::Error::QueryReturnedNoRows) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl Tx<'_> {
+    /// Whether this transaction is on PostgreSQL (for the few queries written twice).
+    pub(crate) fn is_postgres(&self) -> bool {
+        matches!(self, Tx::Pg(_))
+    }
+
+    /// The statement for `sql`, prepared once per connection.
+    pub(crate) fn prepare_cached(&self, sql: &str) -> Result<Stmt<'_>> {
+        match self {
+            Tx::Sqlite(t) => Ok(Stmt::Sqlite(t.prepare_cached(sql)?)),
+            Tx::Pg(p) => {
+                let stmt = pg::prepare(&mut p.tx.borrow_mut(), &mut p.statements.borrow_mut(), sql)?;
+                Ok(Stmt::Pg(p, stmt))
+            }
+        }
+    }
+
+    /// Runs a statement once; the number of rows it changed.
+    pub(crate) fn execute(&self, sql: &str, params: impl Params) -> Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+
+    /// The first row of a query, if any.
+    pub(crate) fn query_opt<T>(
+        &self,
+        sql: &str,
+        params: impl Params,
+        f: impl FnOnce(&Row<'_>) -> Result<T>,
+    ) -> Result<Option<T>> {
+        self.prepare_cached(sql)?.query_opt(params, f)
+    }
+}
+
+impl Stmt<'_> {
+    /// Runs the statement; the number of rows it changed.
+    pub(crate) fn execute(&mut self, params: impl Params) -> Result<usize> {
+        match self {
+            Stmt::Sqlite(s) => Ok(s.execute(params.sqlite())?),
+            Stmt::Pg(run, s) => Ok(run.exec(s, params.values()?)? as usize),
+        }
+    }
+
+    /// The first row, which must exist (none is a storage error).
+    pub(crate) fn query_row<T>(&mut self, params: impl Params, f: impl FnOnce(&Row<'_>) -> Result<T>) -> Result<T> {
+        self.query_opt(params, f)?.ok_or_else(|| Error::Storage("the query returned no row".into()))
+    }
+
+    /// The first row, if any.
+    pub(crate) fn query_opt<T>(
+        &mut self,
+        params: impl Params,
+        f: impl FnOnce(&Row<'_>) -> Result<T>,
+    ) -> Result<Option<T>> {
+        match self {
+            Stmt::Sqlite(s) => none_if_no_row(s.query_row(params.sqlite(), |r| Ok(f(&Row::Sqlite(r))))),
+            Stmt::Pg(run, s) => match run.run(s, params.values()?)?.first() {
+                Some(r) => f(&Row::Pg(r)).map(Some),
+                None => Ok(None),
+            },
+        }
+    }
+
+    /// Every row, each mapped by `f`.
+    pub(crate) fn query_map<T>(
+        &mut self,
+        params: impl Params,
+        mut f: impl FnMut(&Row<'_>) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let mut rows = self.query(params)?;
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(f(&r)?);
+        }
+        Ok(out)
+    }
+
+    /// The rows, to be read one at a time (a reader may stop early).
+    pub(crate) fn query(&mut self, params: impl Params) -> Result<Rows<'_>> {
+        match self {
+            Stmt::Sqlite(s) => Ok(Rows::Sqlite(s.query(params.sqlite())?)),
+            Stmt::Pg(run, s) => Ok(Rows::Pg(run.run(s, params.values()?)?.into_iter(), None)),
+        }
+    }
+}
+
+impl Rows<'_> {
+    /// The next row, or `None` after the last.
+    pub(crate) fn next(&mut self) -> Result<Option<Row<'_>>> {
+        match self {
+            Rows::Sqlite(r) => Ok(r.next()?.map(Row::Sqlite)),
+            Rows::Pg(it, slot) => {
+                *slot = it.next();
+                Ok(slot.as_ref().map(Row::Pg))
+            }
+        }
+    }
+}
+
+impl Row<'_> {
+    /// Column `index` (from 0) as `T`; a NULL or a value of another type is a storage error.
+    pub(crate) fn get<T: Column>(&self, index: usize) -> Result<T> {
+        match self {
+            Row::Sqlite(r) => Ok(r.get(index)?),
+            Row::Pg(r) => {
+                let v = pg::column(r, index)?;
+                T::column_result(ValueRef::from(&v))
+                    .map_err(|e| Error::Storage(format!("column {index}: {e} (from {})", describe(&v))))
+            }
+        }
+    }
+}
+
+fn describe(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "NULL",
+        Value::Integer(_) => "an integer",
+        Value::Real(_) => "a float",
+        Value::Text(_) => "text",
+        Value::Blob(_) => "bytes",
+    }
+}
