@@ -2,6 +2,7 @@
 # Runs every test suite the project has, installing what it needs on a fresh machine.
 #   bash scripts/test-all.sh
 # Stages: Rust lint (fmt, clippy) -> Rust tests (unit, doc, scenarios, properties, processes)
+#         -> the same scenarios, properties and multi-process tests on a throwaway PostgreSQL
 #         -> Python (venv + maturin build, stubtest, mypy --strict, pytest incl. scenarios)
 #         -> the seed client and the dashboard in headless Chromium (both against serve)
 #         -> C (static + shared libs, header freshness, C tests and scenarios, valgrind)
@@ -22,6 +23,16 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "cargo test (core and http: unit, doc, scenarios, properties, security, reliability, routes, fuzz)"
 cargo test
+
+step "PostgreSQL: a throwaway server (Debian's postgresql, initdb as the postgres user, a local port)"
+PG_URL="$(bash scripts/pg-cluster.sh start)"
+trap 'bash "$ROOT/scripts/pg-cluster.sh" stop' EXIT
+echo "$PG_URL"
+
+step "PostgreSQL: every Rust scenario and property test on it; the rate limit across 4 processes; 3 contending hosts"
+TIMELEDGER_TEST_POSTGRES="$PG_URL" cargo test -p timeledger --test scenarios --test properties
+TIMELEDGER_TEST_POSTGRES="$PG_URL" cargo test -p timeledger --test keys the_limit_holds_across_processes
+TIMELEDGER_TEST_POSTGRES="$PG_URL" cargo test -p timeledger --test reliability processes_and_threads_on_one_file
 
 step "Python: virtualenv with maturin, pytest and mypy"
 if [ ! -x .venv/bin/python ]; then

@@ -7,6 +7,8 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use timeledger::*;
 
+mod common;
+
 const MASTER: &str = "test-master-key-0123456789";
 
 fn temp_db(name: &str) -> std::path::PathBuf {
@@ -266,9 +268,11 @@ fn child_authorizer() {
 
 #[test]
 fn the_limit_holds_across_processes_sharing_the_file() {
+    // On a SQLite file, or (TIMELEDGER_TEST_POSTGRES) on one PostgreSQL database: each process
+    // is then a host of its own with its own connection.
     const LIMIT: i64 = 25;
     const PROCS: usize = 4;
-    let path = temp_db("procs");
+    let path = common::shared_database("procs");
     let e = Engine::open(&path).unwrap();
     e.set_master_key(MASTER).unwrap();
     e.set_tiers(&[tier("BURST", 1, Some(LIMIT), None, &["read_status"])]).unwrap();
@@ -282,7 +286,8 @@ fn the_limit_holds_across_processes_sharing_the_file() {
     let until = boundary + 3_000;
     let start = now + 1_500; // every child is running by then
     let exe = std::env::current_exe().unwrap();
-    let outs: Vec<_> = (0..PROCS).map(|i| path.with_file_name(format!("child{i}.txt"))).collect();
+    let out_dir = temp_db("procs-out");
+    let outs: Vec<_> = (0..PROCS).map(|i| out_dir.with_file_name(format!("child{i}.txt"))).collect();
     let children: Vec<_> = outs
         .iter()
         .map(|out| {

@@ -10,6 +10,8 @@ use chrono::{TimeZone, Utc};
 use chrono_tz::Tz;
 use proptest::prelude::*;
 use timeledger::time::Millis;
+
+mod common;
 use timeledger::*;
 
 const ZONES: &[&str] =
@@ -115,7 +117,7 @@ fn brute_by_day(raw: &[Raw], tz: Tz, from: Millis, to: Millis, now: Millis) -> B
 }
 
 fn run(c: Case) -> Result<(), TestCaseError> {
-    let engine = Engine::open(":memory:").unwrap();
+    let engine = common::fresh_engine("props_aggregates");
     let g = 77;
     let now = c.base + 13 * DAY; // after every generated entry: entries may not end in the future
     engine.set_now(Some(now)).unwrap();
@@ -323,7 +325,7 @@ proptest! {
     /// whole board (ranks, ties, red users, running sessions, one category or all).
     #[test]
     fn all_time_top_n_equals_the_whole_board_cut((closed, running, red, limit, offset) in top_case()) {
-        let e = Engine::open(":memory:").unwrap();
+        let e = common::fresh_engine("props_top");
         let now = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap().timestamp_millis();
         e.set_now(Some(now)).unwrap();
         for c in CATS {

@@ -22,6 +22,8 @@ use rusqlite::Connection;
 use serde_json::{json, Map, Value};
 use timeledger::*;
 
+mod common;
+
 const MASTER: &str = "reliability-master-key";
 /// Entries are 2 minutes long every 3 minutes from here; heartbeats sit in the gaps.
 const BASE: i64 = 1_893_456_000_000; // 2030-01-01T00:00:00Z
@@ -271,8 +273,10 @@ fn child_contender() {
 
 #[test]
 fn processes_and_threads_on_one_file_keep_every_rule() {
+    // On a SQLite file, or (TIMELEDGER_TEST_POSTGRES) on one PostgreSQL database shared by
+    // three processes, each a host with its own connection.
     let dir = temp_dir("contend");
-    let db = dir.join("contend.db");
+    let db = common::shared_database("contend");
     let key = {
         let e = Engine::open(&db).unwrap();
         e.set_master_key(MASTER).unwrap();
@@ -319,21 +323,26 @@ fn processes_and_threads_on_one_file_keep_every_rule() {
         ops += text.lines().filter_map(|l| l.strip_prefix("ops ")).map(|n| n.parse::<u64>().unwrap()).sum::<u64>();
     }
     assert!(ops > 100, "the contenders must have worked: {ops} operations");
-    let conn = Connection::open(&db).unwrap();
     for user in 1..=3i64 {
-        let running: i64 = conn
-            .query_row("SELECT COUNT(*) FROM sessions WHERE user_id = ?1 AND end_ms IS NULL", [user], |r| r.get(0))
-            .unwrap();
+        let running =
+            common::query_i64(&db, "SELECT COUNT(*) FROM sessions WHERE user_id = ?1 AND end_ms IS NULL", user);
         assert!(running <= 1, "user {user} has {running} running sessions");
-        let mut stmt =
-            conn.prepare("SELECT start_ms, end_ms FROM sessions WHERE user_id = ?1 ORDER BY start_ms, id").unwrap();
-        let spans: Vec<(i64, Option<i64>)> =
-            stmt.query_map([user], |r| Ok((r.get(0)?, r.get(1)?))).unwrap().map(|x| x.unwrap()).collect();
+        let spans = common::query_pairs(
+            &db,
+            "SELECT start_ms, end_ms FROM sessions WHERE user_id = ?1 ORDER BY start_ms, id",
+            user,
+        );
         for w in spans.windows(2) {
             let ((_, end), (start, _)) = (w[0], w[1]);
             assert!(end.is_some_and(|e| e <= start), "user {user}: overlapping sessions {w:?}");
         }
-        assert_session_rollups(&conn, user);
+        let sum = |sql: &str| common::query_i64(&db, sql, user);
+        let raw = sum(
+            "SELECT CAST(COALESCE(SUM((end_ms - start_ms) / 1000), 0) AS BIGINT) FROM sessions WHERE user_id = ?1 AND end_ms IS NOT NULL",
+        );
+        let days = sum("SELECT CAST(COALESCE(SUM(seconds), 0) AS BIGINT) FROM rollup_day WHERE user_id = ?1");
+        let total = sum("SELECT CAST(COALESCE(SUM(seconds), 0) AS BIGINT) FROM totals_user WHERE user_id = ?1");
+        assert_eq!((days, total), (raw, raw), "session rollups of user {user}");
     }
 }
 

@@ -4,27 +4,12 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 
 use serde_json::Value;
-use timeledger::{Engine, Timestamp};
+use timeledger::Timestamp;
 
-/// A fresh engine: in memory, or, with `TIMELEDGER_TEST_POSTGRES` set to a server's URL, on a
-/// new PostgreSQL database of its own there.
-fn fresh_engine() -> Result<Engine, String> {
-    let Ok(url) = std::env::var("TIMELEDGER_TEST_POSTGRES") else {
-        return Engine::open(":memory:").map_err(|e| e.to_string());
-    };
-    static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-    let name = format!(
-        "timeledger_scenario_{}_{}",
-        std::process::id(),
-        NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)
-    );
-    let mut admin = postgres::Client::connect(&url, postgres::NoTls).map_err(|e| e.to_string())?;
-    for sql in [format!("DROP DATABASE IF EXISTS {name}"), format!("CREATE DATABASE {name}")] {
-        admin.batch_execute(&sql).map_err(|e| format!("{sql}: {e:?}"))?;
-    }
-    let (base, _) = url.rsplit_once('/').ok_or("a URL ending in /database")?;
-    Engine::open(format!("{base}/{name}")).map_err(|e| e.to_string())
-}
+mod common;
+
+/// Numbers the scenarios' PostgreSQL databases.
+static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 fn scenario_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/scenarios")
@@ -87,7 +72,7 @@ fn lookup<'a>(v: &'a Value, path: &str) -> Option<&'a Value> {
 }
 
 fn play(steps: &[Value], export_path: &std::path::Path) -> Result<usize, String> {
-    let engine = fresh_engine()?;
+    let engine = common::fresh_engine(&format!("scenario_{}", NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst)));
     let mut saved: HashMap<String, Value> = HashMap::new();
     saved.insert("export_path".into(), Value::String(export_path.display().to_string()));
     let mut calls = 0;
