@@ -50,6 +50,9 @@ step "Python: stubs match the module (mypy.stubtest) and type-check (mypy --stri
 step "Python: pytest (binding tests and every scenario)"
 .venv/bin/python -m pytest -q bindings-python/tests
 
+step "Python: every scenario on PostgreSQL"
+TIMELEDGER_TEST_POSTGRES="$PG_URL" .venv/bin/python -m pytest -q bindings-python/tests/test_scenarios.py
+
 step "HTTP: the clock-in API's own Python client (as its page prints it) against timeledger serve"
 cargo build -p timeledger-server
 .venv/bin/python tests/e2e/seed_client.py target/debug/timeledger
@@ -104,6 +107,9 @@ target/c/test_cpp
 LD_LIBRARY_PATH=target/c valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,indirect,possible \
   target/c/test_shared tests/scenarios
 
+step "C: every scenario on PostgreSQL"
+TIMELEDGER_TEST_POSTGRES="$PG_URL" target/c/test_static tests/scenarios
+
 step "Node: dev packages from the committed lockfile (npm ci: typescript, @types/node)"
 (cd bindings-node && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 
@@ -126,6 +132,9 @@ step "Node: the typed usage file type-checks against index.d.ts (tsc --noEmit)"
 
 step "Node: node --test (every operation, errors, bigint ids, async, every scenario, README quickstart)"
 (cd bindings-node && node --test test/)
+
+step "Node: every scenario on PostgreSQL"
+(cd bindings-node && TIMELEDGER_TEST_POSTGRES="$PG_URL" node --test test/scenarios.test.js)
 
 step "Release artifacts: build them (scripts/package.sh), install each outside the repo and run it"
 bash scripts/package.sh

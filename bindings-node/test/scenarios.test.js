@@ -12,6 +12,7 @@ const test = require('node:test')
 const assert = require('node:assert/strict')
 const fs = require('node:fs')
 const os = require('node:os')
+const { execFileSync } = require('node:child_process')
 const path = require('node:path')
 const { Engine, TimeledgerError } = require('..')
 
@@ -140,10 +141,21 @@ test('every operation has a method in the runner table', () => {
   assert.deepEqual(Object.keys(METHODS).sort(), Engine.operations().slice().sort())
 })
 
+// In memory, or with TIMELEDGER_TEST_POSTGRES set, on a new PostgreSQL database there.
+function freshEngine (name) {
+  const server = process.env.TIMELEDGER_TEST_POSTGRES
+  if (!server) return new Engine(':memory:')
+  const db = `timeledger_js_${name.toLowerCase().replace(/[^a-z0-9]/g, '_')}_${process.pid}`
+  for (const sql of [`DROP DATABASE IF EXISTS ${db} WITH (FORCE)`, `CREATE DATABASE ${db}`]) {
+    execFileSync('psql', ['-q', '-v', 'ON_ERROR_STOP=1', server, '-c', sql], { stdio: 'pipe' })
+  }
+  return new Engine(server.slice(0, server.lastIndexOf('/') + 1) + db)
+}
+
 for (const file of fs.readdirSync(DIR).filter((f) => f.endsWith('.json')).sort()) {
   test(`scenario ${file}`, () => {
     const steps = parseExact(fs.readFileSync(path.join(DIR, file), 'utf8'))
-    const engine = new Engine(':memory:')
+    const engine = freshEngine(path.basename(file, '.json'))
     // A file in a fresh temporary folder for import_file/export_file, removed afterwards.
     const scratch = fs.mkdtempSync(path.join(os.tmpdir(), 'timeledger-scenario-'))
     test.after(() => fs.rmSync(scratch, { recursive: true, force: true }))

@@ -10,7 +10,10 @@ counts, provided the message names the expected field.
 import json
 import keyword
 import math
+import os
 import pathlib
+import re
+import subprocess
 from typing import Any, Dict
 
 import pytest
@@ -67,10 +70,21 @@ def kwargs(args: Dict[str, Any]) -> Dict[str, Any]:
     return {(k + "_" if keyword.iskeyword(k) else k): v for k, v in args.items()}
 
 
+def fresh_engine(name: str) -> timeledger.Engine:
+    """In memory, or with TIMELEDGER_TEST_POSTGRES set, on a new PostgreSQL database there."""
+    server = os.environ.get("TIMELEDGER_TEST_POSTGRES")
+    if not server:
+        return timeledger.Engine(":memory:")
+    db = "timeledger_py_" + re.sub(r"[^a-z0-9]", "_", name.lower()) + f"_{os.getpid()}"
+    for sql in (f"DROP DATABASE IF EXISTS {db} WITH (FORCE)", f"CREATE DATABASE {db}"):
+        subprocess.run(["psql", "-q", "-v", "ON_ERROR_STOP=1", server, "-c", sql], check=True, capture_output=True)
+    return timeledger.Engine(server.rsplit("/", 1)[0] + "/" + db)
+
+
 @pytest.mark.parametrize("path", SCENARIOS, ids=[p.name for p in SCENARIOS])
 def test_scenario(path: pathlib.Path, tmp_path: pathlib.Path) -> None:
     steps = json.loads(path.read_text())
-    engine = timeledger.Engine(":memory:")
+    engine = fresh_engine(path.stem)
     # A file in a fresh temporary folder for import_file/export_file (pytest removes it).
     saved: Dict[str, Any] = {"export_path": str(tmp_path / "export.jsonl")}
     calls = 0

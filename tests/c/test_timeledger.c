@@ -320,6 +320,33 @@ static int64_t parse_instant(const char *s) {
 }
 
 /* Plays one file; returns 1 if every step passed. */
+/* In memory, or with TIMELEDGER_TEST_POSTGRES set, on a new PostgreSQL database there (made with psql). */
+static tl_engine *fresh_engine(const char *scenario_path) {
+    tl_engine *e = NULL;
+    const char *server = getenv("TIMELEDGER_TEST_POSTGRES");
+    if (!server || !*server) {
+        tl_engine_open(":memory:", &e);
+        return e;
+    }
+    const char *base = strrchr(scenario_path, '/');
+    base = base ? base + 1 : scenario_path;
+    char db[128];
+    int n = snprintf(db, sizeof db, "timeledger_c_%d_", (int)getpid());
+    for (const char *c = base; *c && *c != '.' && n < (int)sizeof db - 1; c++, n++)
+        db[n] = (char)((*c >= 'a' && *c <= 'z') || (*c >= '0' && *c <= '9') ? *c : '_');
+    db[n] = 0;
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd,
+             "psql -q -v ON_ERROR_STOP=1 '%s' -c 'DROP DATABASE IF EXISTS %s WITH (FORCE)' -c 'CREATE DATABASE %s' >/dev/null",
+             server, db, db);
+    if (system(cmd) != 0) return NULL;
+    char url[512];
+    const char *slash = strrchr(server, '/');
+    snprintf(url, sizeof url, "%.*s/%s", (int)(slash ? slash - server : (long)strlen(server)), server, db);
+    tl_engine_open(url, &e);
+    return e;
+}
+
 static int play(const char *path) {
     FILE *f = fopen(path, "rb");
     if (!f) return fprintf(stderr, "cannot open %s\n", path), 0;
@@ -333,8 +360,8 @@ static int play(const char *path) {
     cJSON *steps = cJSON_Parse(text);
     free(text);
     if (!cJSON_IsArray(steps)) return fprintf(stderr, "%s: not a list of steps\n", path), cJSON_Delete(steps), 0;
-    tl_engine *e = NULL;
-    tl_engine_open(":memory:", &e);
+    tl_engine *e = fresh_engine(path);
+    if (!e) return fprintf(stderr, "%s: no engine to play it on\n", path), cJSON_Delete(steps), 0;
     cJSON *saved = cJSON_CreateObject();
     /* A file in a fresh temporary folder for import_file/export_file, removed afterwards. */
     char scratch[] = "/tmp/timeledger-scenario-XXXXXX", export_path[64] = "";
