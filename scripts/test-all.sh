@@ -29,8 +29,8 @@ PG_URL="$(bash scripts/pg-cluster.sh start)"
 trap 'bash "$ROOT/scripts/pg-cluster.sh" stop' EXIT
 echo "$PG_URL"
 
-step "PostgreSQL: every Rust scenario and property test on it; the rate limit across 4 processes; 3 contending hosts"
-TIMELEDGER_TEST_POSTGRES="$PG_URL" cargo test -p timeledger --test scenarios --test properties
+step "PostgreSQL: every Rust scenario and property test on it; copy there and back; the rate limit across 4 processes; 3 contending hosts"
+TIMELEDGER_TEST_POSTGRES="$PG_URL" cargo test -p timeledger --test scenarios --test properties --test copy
 TIMELEDGER_TEST_POSTGRES="$PG_URL" cargo test -p timeledger --test keys the_limit_holds_across_processes
 TIMELEDGER_TEST_POSTGRES="$PG_URL" cargo test -p timeledger --test reliability processes_and_threads_on_one_file
 

@@ -28,6 +28,7 @@
 
 mod aggregate;
 mod categories;
+mod copy;
 mod dispatch;
 mod error;
 mod guilds;
@@ -49,6 +50,7 @@ pub use aggregate::{
     GroupKey, GuildStatus, Leaderboard, LeaderboardEntry, LeaderboardQuery, Report, ReportQuery, ReportRow,
 };
 pub use categories::{Category, CategoryUpdate, NewCategory};
+pub use copy::CopySummary;
 pub use dispatch::OPERATIONS;
 pub use error::{Error, Result};
 pub use guilds::{

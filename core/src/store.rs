@@ -510,6 +510,15 @@ impl Engine {
         Ok(())
     }
 
+    /// Runs `f` with this engine's clock stopped at `at` (then as it was), so that two engines
+    /// can be asked the same question at the same instant.
+    pub(crate) fn at_instant<T>(&self, at: Millis, f: impl FnOnce() -> T) -> T {
+        let before = self.frozen.swap(at, Ordering::SeqCst);
+        let out = f();
+        self.frozen.store(before, Ordering::SeqCst);
+        out
+    }
+
     /// The engine's current instant in milliseconds.
     pub fn now_ms(&self) -> Millis {
         match self.frozen.load(Ordering::SeqCst) {

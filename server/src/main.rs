@@ -40,9 +40,10 @@ const USAGE: &str = "usage:
   timeledger keys list --guild ID
   timeledger keys revoke KEY_ID
   timeledger backup DEST
+  timeledger copy --from DB --to DB   (a SQLite file or postgres://...; the target must be empty)
   timeledger import --format timeledger|wakatime|toggl|clockify FILE [--guild ID] [--user ID]
   timeledger export FILE [--guild ID]
-options: --db PATH (default timeledger.db); --workers N: threads running engine calls, taking
+options: --db PATH (default timeledger.db; or a postgres://user@host:port/db URL); --workers N: threads running engine calls, taking
 requests in arrival order (default: the number of cores; 0: tokio's blocking pool);
 --secure-cookies true: the dashboard's cookies only over HTTPS (behind TLS); the master key comes from TIMELEDGER_MASTER_KEY or
 the file named by TIMELEDGER_MASTER_KEY_FILE";
@@ -141,6 +142,15 @@ fn run(args: &[String]) -> Result<(), String> {
         ["keys", "revoke", key_id] => {
             let k = open()?.revoke_key(key_id).map_err(|e| e.to_string())?;
             print(serde_json::to_value(&k).unwrap_or_default());
+            Ok(())
+        }
+        ["copy"] => {
+            let from = flags.get("from").ok_or_else(|| format!("--from is required\n{USAGE}"))?;
+            let to = flags.get("to").ok_or_else(|| format!("--to is required\n{USAGE}"))?;
+            let source = Engine::open(from).map_err(|e| e.to_string())?;
+            let target = Engine::open(to).map_err(|e| e.to_string())?;
+            let summary = source.copy_to(&target).map_err(|e| e.to_string())?;
+            print(serde_json::to_value(&summary).unwrap_or_default());
             Ok(())
         }
         ["backup", dest] => {

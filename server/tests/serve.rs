@@ -326,4 +326,20 @@ fn import_and_export_subcommands_move_a_database_and_report_what_they_did() {
     assert_eq!(e.guild_status(1).unwrap().total_time_seconds, 5400);
     let missing = Command::new(exe).args(["import", "--db", other.to_str().unwrap(), "x.csv"]).output().unwrap();
     assert!(!missing.status.success() && String::from_utf8_lossy(&missing.stderr).contains("--format"));
+
+    // copy: a whole database into an empty one, checked; a second copy into it is refused.
+    let target = db.with_file_name("copied.db");
+    let copy = |to: &std::path::Path| {
+        Command::new(exe)
+            .args(["copy", "--from", other.to_str().unwrap(), "--to", to.to_str().unwrap()])
+            .output()
+            .unwrap()
+    };
+    let out = copy(&target);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let summary: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!((summary["rows"]["sessions"].as_u64(), summary["guilds_checked"].as_u64()), (Some(1), Some(1)));
+    assert_eq!(timeledger::Engine::open(&target).unwrap().guild_status(1).unwrap().total_time_seconds, 5400);
+    let again = copy(&target);
+    assert!(!again.status.success() && String::from_utf8_lossy(&again.stderr).contains("not empty"));
 }

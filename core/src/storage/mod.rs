@@ -309,3 +309,13 @@ fn describe(v: &Value) -> &'static str {
         Value::Blob(_) => "bytes",
     }
 }
+
+impl Row<'_> {
+    /// Column `index` as it is stored, whatever its type (for copying rows between databases).
+    pub(crate) fn value(&self, index: usize) -> Result<Value> {
+        match self {
+            Row::Sqlite(r) => Ok(r.get::<_, Value>(index)?),
+            Row::Pg(r) => pg::column(r, index),
+        }
+    }
+}
