@@ -110,19 +110,25 @@ impl Conn {
             }
             Conn::Pg(conn) => {
                 let pg::PgConn { client, statements } = &mut **conn;
-                let mut builder = client.build_transaction();
-                builder = match mode {
-                    Mode::Read => builder.isolation_level(postgres::IsolationLevel::RepeatableRead).read_only(true),
-                    Mode::Write => builder.isolation_level(postgres::IsolationLevel::ReadCommitted),
+                // One round trip opens the transaction (and, for a writer, takes the lock).
+                let begin = match mode {
+                    Mode::Read => "START TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY".to_string(),
+                    Mode::Write => format!(
+                        "START TRANSACTION ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({})",
+                        pg::WRITER_LOCK
+                    ),
                 };
-                let mut t = builder.start().map_err(pg::pg_error)?;
-                if mode == Mode::Write {
-                    t.execute("SELECT pg_advisory_xact_lock($1)", &[&pg::WRITER_LOCK]).map_err(pg::pg_error)?;
+                if let Err(e) = client.batch_execute(&begin) {
+                    // A failed start may leave the transaction open on the server: close it.
+                    let _ = client.batch_execute("ROLLBACK");
+                    return Err(pg::pg_error(e));
                 }
-                let tx = Tx::Pg(PgTx { tx: RefCell::new(t), statements: RefCell::new(statements) });
+                let tx =
+                    Tx::Pg(PgTx { client: RefCell::new(client), statements: RefCell::new(statements), open: true });
                 let out = f(&tx)?;
-                if let Tx::Pg(p) = tx {
-                    p.tx.into_inner().commit().map_err(pg::pg_error)?;
+                if let Tx::Pg(mut p) = tx {
+                    p.open = false;
+                    p.client.borrow_mut().batch_execute("COMMIT").map_err(pg::pg_error)?;
                 }
                 Ok(out)
             }
@@ -136,10 +142,22 @@ pub(crate) enum Tx<'c> {
     Pg(PgTx<'c>),
 }
 
-/// A PostgreSQL transaction and its connection's prepared statements.
+/// A PostgreSQL transaction (opened on its connection by [`Conn::transaction`], rolled back
+/// when dropped uncommitted) and its connection's prepared statements.
 pub(crate) struct PgTx<'c> {
-    tx: RefCell<postgres::Transaction<'c>>,
+    client: RefCell<&'c mut postgres::Client>,
     statements: RefCell<&'c mut HashMap<String, postgres::Statement>>,
+    /// Still to be committed or rolled back.
+    open: bool,
+}
+
+impl Drop for PgTx<'_> {
+    fn drop(&mut self) {
+        if self.open {
+            // A failure here means the connection is gone, and the server rolls back on its own.
+            let _ = self.client.get_mut().batch_execute("ROLLBACK");
+        }
+    }
 }
 
 /// Runs prepared PostgreSQL statements (a [`PgTx`] with its connection's lifetime erased).
@@ -154,10 +172,10 @@ fn refs(params: &[pg::PgParam]) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
 
 impl PgRun for PgTx<'_> {
     fn run(&self, stmt: &postgres::Statement, params: Vec<pg::PgParam>) -> Result<Vec<postgres::Row>> {
-        self.tx.borrow_mut().query(stmt, &refs(&params)).map_err(pg::pg_error)
+        self.client.borrow_mut().query(stmt, &refs(&params)).map_err(pg::pg_error)
     }
     fn exec(&self, stmt: &postgres::Statement, params: Vec<pg::PgParam>) -> Result<u64> {
-        self.tx.borrow_mut().execute(stmt, &refs(&params)).map_err(pg::pg_error)
+        self.client.borrow_mut().execute(stmt, &refs(&params)).map_err(pg::pg_error)
     }
 }
 
@@ -199,7 +217,7 @@ impl Tx<'_> {
         match self {
             Tx::Sqlite(t) => Ok(Stmt::Sqlite(t.prepare_cached(sql)?)),
             Tx::Pg(p) => {
-                let stmt = pg::prepare(&mut p.tx.borrow_mut(), &mut p.statements.borrow_mut(), sql)?;
+                let stmt = pg::prepare(&mut p.client.borrow_mut(), &mut p.statements.borrow_mut(), sql)?;
                 Ok(Stmt::Pg(p, stmt))
             }
         }

@@ -516,11 +516,7 @@ pub(crate) fn column(row: &postgres::Row, i: usize) -> Result<Value> {
 /// Prepares `sql` (already translated) on this connection once: parameters PostgreSQL typed
 /// as small integers from their context (`?3 / 1000`) are widened to 64 bits, since every
 /// integer the engine binds is one.
-pub(crate) fn prepare(
-    tx: &mut postgres::Transaction<'_>,
-    statements: &mut HashMap<String, Statement>,
-    sql: &str,
-) -> Result<Statement> {
+pub(crate) fn prepare(tx: &mut Client, statements: &mut HashMap<String, Statement>, sql: &str) -> Result<Statement> {
     if let Some(s) = statements.get(sql) {
         return Ok(s.clone());
     }
