@@ -172,62 +172,47 @@ fn ingest(url: &str, rounds: usize) -> Result<()> {
     Ok(())
 }
 
-/// Part 2: weekly leaderboard and guild status over `sessions` sessions.
+/// Part 2: weekly leaderboard and guild status over `sessions` sessions. The sessions are
+/// imported into a SQLite file (`import_entries`), then moved with `copy_to` (how a host moves
+/// to PostgreSQL); `import_entries` straight into PostgreSQL is timed on a second guild at the end.
 fn aggregates(url: &str, rounds: usize, sessions: i64) -> Result<()> {
-    let engine = Engine::open(url)?;
+    let dir = std::env::temp_dir().join(format!("tl-bench-pg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let file = Engine::open(dir.join("agg.db"))?;
     let now = Timestamp::parse("2025-10-15T12:00:00Z")?.millis();
-    engine.set_now(Some(now))?;
-    engine.update_guild(&GuildUpdate {
-        guild_id: 1,
-        timezone: Some("America/New_York".into()),
-        ..Default::default()
-    })?;
+    file.set_now(Some(now))?;
+    file.update_guild(&GuildUpdate { guild_id: 1, timezone: Some("America/New_York".into()), ..Default::default() })?;
     for c in CATS {
-        engine.create_category(&NewCategory { guild_id: 1, name: c.into(), ..Default::default() })?;
+        file.create_category(&NewCategory { guild_id: 1, name: c.into(), ..Default::default() })?;
     }
-    let per_user = (sessions / USERS).max(1);
-    let year_ago = now - 365 * 86_400_000;
-    let slot = 365 * 86_400_000 / per_user;
-    let mut seed = 0x2545_f491_4f6c_dd1du64;
-    let mut rand = move || {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        seed
-    };
     let t = Instant::now();
-    let mut batch = Vec::with_capacity(MAX_IMPORT_BATCH);
-    for i in 0..per_user {
-        for u in 0..USERS {
-            let start = year_ago + i * slot + (rand() % 40_000) as i64 * 1000;
-            let len = (1800 + rand() % 9000) as i64 * 1000;
-            batch.push(json!({"user_id": u, "category": CATS[(rand() % 5) as usize], "start": Timestamp(start), "end": Timestamp(start + len)}));
-            if batch.len() == MAX_IMPORT_BATCH {
-                let r = engine.import_entries(&EntryBatch { guild_id: 1, entries: std::mem::take(&mut batch) })?;
-                assert!(r.errors.is_empty(), "{:?}", r.errors.first());
-            }
-        }
-    }
-    if !batch.is_empty() {
-        engine.import_entries(&EntryBatch { guild_id: 1, entries: batch })?;
-    }
+    import_sessions(&file, 1, sessions, now)?;
     for u in 0..50 {
-        engine
-            .clock_in(&ClockIn {
-                guild_id: 1,
-                user_id: u,
-                category: "Development".into(),
-                at: Some(Timestamp(now - 3_600_000)),
-                ..Default::default()
-            })
-            .ok();
+        file.clock_in(&ClockIn {
+            guild_id: 1,
+            user_id: u,
+            category: "Development".into(),
+            at: Some(Timestamp(now - 3_600_000)),
+            ..Default::default()
+        })
+        .ok();
     }
     let built = t.elapsed().as_secs_f64();
     println!(
-        "built {} sessions of {USERS} users with import_entries in {built:.1} s ({:.0} entries/s)",
-        per_user * USERS,
-        (per_user * USERS) as f64 / built
+        "built {sessions} sessions of {USERS} users in a SQLite file with import_entries in {built:.1} s ({:.0} entries/s)",
+        sessions as f64 / built
     );
+    let engine = Engine::open(url)?;
+    engine.set_now(Some(now))?;
+    let t = Instant::now();
+    let copied = file.copy_to(&engine)?;
+    println!(
+        "copied to PostgreSQL (copy_to, verified) in {:.1} s: {} rows",
+        t.elapsed().as_secs_f64(),
+        copied.rows.values().sum::<u64>()
+    );
+    drop(file);
+    let _ = std::fs::remove_dir_all(&dir);
     let mut plain = Client::connect(url, NoTls).expect("plain connection");
     plain.batch_execute("ANALYZE").expect("analyze");
     let q = LeaderboardQuery { guild_id: 1, timeframe: Some("week".into()), limit: Some(10), ..Default::default() };
@@ -299,6 +284,52 @@ fn aggregates(url: &str, rounds: usize, sessions: i64) -> Result<()> {
         spread(wk_r)
     );
     println!("guild status, ms: engine {}; plain GROUP BY {}; speed-up {}", spread(st_e), spread(st_p), spread(st_r));
+    engine.create_category(&NewCategory { guild_id: 2, name: "Development".into(), ..Default::default() })?;
+    let n = 20_000.min(sessions);
+    let t = Instant::now();
+    import_sessions(&engine, 2, n, now)?;
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "import_entries into PostgreSQL (a second guild): {n} entries in {secs:.1} s ({:.0} entries/s)",
+        n as f64 / secs
+    );
+    Ok(())
+}
+
+/// Imports `sessions` sessions of [`USERS`] users (fewer if `sessions` is small) over the year
+/// before `now` into `guild`, in batches of the largest size.
+fn import_sessions(engine: &Engine, guild: i64, sessions: i64, now: i64) -> Result<()> {
+    let users = USERS.min(sessions);
+    let per_user = (sessions / users).max(1);
+    let year_ago = now - 365 * 86_400_000;
+    let slot = 365 * 86_400_000 / per_user;
+    let mut seed = 0x2545_f491_4f6c_dd1du64 ^ guild as u64;
+    let mut rand = move || {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let cats: &[&str] = if guild == 1 { &CATS } else { &CATS[..1] };
+    let mut batch = Vec::with_capacity(MAX_IMPORT_BATCH);
+    for i in 0..per_user {
+        for u in 0..users {
+            let start = year_ago + i * slot + (rand() % 40_000) as i64 * 1000;
+            let len = (1800 + rand() % 9000) as i64 * 1000;
+            let category = cats[(rand() % cats.len() as u64) as usize];
+            batch.push(
+                json!({"user_id": u, "category": category, "start": Timestamp(start), "end": Timestamp(start + len)}),
+            );
+            if batch.len() == MAX_IMPORT_BATCH {
+                let r = engine.import_entries(&EntryBatch { guild_id: guild, entries: std::mem::take(&mut batch) })?;
+                assert!(r.errors.is_empty(), "{:?}", r.errors.first());
+            }
+        }
+    }
+    if !batch.is_empty() {
+        let r = engine.import_entries(&EntryBatch { guild_id: guild, entries: batch })?;
+        assert!(r.errors.is_empty(), "{:?}", r.errors.first());
+    }
     Ok(())
 }
 

@@ -55,6 +55,28 @@ pub struct CopySummary {
     pub guilds_checked: u64,
 }
 
+/// Parameters per copy statement at most (SQLite allows 32,766, PostgreSQL 65,535).
+const COPY_PARAMS: usize = 30_000;
+
+/// Rows per copy statement at most.
+const COPY_ROWS: usize = 500;
+
+/// `INSERT INTO table (columns) VALUES (?1, ...), ...` for `rows` rows of `n` columns.
+fn insert_rows(table: &str, columns: &str, n: usize, rows: usize) -> String {
+    let mut sql = format!("INSERT INTO {table} ({columns}) VALUES ");
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 1..=n {
+            if c > 1 {
+                sql.push_str(", ");
+            }
+            sql.push_str(&format!("?{}", r * n + c));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 fn count(tx: &Tx<'_>, table: &str) -> Result<u64> {
     let n: i64 = tx.prepare_cached(&format!("SELECT COUNT(*) FROM {table}"))?.query_row((), |r| r.get(0))?;
     Ok(n.max(0) as u64)
@@ -79,16 +101,30 @@ impl Engine {
                 dst.execute("DELETE FROM tiers", ())?;
                 for (table, columns) in TABLES {
                     let n = columns.split(',').count();
-                    let placeholders: Vec<String> = (1..=n).map(|i| format!("?{i}")).collect();
-                    let insert = format!("INSERT INTO {table} ({columns}) VALUES ({})", placeholders.join(", "));
+                    // Rows go in multi-row statements (one round trip each on a server), kept
+                    // under both databases' limits on parameters per statement.
+                    let per_statement = (COPY_PARAMS / n).clamp(1, COPY_ROWS);
                     let mut stmt = src.prepare_cached(&format!("SELECT {columns} FROM {table}"))?;
                     let mut rows = stmt.query(())?;
                     let mut copied = 0u64;
-                    while let Some(row) = rows.next()? {
-                        let values = (0..n).map(|i| row.value(i)).collect::<Result<Vec<_>>>()?;
-                        let params: Vec<&dyn Param> = values.iter().map(|v| v as &dyn Param).collect();
-                        dst.prepare_cached(&insert)?.execute(params.as_slice())?;
-                        copied += 1;
+                    let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(per_statement * n);
+                    loop {
+                        let row = rows.next()?;
+                        if let Some(row) = &row {
+                            for i in 0..n {
+                                values.push(row.value(i)?);
+                            }
+                        }
+                        let pending = values.len() / n;
+                        if pending == per_statement || (row.is_none() && pending > 0) {
+                            let params: Vec<&dyn Param> = values.iter().map(|v| v as &dyn Param).collect();
+                            dst.prepare_cached(&insert_rows(table, columns, n, pending))?.execute(params.as_slice())?;
+                            copied += pending as u64;
+                            values.clear();
+                        }
+                        if row.is_none() {
+                            break;
+                        }
                     }
                     summary.rows.insert((*table).to_string(), copied);
                 }

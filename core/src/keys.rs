@@ -1301,6 +1301,8 @@ impl Engine {
             // made in the same order as their instants.
             let now = self.now_ms();
             let chain = self.cached_chain(tx, &hash)?;
+            // Every window of the chain in one query (one round trip on a server).
+            let windows = load_windows(tx, &chain)?;
             let (grant, updates) = decide(
                 &chain,
                 guild,
@@ -1311,20 +1313,9 @@ impl Engine {
                     is_admin: &|g, u| is_admin_tx(tx, g, u),
                     session_user: &|g, id| crate::sessions::session_user(tx, g, id),
                 },
-                |key_id, period| {
-                    Ok(tx
-                        .prepare_cached("SELECT window_start, current, previous FROM rate_windows WHERE key_id = ?1 AND period_ms = ?2")?
-                        .query_opt(params![key_id, period], |r| Ok(WindowState { start: r.get(0)?, current: r.get(1)?, previous: r.get(2)? }))?
-                        .unwrap_or_default())
-                },
+                |key_id, period| Ok(windows.get(&(key_id, period)).copied().unwrap_or_default()),
             )?;
-            let mut up = tx.prepare_cached(
-                "INSERT INTO rate_windows (key_id, period_ms, window_start, current, previous) VALUES (?1, ?2, ?3, ?4, ?5)
-                 ON CONFLICT (key_id, period_ms) DO UPDATE SET window_start = ?3, current = ?4, previous = ?5",
-            )?;
-            for (key_id, period, s) in &updates {
-                up.execute(params![key_id, period, s.start, s.current, s.previous])?;
-            }
+            store_windows(tx, &updates)?;
             tx.prepare_cached(
                 "UPDATE api_keys SET request_count = request_count + 1,
                    last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at <= CAST(?2 AS BIGINT) - ?3 THEN ?2 ELSE last_used_at END
@@ -1690,6 +1681,57 @@ fn extract_key(sources: &KeySources) -> Result<Option<String>> {
         1 => Ok(found.pop()),
         _ => Err(Error::ConflictingKeys),
     }
+}
+
+/// The stored rate-limit windows of every key of `chain`, by (key, period).
+fn load_windows<'c>(tx: &Tx<'_>, chain: &'c [(KeyRow, TierDef)]) -> Result<HashMap<(&'c str, Millis), WindowState>> {
+    let ids: Vec<&dyn crate::storage::Param> =
+        chain.iter().map(|(k, _)| &k.key_id as &dyn crate::storage::Param).collect();
+    let list: Vec<String> = (1..=ids.len()).map(|i| format!("?{i}")).collect();
+    let sql = format!(
+        "SELECT key_id, period_ms, window_start, current, previous FROM rate_windows WHERE key_id IN ({})",
+        list.join(", ")
+    );
+    let rows = tx.prepare_cached(&sql)?.query_map(&ids[..], |r| {
+        Ok((
+            r.get::<String>(0)?,
+            r.get::<Millis>(1)?,
+            WindowState { start: r.get(2)?, current: r.get(3)?, previous: r.get(4)? },
+        ))
+    })?;
+    let mut windows = HashMap::new();
+    for (key_id, period, state) in rows {
+        if let Some((k, _)) = chain.iter().find(|(k, _)| k.key_id == key_id) {
+            windows.insert((k.key_id.as_str(), period), state);
+        }
+    }
+    Ok(windows)
+}
+
+/// Writes the windows an authorization moved, in one statement.
+fn store_windows(tx: &Tx<'_>, updates: &[WindowUpdate]) -> Result<()> {
+    if updates.is_empty() {
+        return Ok(());
+    }
+    let mut values: Vec<&dyn crate::storage::Param> = Vec::new();
+    let mut rows = Vec::with_capacity(updates.len());
+    for (key_id, period, s) in updates {
+        let row: [&dyn crate::storage::Param; 5] = [key_id, period, &s.start, &s.current, &s.previous];
+        let mut marks = Vec::with_capacity(row.len());
+        for v in row {
+            values.push(v);
+            marks.push(format!("?{}", values.len()));
+        }
+        rows.push(format!("({})", marks.join(", ")));
+    }
+    let sql = format!(
+        "INSERT INTO rate_windows (key_id, period_ms, window_start, current, previous) VALUES {}
+         ON CONFLICT (key_id, period_ms) DO UPDATE SET window_start = excluded.window_start, current = excluded.current,
+           previous = excluded.previous",
+        rows.join(", ")
+    );
+    tx.prepare_cached(&sql)?.execute(&values[..])?;
+    Ok(())
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::storage::{pg, Conn, Mode, Tx};
+use crate::storage::{pg, sqlite_transaction, Db, Mode, Tx};
 
 use crate::error::{Error, Result};
 use crate::time::{Clock, Millis, SystemClock};
@@ -321,7 +321,7 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// assert_eq!(engine.schema_version().unwrap(), timeledger::SCHEMA_VERSION);
 /// ```
 pub struct Engine {
-    conn: Mutex<Conn>,
+    db: Db,
     clock: Arc<dyn Clock>,
     /// When not `i64::MIN`, the frozen "now" set by [`Engine::set_now`].
     frozen: AtomicI64,
@@ -427,7 +427,7 @@ impl Engine {
             return Err(Error::invalid("path", "is empty: give a file path, or \":memory:\" for a temporary database"));
         }
         if let Some(url) = path.to_str().filter(|p| pg::is_url(p)) {
-            return Self::with_conn(Conn::Pg(Box::new(pg::open(url)?)), None, None, clock);
+            return Self::with_db(Db::Pg(pg::open(url)?), None, None, clock);
         }
         let conn = open_connection(path).map_err(|e| match e {
             Error::Storage(msg) => Error::Storage(format!("cannot open {}: {msg}", path.display())),
@@ -435,11 +435,11 @@ impl Engine {
         })?;
         let file = (path.as_os_str() != ":memory:").then(|| path.to_path_buf());
         let checkpointer = if file.is_some() { Some(Checkpointer::start(path)?) } else { None };
-        Self::with_conn(Conn::Sqlite(conn), file, checkpointer, clock)
+        Self::with_db(Db::Sqlite(Mutex::new(conn)), file, checkpointer, clock)
     }
 
-    fn with_conn(
-        conn: Conn,
+    fn with_db(
+        db: Db,
         file: Option<std::path::PathBuf>,
         checkpointer: Option<Checkpointer>,
         clock: Arc<dyn Clock>,
@@ -447,7 +447,7 @@ impl Engine {
         let engine = Engine {
             _checkpointer: checkpointer,
             file,
-            conn: Mutex::new(conn),
+            db,
             clock,
             frozen: AtomicI64::new(i64::MIN),
             limiter: Default::default(),
@@ -474,7 +474,7 @@ impl Engine {
             "full" => "FULL",
             other => return Err(Error::invalid("mode", format!("unknown durability {other:?} (normal or full)"))),
         };
-        if let Conn::Sqlite(c) = &*self.lock() {
+        if let Some(c) = self.sqlite() {
             c.pragma_update(None, "synchronous", pragma)?;
         }
         Ok(mode.to_string())
@@ -482,9 +482,9 @@ impl Engine {
 
     /// The schema version of the open database.
     pub fn schema_version(&self) -> Result<i64> {
-        match &*self.lock() {
-            Conn::Sqlite(c) => Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?),
-            Conn::Pg(_) => self.read(|tx| {
+        match self.sqlite() {
+            Some(c) => Ok(c.query_row("PRAGMA user_version", [], |r| r.get(0))?),
+            None => self.read(|tx| {
                 tx.prepare_cached("SELECT version FROM timeledger_schema WHERE id = 1")?.query_row((), |r| r.get(0))
             }),
         }
@@ -492,7 +492,7 @@ impl Engine {
 
     /// Whether this engine runs over PostgreSQL (else a SQLite file or memory).
     pub fn is_postgres(&self) -> bool {
-        matches!(&*self.lock(), Conn::Pg(_))
+        matches!(self.db, Db::Pg(_))
     }
 
     /// Freezes the engine's clock at `now` (RFC 3339 handling is the caller's), or returns to
@@ -530,12 +530,11 @@ impl Engine {
     /// Writes a consistent copy of the database to `dest` using SQLite's online backup. On
     /// PostgreSQL use the server's own tools (`pg_dump`): `INVALID_INPUT`.
     pub fn backup_to(&self, dest: impl AsRef<Path>) -> Result<()> {
-        let guard = self.lock();
-        let Conn::Sqlite(conn) = &*guard else {
+        let Some(conn) = self.sqlite() else {
             return Err(Error::invalid("dest", "a PostgreSQL database is backed up with pg_dump"));
         };
         let mut out = Connection::open(dest)?;
-        let backup = rusqlite::backup::Backup::new(conn, &mut out)?;
+        let backup = rusqlite::backup::Backup::new(&conn, &mut out)?;
         backup.run_to_completion(256, Duration::from_millis(0), None)?;
         Ok(())
     }
@@ -564,15 +563,19 @@ impl Engine {
         &self.key_cache
     }
 
-    pub(crate) fn lock(&self) -> MutexGuard<'_, Conn> {
-        // A panic while holding the lock cannot leave a transaction open (rusqlite rolls back
-        // on drop), so a poisoned lock is safe to reuse.
-        self.conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    /// The SQLite connection (none on PostgreSQL), held until the guard drops.
+    fn sqlite(&self) -> Option<MutexGuard<'_, Connection>> {
+        match &self.db {
+            // A panic while holding the lock cannot leave a transaction open (rusqlite rolls
+            // back on drop), so a poisoned lock is safe to reuse.
+            Db::Sqlite(c) => Some(c.lock().unwrap_or_else(|poisoned| poisoned.into_inner())),
+            Db::Pg(_) => None,
+        }
     }
 
     /// Runs `f` in an immediate (write) transaction, committed only if `f` succeeds.
     pub(crate) fn write<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        self.lock().transaction(Mode::Write, f)
+        self.db.transaction(Mode::Write, f)
     }
 
     /// Runs `f` in a read transaction on a read-only connection of its own, so a long read (an
@@ -580,17 +583,17 @@ impl Engine {
     /// while writes go on. An in-memory database has one connection: [`Engine::read`] there.
     pub(crate) fn read_apart<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         let Some(path) = &self.file else { return self.read(f) };
-        let conn = Connection::open_with_flags(
+        let mut conn = Connection::open_with_flags(
             path,
             OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI,
         )?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        Conn::Sqlite(conn).transaction(Mode::Read, f)
+        sqlite_transaction(&mut conn, Mode::Read, f)
     }
 
     /// Runs `f` in a read transaction: a consistent snapshot.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
-        self.lock().transaction(Mode::Read, f)
+        self.db.transaction(Mode::Read, f)
     }
 }
 

@@ -274,7 +274,7 @@ fn child_contender() {
 #[test]
 fn processes_and_threads_on_one_file_keep_every_rule() {
     // On a SQLite file, or (TIMELEDGER_TEST_POSTGRES) on one PostgreSQL database shared by
-    // three processes, each a host with its own connection.
+    // three processes, each a host with its own pool of connections (four threads using it).
     let dir = temp_dir("contend");
     let db = common::shared_database("contend");
     let key = {

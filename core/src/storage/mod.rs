@@ -77,10 +77,11 @@ macro_rules! params {
 }
 pub(crate) use params;
 
-/// A database connection of either backend.
-pub(crate) enum Conn {
-    Sqlite(rusqlite::Connection),
-    Pg(Box<pg::PgConn>),
+/// The database of an engine: one SQLite connection (calls take turns on it), or a pool of
+/// PostgreSQL connections (calls run side by side; writers still take turns, on the server).
+pub(crate) enum Db {
+    Sqlite(std::sync::Mutex<rusqlite::Connection>),
+    Pg(pg::Pool),
 }
 
 /// How a transaction starts.
@@ -92,47 +93,60 @@ pub(crate) enum Mode {
     Write,
 }
 
-impl Conn {
+impl Db {
     /// Runs `f` in a transaction, committed only if `f` succeeds.
-    pub(crate) fn transaction<T>(&mut self, mode: Mode, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+    pub(crate) fn transaction<T>(&self, mode: Mode, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         match self {
-            Conn::Sqlite(c) => {
-                let behavior = match mode {
-                    Mode::Read => rusqlite::TransactionBehavior::Deferred,
-                    Mode::Write => rusqlite::TransactionBehavior::Immediate,
-                };
-                let tx = Tx::Sqlite(c.transaction_with_behavior(behavior)?);
-                let out = f(&tx)?;
-                if let Tx::Sqlite(t) = tx {
-                    t.commit()?;
-                }
-                Ok(out)
-            }
-            Conn::Pg(conn) => {
-                let pg::PgConn { client, statements } = &mut **conn;
-                // One round trip opens the transaction (and, for a writer, takes the lock).
-                let begin = match mode {
-                    Mode::Read => "START TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY".to_string(),
-                    Mode::Write => format!(
-                        "START TRANSACTION ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({})",
-                        pg::WRITER_LOCK
-                    ),
-                };
-                if let Err(e) = client.batch_execute(&begin) {
-                    // A failed start may leave the transaction open on the server: close it.
-                    let _ = client.batch_execute("ROLLBACK");
-                    return Err(pg::pg_error(e));
-                }
-                let tx =
-                    Tx::Pg(PgTx { client: RefCell::new(client), statements: RefCell::new(statements), open: true });
-                let out = f(&tx)?;
-                if let Tx::Pg(mut p) = tx {
-                    p.open = false;
-                    p.client.borrow_mut().batch_execute("COMMIT").map_err(pg::pg_error)?;
-                }
-                Ok(out)
-            }
+            // A panic while holding the lock cannot leave a transaction open (rusqlite rolls
+            // back on drop), so a poisoned lock is safe to reuse.
+            Db::Sqlite(c) => sqlite_transaction(&mut c.lock().unwrap_or_else(|p| p.into_inner()), mode, f),
+            Db::Pg(pool) => pg::checkout(pool)?.transaction(mode, f),
         }
+    }
+}
+
+/// Runs `f` in a transaction on a SQLite connection, committed only if `f` succeeds.
+pub(crate) fn sqlite_transaction<T>(
+    c: &mut rusqlite::Connection,
+    mode: Mode,
+    f: impl FnOnce(&Tx<'_>) -> Result<T>,
+) -> Result<T> {
+    let behavior = match mode {
+        Mode::Read => rusqlite::TransactionBehavior::Deferred,
+        Mode::Write => rusqlite::TransactionBehavior::Immediate,
+    };
+    let tx = Tx::Sqlite(c.transaction_with_behavior(behavior)?);
+    let out = f(&tx)?;
+    if let Tx::Sqlite(t) = tx {
+        t.commit()?;
+    }
+    Ok(out)
+}
+
+impl pg::PgConn {
+    /// Runs `f` in a transaction on this connection, committed only if `f` succeeds.
+    pub(crate) fn transaction<T>(&mut self, mode: Mode, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        let pg::PgConn { client, statements } = self;
+        // One round trip opens the transaction (and, for a writer, takes the lock).
+        let begin = match mode {
+            Mode::Read => "START TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY".to_string(),
+            Mode::Write => format!(
+                "START TRANSACTION ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({})",
+                pg::WRITER_LOCK
+            ),
+        };
+        if let Err(e) = client.batch_execute(&begin) {
+            // A failed start may leave the transaction open on the server: close it.
+            let _ = client.batch_execute("ROLLBACK");
+            return Err(pg::pg_error(e));
+        }
+        let tx = Tx::Pg(PgTx { client: RefCell::new(client), statements: RefCell::new(statements), open: true });
+        let out = f(&tx)?;
+        if let Tx::Pg(mut p) = tx {
+            p.open = false;
+            p.client.borrow_mut().batch_execute("COMMIT").map_err(pg::pg_error)?;
+        }
+        Ok(out)
     }
 }
 
@@ -142,7 +156,7 @@ pub(crate) enum Tx<'c> {
     Pg(PgTx<'c>),
 }
 
-/// A PostgreSQL transaction (opened on its connection by [`Conn::transaction`], rolled back
+/// A PostgreSQL transaction (opened on its connection by [`pg::PgConn::transaction`], rolled back
 /// when dropped uncommitted) and its connection's prepared statements.
 pub(crate) struct PgTx<'c> {
     client: RefCell<&'c mut postgres::Client>,

@@ -38,8 +38,39 @@ pub(crate) fn is_url(path: &str) -> bool {
     path.starts_with("postgres://") || path.starts_with("postgresql://")
 }
 
-/// Connects and brings the schema to this build's version.
-pub(crate) fn open(url: &str) -> Result<PgConn> {
+/// Connections an engine keeps open to the server at most (calls beyond wait for one).
+pub(crate) const POOL_SIZE: u32 = 8;
+
+/// How long a call waits for a free connection (or for the server to accept a new one).
+const CHECKOUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Makes and checks the pool's connections.
+pub(crate) struct Manager {
+    config: postgres::Config,
+}
+
+impl r2d2::ManageConnection for Manager {
+    type Connection = PgConn;
+    type Error = postgres::Error;
+
+    fn connect(&self) -> std::result::Result<PgConn, postgres::Error> {
+        Ok(PgConn { client: self.config.connect(NoTls)?, statements: HashMap::new() })
+    }
+
+    fn is_valid(&self, conn: &mut PgConn) -> std::result::Result<(), postgres::Error> {
+        conn.client.batch_execute("")
+    }
+
+    fn has_broken(&self, conn: &mut PgConn) -> bool {
+        conn.client.is_closed()
+    }
+}
+
+/// The engine's connections to one database.
+pub(crate) type Pool = r2d2::Pool<Manager>;
+
+/// Connects, brings the schema to this build's version, and opens the pool.
+pub(crate) fn open(url: &str) -> Result<Pool> {
     let config: postgres::Config =
         url.parse().map_err(|e| Error::invalid("path", format!("not a PostgreSQL URL: {e}")))?;
     if url.contains("sslmode=require") || url.contains("sslmode=verify") {
@@ -47,7 +78,22 @@ pub(crate) fn open(url: &str) -> Result<PgConn> {
     }
     let mut client = config.connect(NoTls).map_err(|e| Error::Storage(format!("cannot connect to PostgreSQL: {e}")))?;
     migrate(&mut client)?;
-    Ok(PgConn { client, statements: HashMap::new() })
+    drop(client);
+    r2d2::Pool::builder()
+        .max_size(POOL_SIZE)
+        .min_idle(Some(1))
+        // A connection that broke is found by its failing call (`has_broken` drops it): no
+        // extra round trip per call to test it first.
+        .test_on_check_out(false)
+        .connection_timeout(CHECKOUT_TIMEOUT)
+        .error_handler(Box::new(r2d2::NopErrorHandler))
+        .build(Manager { config })
+        .map_err(|e| Error::Storage(format!("cannot connect to PostgreSQL: {e}")))
+}
+
+/// A connection of the pool, for one call.
+pub(crate) fn checkout(pool: &Pool) -> Result<r2d2::PooledConnection<Manager>> {
+    pool.get().map_err(|e| Error::Storage(format!("no PostgreSQL connection available: {e}")))
 }
 
 /// The schema (this build's version, [`crate::SCHEMA_VERSION`]) of a new PostgreSQL database:
