@@ -435,8 +435,10 @@ pub(crate) fn usernames(tx: &Tx<'_>, users: impl Iterator<Item = i64>) -> Result
     let users: Vec<i64> = users.collect();
     let mut names = HashMap::with_capacity(users.len());
     for chunk in users.chunks(500) {
-        let marks: Vec<String> = (1..=chunk.len()).map(|i| format!("?{i}")).collect();
-        let sql = format!("SELECT user_id, username FROM users WHERE user_id IN ({})", marks.join(", "));
+        let sql = format!(
+            "SELECT user_id, username FROM users WHERE user_id IN {}",
+            crate::storage::value_rows(1, chunk.len())
+        );
         let values: Vec<&dyn crate::storage::Param> = chunk.iter().map(|u| u as &dyn crate::storage::Param).collect();
         for (id, name) in
             tx.prepare_cached(&sql)?.query_map(&values[..], |r| Ok((r.get::<i64>(0)?, r.get::<String>(1)?)))?

@@ -9,7 +9,7 @@ use serde::Serialize;
 
 use crate::aggregate::LeaderboardQuery;
 use crate::error::{Error, Result};
-use crate::storage::{Param, Tx};
+use crate::storage::{value_rows, Param, Tx};
 use crate::store::Engine;
 
 /// Every table of the schema with its columns, parents before children. Rollups and totals are
@@ -61,22 +61,6 @@ const COPY_PARAMS: usize = 30_000;
 /// Rows per copy statement at most.
 const COPY_ROWS: usize = 500;
 
-/// `INSERT INTO table (columns) VALUES (?1, ...), ...` for `rows` rows of `n` columns.
-fn insert_rows(table: &str, columns: &str, n: usize, rows: usize) -> String {
-    let mut sql = format!("INSERT INTO {table} ({columns}) VALUES ");
-    for r in 0..rows {
-        sql.push_str(if r == 0 { "(" } else { ", (" });
-        for c in 1..=n {
-            if c > 1 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("?{}", r * n + c));
-        }
-        sql.push(')');
-    }
-    sql
-}
-
 fn count(tx: &Tx<'_>, table: &str) -> Result<u64> {
     let n: i64 = tx.prepare_cached(&format!("SELECT COUNT(*) FROM {table}"))?.query_row((), |r| r.get(0))?;
     Ok(n.max(0) as u64)
@@ -118,7 +102,7 @@ impl Engine {
                         let pending = values.len() / n;
                         if pending == per_statement || (row.is_none() && pending > 0) {
                             let params: Vec<&dyn Param> = values.iter().map(|v| v as &dyn Param).collect();
-                            dst.prepare_cached(&insert_rows(table, columns, n, pending))?.execute(params.as_slice())?;
+                            dst.prepare_cached(&format!("INSERT INTO {table} ({columns}) VALUES {}", value_rows(pending, n)))?.execute(params.as_slice())?;
                             copied += pending as u64;
                             values.clear();
                         }

@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::storage::{params, Tx};
+use crate::storage::{params, value_rows, Tx};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -1689,25 +1689,6 @@ fn rollup_sql(n: usize) -> &'static str {
             .collect()
     });
     &texts[n.min(MAX_ROWS)]
-}
-
-/// `(?1, ?2), (?3, ?4)` for `rows` rows of `columns` parameters.
-fn value_rows(rows: usize, columns: usize) -> String {
-    let mut sql = String::with_capacity(rows * columns * 6);
-    for r in 0..rows {
-        if r > 0 {
-            sql.push_str(", ");
-        }
-        sql.push('(');
-        for c in 1..=columns {
-            if c > 1 {
-                sql.push_str(", ");
-            }
-            sql.push_str(&format!("?{}", r * columns + c));
-        }
-        sql.push(')');
-    }
-    sql
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
 
-use crate::storage::{params, Tx};
+use crate::storage::{params, value_rows, Tx};
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
@@ -1685,12 +1685,14 @@ fn extract_key(sources: &KeySources) -> Result<Option<String>> {
 
 /// The stored rate-limit windows of every key of `chain`, by (key, period).
 fn load_windows<'c>(tx: &Tx<'_>, chain: &'c [(KeyRow, TierDef)]) -> Result<HashMap<(&'c str, Millis), WindowState>> {
+    if chain.is_empty() {
+        return Ok(HashMap::new());
+    }
     let ids: Vec<&dyn crate::storage::Param> =
         chain.iter().map(|(k, _)| &k.key_id as &dyn crate::storage::Param).collect();
-    let list: Vec<String> = (1..=ids.len()).map(|i| format!("?{i}")).collect();
     let sql = format!(
-        "SELECT key_id, period_ms, window_start, current, previous FROM rate_windows WHERE key_id IN ({})",
-        list.join(", ")
+        "SELECT key_id, period_ms, window_start, current, previous FROM rate_windows WHERE key_id IN {}",
+        value_rows(1, ids.len())
     );
     let rows = tx.prepare_cached(&sql)?.query_map(&ids[..], |r| {
         Ok((
@@ -1714,21 +1716,14 @@ fn store_windows(tx: &Tx<'_>, updates: &[WindowUpdate]) -> Result<()> {
         return Ok(());
     }
     let mut values: Vec<&dyn crate::storage::Param> = Vec::new();
-    let mut rows = Vec::with_capacity(updates.len());
     for (key_id, period, s) in updates {
-        let row: [&dyn crate::storage::Param; 5] = [key_id, period, &s.start, &s.current, &s.previous];
-        let mut marks = Vec::with_capacity(row.len());
-        for v in row {
-            values.push(v);
-            marks.push(format!("?{}", values.len()));
-        }
-        rows.push(format!("({})", marks.join(", ")));
+        values.extend_from_slice(&[key_id, period, &s.start, &s.current, &s.previous]);
     }
     let sql = format!(
         "INSERT INTO rate_windows (key_id, period_ms, window_start, current, previous) VALUES {}
          ON CONFLICT (key_id, period_ms) DO UPDATE SET window_start = excluded.window_start, current = excluded.current,
            previous = excluded.previous",
-        rows.join(", ")
+        value_rows(updates.len(), 5)
     );
     tx.prepare_cached(&sql)?.execute(&values[..])?;
     Ok(())

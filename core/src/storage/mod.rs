@@ -77,6 +77,25 @@ macro_rules! params {
 }
 pub(crate) use params;
 
+/// `(?1, ?2), (?3, ?4)` for `rows` rows of `columns` parameters: the `VALUES` of a multi-row
+/// statement, or (one row) the list of an `IN`.
+pub(crate) fn value_rows(rows: usize, columns: usize) -> String {
+    let mut sql = String::new();
+    let mut next = 0usize;
+    for r in 0..rows {
+        sql.push_str(if r == 0 { "(" } else { ", (" });
+        for c in 0..columns {
+            if c > 0 {
+                sql.push_str(", ");
+            }
+            next = next.saturating_add(1);
+            sql.push_str(&format!("?{next}"));
+        }
+        sql.push(')');
+    }
+    sql
+}
+
 /// The database of an engine: one SQLite connection (calls take turns on it), or a pool of
 /// PostgreSQL connections (calls run side by side; writers still take turns, on the server).
 pub(crate) enum Db {
