@@ -10,6 +10,7 @@
 //! asks [`Tx::is_postgres`] where it is written.
 
 pub(crate) mod pg;
+pub(crate) mod pg_tls;
 
 use std::cell::RefCell;
 use std::collections::HashMap;

@@ -47,6 +47,16 @@ const CHECKOUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30)
 /// Makes and checks the pool's connections.
 pub(crate) struct Manager {
     config: postgres::Config,
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
+}
+
+impl Manager {
+    fn connect_client(&self) -> std::result::Result<Client, postgres::Error> {
+        match &self.tls {
+            Some(tls) => self.config.connect(tls.clone()),
+            None => self.config.connect(NoTls),
+        }
+    }
 }
 
 impl r2d2::ManageConnection for Manager {
@@ -54,7 +64,7 @@ impl r2d2::ManageConnection for Manager {
     type Error = postgres::Error;
 
     fn connect(&self) -> std::result::Result<PgConn, postgres::Error> {
-        Ok(PgConn { client: self.config.connect(NoTls)?, statements: HashMap::new() })
+        Ok(PgConn { client: self.connect_client()?, statements: HashMap::new() })
     }
 
     fn is_valid(&self, conn: &mut PgConn) -> std::result::Result<(), postgres::Error> {
@@ -69,14 +79,16 @@ impl r2d2::ManageConnection for Manager {
 /// The engine's connections to one database.
 pub(crate) type Pool = r2d2::Pool<Manager>;
 
-/// Connects, brings the schema to this build's version, and opens the pool.
+/// Connects (over TLS when the URL's `sslmode` asks for it: [`super::pg_tls`]), brings the
+/// schema to this build's version, and opens the pool.
 pub(crate) fn open(url: &str) -> Result<Pool> {
-    let config: postgres::Config =
-        url.parse().map_err(|e| Error::invalid("path", format!("not a PostgreSQL URL: {e}")))?;
-    if url.contains("sslmode=require") || url.contains("sslmode=verify") {
-        return Err(Error::invalid("path", "TLS connections to PostgreSQL are not supported by this build yet"));
-    }
-    let mut client = config.connect(NoTls).map_err(|e| Error::Storage(format!("cannot connect to PostgreSQL: {e}")))?;
+    let tls = super::pg_tls::from_url(url)?;
+    let mut config: postgres::Config =
+        tls.url.parse().map_err(|e| Error::invalid("path", format!("not a PostgreSQL URL: {e}")))?;
+    config.ssl_mode(tls.mode);
+    let manager = Manager { config, tls: tls.connector };
+    let mut client =
+        manager.connect_client().map_err(|e| Error::Storage(format!("cannot connect to PostgreSQL: {}", chain(&e))))?;
     migrate(&mut client)?;
     drop(client);
     r2d2::Pool::builder()
@@ -87,8 +99,22 @@ pub(crate) fn open(url: &str) -> Result<Pool> {
         .test_on_check_out(false)
         .connection_timeout(CHECKOUT_TIMEOUT)
         .error_handler(Box::new(r2d2::NopErrorHandler))
-        .build(Manager { config })
+        .build(manager)
         .map_err(|e| Error::Storage(format!("cannot connect to PostgreSQL: {e}")))
+}
+
+/// An error with its causes ("error performing TLS handshake: invalid peer certificate: ...").
+fn chain(e: &dyn StdError) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let more = c.to_string();
+        if !text.contains(&more) {
+            text = format!("{text}: {more}");
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// A connection of the pool, for one call.
