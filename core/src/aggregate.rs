@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::categories;
 use crate::error::{Error, Result};
-use crate::guilds::{load_guild, Guild};
+use crate::guilds::Guild;
 use crate::store::Engine;
 use crate::time::{self, floor_second, Millis, Timeframe};
 use crate::wire::{self, hours, Timestamp};
@@ -490,9 +490,8 @@ impl Engine {
     /// assert_eq!((s.total_time_seconds, s.total_users, s.active_sessions), (0, 0, 0));
     /// ```
     pub fn guild_status(&self, guild_id: i64) -> Result<GuildStatus> {
-        self.settle_guild(guild_id)?;
         let now = floor_second(self.now_ms());
-        self.read(|tx| {
+        self.read_guild(guild_id, now, |tx, _| {
             let mut categories = BTreeMap::new();
             let mut total = 0;
             let mut stmt = tx.prepare_cached(
@@ -530,11 +529,9 @@ impl Engine {
         if !(1..=1000).contains(&limit) {
             return Err(Error::invalid("limit", "must be 1 to 1000"));
         }
-        self.settle_guild(q.guild_id)?;
         // "Now" is floored to the second once, before any window or running piece is built.
         let now = floor_second(self.now_ms());
-        self.read(|tx| {
-            let guild = load_guild(tx, q.guild_id)?;
+        self.read_guild(q.guild_id, now, |tx, guild| {
             let (tf, w) = resolve(&guild, q.timeframe.as_deref(), "all", q.from, q.to, now)?;
             let w = w.whole_seconds();
             let cat = q.category.as_deref().map(|c| categories::find(tx, guild.id, c)).transpose()?;
@@ -582,11 +579,9 @@ impl Engine {
         if !group_by.iter().all(|k| seen.insert(*k)) {
             return Err(Error::invalid("group_by", "each key at most once"));
         }
-        self.settle_guild(q.guild_id)?;
         // "Now" is floored to the second once, before any window or running piece is built.
         let now = floor_second(self.now_ms());
-        self.read(|tx| {
-            let guild = load_guild(tx, q.guild_id)?;
+        self.read_guild(q.guild_id, now, |tx, guild| {
             let (tf, w) = resolve(&guild, q.timeframe.as_deref(), "week", q.from, q.to, now)?;
             let w = w.whole_seconds();
             let cat = q.category.as_deref().map(|c| categories::find(tx, guild.id, c)).transpose()?;

@@ -4,7 +4,8 @@ use crate::storage::{params, Tx};
 use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::guilds::{ensure_guild, load_guild};
+use crate::guilds::{ensure_guild, load_guild, Guild};
+use crate::time::Millis;
 use crate::store::Engine;
 use crate::wire;
 
@@ -274,6 +275,28 @@ impl Engine {
                 tx.execute(sql, params![c.id, guild_id])?;
             }
             Ok(())
+        })
+    }
+
+    /// Runs `f` on a consistent snapshot of a guild whose running sessions are settled at `now`
+    /// (none past the guild's maximum length). The settings and the check are one query; in the
+    /// rare case a session is due, it is closed and `f` runs in that same write transaction.
+    pub(crate) fn read_guild<T>(&self, guild_id: i64, now: Millis, mut f: impl FnMut(&Tx<'_>, &Guild) -> Result<T>) -> Result<T> {
+        let first = self.read(|tx| {
+            let (guild, due) = crate::guilds::load_guild_due(tx, guild_id, now)?;
+            if due {
+                return Ok(None);
+            }
+            f(tx, &guild).map(Some)
+        })?;
+        if let Some(out) = first {
+            return Ok(out);
+        }
+        self.write(|tx| {
+            let g = load_guild(tx, guild_id)?;
+            crate::sessions::settle(tx, &g, now)?;
+            // `settle` may have raised the longest-session bound.
+            f(tx, &load_guild(tx, guild_id)?)
         })
     }
 

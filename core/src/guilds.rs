@@ -1,6 +1,6 @@
 //! Guild settings and people: users, guild admins, trust levels, look-ups.
 
-use crate::storage::{params, Tx};
+use crate::storage::{params, MultiRow, Param, Tx};
 use chrono::Weekday;
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
@@ -57,28 +57,65 @@ pub(crate) fn load_guild(tx: &Tx<'_>, guild_id: i64) -> Result<Guild> {
             "SELECT timezone, week_start, max_session_seconds, allow_overlap, heartbeat_timeout_seconds, longest_session_ms
              FROM guilds WHERE guild_id = ?1",
         )?
-        .query_opt([guild_id], |r| {
-            Ok((
-                r.get::<String>(0)?,
-                r.get::<String>(1)?,
-                r.get::<Option<i64>>(2)?,
-                r.get::<bool>(3)?,
-                r.get::<i64>(4)?,
-                r.get::<i64>(5)?,
-            ))
-        })?;
-    let Some((tz, week_start, max_s, allow_overlap, timeout, longest)) = row else {
-        return Ok(Guild::defaults(guild_id));
-    };
-    Ok(Guild {
-        id: guild_id,
-        tz: time::parse_zone(&tz)?,
-        week_start: time::parse_weekday(&week_start)?,
-        max_session_ms: max_s.map(|s| s * 1000),
-        allow_overlap,
-        heartbeat_timeout_s: timeout,
-        longest_session_ms: longest,
-    })
+        .query_opt([guild_id], |r| GuildRow::read(r, false))?;
+    row.map_or_else(|| Ok(Guild::defaults(guild_id)), |r| r.into_guild(guild_id))
+}
+
+/// [`load_guild`], and whether a running session of the guild has passed the guild's maximum
+/// length at `now` (so must be closed before a read), in one query.
+pub(crate) fn load_guild_due(tx: &Tx<'_>, guild_id: i64, now: Millis) -> Result<(Guild, bool)> {
+    let row = tx
+        .prepare_cached(
+            "SELECT timezone, week_start, max_session_seconds, allow_overlap, heartbeat_timeout_seconds, longest_session_ms,
+                    max_session_seconds IS NOT NULL AND EXISTS (SELECT 1 FROM sessions WHERE guild_id = ?1 AND end_ms IS NULL
+                      AND start_ms + max_session_seconds * 1000 <= ?2)
+             FROM guilds WHERE guild_id = ?1",
+        )?
+        .query_opt(params![guild_id, now], |r| GuildRow::read(r, true))?;
+    match row {
+        Some(r) => {
+            let due = r.due;
+            Ok((r.into_guild(guild_id)?, due))
+        }
+        None => Ok((Guild::defaults(guild_id), false)),
+    }
+}
+
+/// A `guilds` row as read.
+struct GuildRow {
+    tz: String,
+    week_start: String,
+    max_s: Option<i64>,
+    allow_overlap: bool,
+    timeout: i64,
+    longest: i64,
+    due: bool,
+}
+
+impl GuildRow {
+    fn read(r: &crate::storage::Row<'_>, with_due: bool) -> Result<GuildRow> {
+        Ok(GuildRow {
+            tz: r.get(0)?,
+            week_start: r.get(1)?,
+            max_s: r.get(2)?,
+            allow_overlap: r.get(3)?,
+            timeout: r.get(4)?,
+            longest: r.get(5)?,
+            due: if with_due { r.get::<Option<bool>>(6)?.unwrap_or(false) } else { false },
+        })
+    }
+
+    fn into_guild(self, guild_id: i64) -> Result<Guild> {
+        Ok(Guild {
+            id: guild_id,
+            tz: time::parse_zone(&self.tz)?,
+            week_start: time::parse_weekday(&self.week_start)?,
+            max_session_ms: self.max_s.map(|s| s * 1000),
+            allow_overlap: self.allow_overlap,
+            heartbeat_timeout_s: self.timeout,
+            longest_session_ms: self.longest,
+        })
+    }
 }
 
 /// Creates the guild row with default settings if it does not exist yet.
@@ -91,11 +128,21 @@ pub(crate) fn ensure_guild(tx: &Tx<'_>, guild_id: i64, now: Millis) -> Result<()
 /// Creates a user seen for the first time (username = the id until the host sets one) and
 /// records their membership of the guild.
 pub(crate) fn ensure_member(tx: &Tx<'_>, guild_id: i64, user_id: i64, now: Millis) -> Result<()> {
-    tx.prepare_cached("INSERT OR IGNORE INTO users (user_id, username, created_at) VALUES (?1, ?2, ?3)")?
-        .execute(params![user_id, user_id.to_string(), now])?;
-    tx.prepare_cached("INSERT OR IGNORE INTO guild_members (guild_id, user_id) VALUES (?1, ?2)")?
-        .execute(params![guild_id, user_id])?;
-    Ok(())
+    ensure_members(tx, guild_id, &[user_id], now)
+}
+
+/// [`ensure_member`] for many users at once (each at most once), in multi-row statements.
+pub(crate) fn ensure_members(tx: &Tx<'_>, guild_id: i64, users: &[i64], now: Millis) -> Result<()> {
+    static USERS: MultiRow =
+        MultiRow::new("INSERT OR IGNORE INTO users (user_id, username, created_at) VALUES", 1, "(#, #, ?1)", "");
+    static MEMBERS: MultiRow =
+        MultiRow::new("INSERT OR IGNORE INTO guild_members (guild_id, user_id) VALUES", 1, "(?1, #)", "");
+    let names: Vec<String> = users.iter().map(i64::to_string).collect();
+    let rows: Vec<&dyn Param> =
+        users.iter().zip(&names).flat_map(|(u, n)| [u as &dyn Param, n as &dyn Param]).collect();
+    USERS.execute(tx, params![now], &rows)?;
+    let rows: Vec<&dyn Param> = users.iter().map(|u| u as &dyn Param).collect();
+    MEMBERS.execute(tx, params![guild_id], &rows)
 }
 
 /// A guild's settings as returned to hosts.

@@ -4,7 +4,9 @@
 //! inside the same transaction as the change, so the rollups always equal a recomputation from
 //! the sessions table. Running sessions are never rolled up; reads add them up to "now".
 
-use crate::storage::{params, Tx};
+use std::collections::HashMap;
+
+use crate::storage::{params, MultiRow, Param, Tx};
 
 use crate::error::Result;
 use crate::guilds::Guild;
@@ -43,35 +45,75 @@ pub(crate) fn apply(tx: &Tx<'_>, guild: &Guild, c: Contribution, sign: i64, coun
     add_totals(tx, guild.id, c.user_id, c.category_id, sign * seconds, count)
 }
 
+/// Adds to one (local day, user, category) rollup row per row of `(day, user, category,
+/// seconds)`, each key at most once.
+static ADD_DAYS: MultiRow = MultiRow::new(
+    "INSERT INTO rollup_day (guild_id, day, user_id, category_id, seconds) VALUES",
+    1,
+    "(?1, #, #, #, #)",
+    "ON CONFLICT (guild_id, day, user_id, category_id) DO UPDATE SET seconds = rollup_day.seconds + excluded.seconds",
+);
+
+/// Adds to a user's totals in a category, per row of `(user, category, seconds, sessions)`.
+static ADD_USER_CAT: MultiRow = MultiRow::new(
+    "INSERT INTO totals_user_cat (guild_id, user_id, category_id, seconds, sessions) VALUES",
+    1,
+    "(?1, #, #, #, #)",
+    "ON CONFLICT (guild_id, user_id, category_id) DO UPDATE SET seconds = totals_user_cat.seconds + excluded.seconds,
+       sessions = totals_user_cat.sessions + excluded.sessions",
+);
+
+/// Adds to a user's totals, per row of `(user, seconds, sessions)`.
+static ADD_USER: MultiRow = MultiRow::new(
+    "INSERT INTO totals_user (guild_id, user_id, seconds, sessions) VALUES",
+    1,
+    "(?1, #, #, #)",
+    "ON CONFLICT (guild_id, user_id) DO UPDATE SET seconds = totals_user.seconds + excluded.seconds,
+       sessions = totals_user.sessions + excluded.sessions",
+);
+
+/// Adds to a category's totals, per row of `(category, seconds, sessions)`.
+static ADD_CAT: MultiRow = MultiRow::new(
+    "INSERT INTO totals_cat (guild_id, category_id, seconds, sessions) VALUES",
+    1,
+    "(?1, #, #, #)",
+    "ON CONFLICT (guild_id, category_id) DO UPDATE SET seconds = totals_cat.seconds + excluded.seconds,
+       sessions = totals_cat.sessions + excluded.sessions",
+);
+
 /// Adds seconds and a session count to the all-time totals of a user in a category, of the
 /// user, and of the category.
 fn add_totals(tx: &Tx<'_>, guild_id: i64, user: i64, cat: i64, seconds: i64, count: i64) -> Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO totals_user_cat (guild_id, user_id, category_id, seconds, sessions) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (guild_id, user_id, category_id) DO UPDATE SET seconds = totals_user_cat.seconds + ?4, sessions = totals_user_cat.sessions + ?5",
-    )?
-    .execute(params![guild_id, user, cat, seconds, count])?;
-    tx.prepare_cached(
-        "INSERT INTO totals_user (guild_id, user_id, seconds, sessions) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (guild_id, user_id) DO UPDATE SET seconds = totals_user.seconds + ?3, sessions = totals_user.sessions + ?4",
-    )?
-    .execute(params![guild_id, user, seconds, count])?;
-    tx.prepare_cached(
-        "INSERT INTO totals_cat (guild_id, category_id, seconds, sessions) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (guild_id, category_id) DO UPDATE SET seconds = totals_cat.seconds + ?3, sessions = totals_cat.sessions + ?4",
-    )?
-    .execute(params![guild_id, cat, seconds, count])?;
-    Ok(())
+    write_totals(tx, guild_id, &[((user, cat), (seconds, count))])
+}
+
+/// Adds (seconds, sessions) per (user, category) to the three totals tables, in multi-row
+/// statements (each key once per statement, as an upsert requires).
+fn write_totals(tx: &Tx<'_>, guild_id: i64, user_cat: &[((i64, i64), (i64, i64))]) -> Result<()> {
+    let mut users: HashMap<i64, (i64, i64)> = HashMap::new();
+    let mut cats: HashMap<i64, (i64, i64)> = HashMap::new();
+    for &((u, c), (secs, n)) in user_cat {
+        for slot in [users.entry(u).or_default(), cats.entry(c).or_default()] {
+            slot.0 += secs;
+            slot.1 += n;
+        }
+    }
+    let rows: Vec<[i64; 4]> = user_cat.iter().map(|&((u, c), (s, n))| [u, c, s, n]).collect();
+    ADD_USER_CAT.execute(tx, params![guild_id], &flat(&rows))?;
+    let rows: Vec<[i64; 3]> = users.into_iter().map(|(u, (s, n))| [u, s, n]).collect();
+    ADD_USER.execute(tx, params![guild_id], &flat(&rows))?;
+    let rows: Vec<[i64; 3]> = cats.into_iter().map(|(c, (s, n))| [c, s, n]).collect();
+    ADD_CAT.execute(tx, params![guild_id], &flat(&rows))
+}
+
+/// The values of rows of integers, in order, as statement parameters.
+fn flat<const N: usize>(rows: &[[i64; N]]) -> Vec<&dyn Param> {
+    rows.iter().flat_map(|r| r.iter().map(|v| v as &dyn Param)).collect()
 }
 
 /// Adds seconds to one (local day, user, category) rollup row.
 fn add_day(tx: &Tx<'_>, guild_id: i64, day: i32, user: i64, cat: i64, seconds: i64) -> Result<()> {
-    tx.prepare_cached(
-        "INSERT INTO rollup_day (guild_id, day, user_id, category_id, seconds) VALUES (?1, ?2, ?3, ?4, ?5)
-         ON CONFLICT (guild_id, day, user_id, category_id) DO UPDATE SET seconds = rollup_day.seconds + ?5",
-    )?
-    .execute(params![guild_id, day, user, cat, seconds])?;
-    Ok(())
+    ADD_DAYS.execute(tx, params![guild_id], &flat(&[[i64::from(day), user, cat, seconds]]))
 }
 
 /// Raises the guild's bound on the longest session.
@@ -106,12 +148,11 @@ impl Pending {
 
     /// Writes the sums.
     pub(crate) fn write(self, tx: &Tx<'_>, guild: &Guild) -> Result<()> {
-        for ((day, user, cat), secs) in self.days {
-            add_day(tx, guild.id, day, user, cat, secs)?;
-        }
-        for ((user, cat), (secs, n)) in self.user_cat {
-            add_totals(tx, guild.id, user, cat, secs, n)?;
-        }
+        let days: Vec<[i64; 4]> =
+            self.days.into_iter().map(|((day, user, cat), secs)| [i64::from(day), user, cat, secs]).collect();
+        ADD_DAYS.execute(tx, params![guild.id], &flat(&days))?;
+        let user_cat: Vec<_> = self.user_cat.into_iter().collect();
+        write_totals(tx, guild.id, &user_cat)?;
         if self.longest > guild.longest_session_ms {
             raise_longest(tx, guild.id, self.longest)?;
         }

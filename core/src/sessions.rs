@@ -3,12 +3,12 @@
 
 use std::collections::{HashMap, HashSet};
 
-use crate::storage::{params, Tx};
+use crate::storage::{params, MultiRow, Param, Tx};
 use serde::{Deserialize, Serialize};
 
 use crate::categories;
 use crate::error::{Error, Result};
-use crate::guilds::{ensure_guild, ensure_member, load_guild, Guild};
+use crate::guilds::{ensure_guild, ensure_member, ensure_members, load_guild, Guild};
 use crate::rollup::{self, Contribution};
 use crate::store::{time_ordered_base62, Engine};
 use crate::time::{floor_second, Millis};
@@ -310,17 +310,26 @@ fn is_stored(tx: &Tx<'_>, guild_id: i64, user_id: i64, category_id: i64, start: 
     .query_row(params![guild_id, user_id, start, end, category_id], |r| r.get(0))
 }
 
-/// The latest end of a user's closed sessions in a guild (`i64::MIN` for none), or `None` if a
-/// session of theirs runs. Reads an index range as wide as the guild's longest session.
-fn latest_end(tx: &Tx<'_>, guild: &Guild, user_id: i64) -> Result<Option<Millis>> {
-    let (running, latest): (bool, Option<Millis>) = tx
-        .prepare_cached(
-            "SELECT EXISTS (SELECT 1 FROM sessions INDEXED BY sessions_running WHERE guild_id = ?1 AND user_id = ?2 AND end_ms IS NULL),
-                    (SELECT MAX(end_ms) FROM sessions WHERE guild_id = ?1 AND user_id = ?2
-                       AND start_ms >= (SELECT MAX(start_ms) FROM sessions WHERE guild_id = ?1 AND user_id = ?2) - ?3)",
-        )?
-        .query_row(params![guild.id, user_id, guild.longest_session_ms], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    Ok(if running { None } else { Some(latest.unwrap_or(i64::MIN)) })
+/// Per user, the latest end of their closed sessions in a guild (`i64::MIN` for none), or `None`
+/// if a session of theirs runs. Reads, per user, an index range as wide as the guild's longest
+/// session; many users in one statement on PostgreSQL.
+fn latest_ends(tx: &Tx<'_>, guild: &Guild, users: &[i64]) -> Result<HashMap<i64, Option<Millis>>> {
+    static LATEST: MultiRow = MultiRow::new(
+        "SELECT u.column1,
+                EXISTS (SELECT 1 FROM sessions INDEXED BY sessions_running WHERE guild_id = ?1 AND user_id = u.column1 AND end_ms IS NULL),
+                (SELECT MAX(end_ms) FROM sessions WHERE guild_id = ?1 AND user_id = u.column1
+                   AND start_ms >= (SELECT MAX(start_ms) FROM sessions WHERE guild_id = ?1 AND user_id = u.column1) - ?2)
+         FROM (VALUES",
+        2,
+        "(CAST(# AS BIGINT))",
+        ") AS u",
+    );
+    let rows: Vec<&dyn Param> = users.iter().map(|u| u as &dyn Param).collect();
+    let found = LATEST.run(tx, params![guild.id, guild.longest_session_ms], &rows, |r| {
+        let (user, running, latest): (i64, bool, Option<Millis>) = (r.get(0)?, r.get(1)?, r.get(2)?);
+        Ok((user, if running { None } else { Some(latest.unwrap_or(i64::MIN)) }))
+    })?;
+    Ok(found.into_iter().collect())
 }
 
 /// Whether any running session of the guild has passed the guild's maximum length.
@@ -421,6 +430,52 @@ fn insert(
     let row = insert_row(tx, guild, user_id, cat, e, now)?;
     rollup::apply(tx, guild, row.contribution(), 1, 1)?;
     Ok(row)
+}
+
+/// Closed sessions of an import not yet written: stored by multi-row statements.
+#[derive(Default)]
+struct NewRows {
+    ids: Vec<String>,
+    numbers: Vec<[i64; 5]>,
+    descriptions: Vec<Option<String>>,
+}
+
+impl NewRows {
+    #[allow(clippy::too_many_arguments)]
+    fn push(
+        &mut self,
+        id: String,
+        user: i64,
+        cat: i64,
+        description: Option<String>,
+        start: Millis,
+        end: Millis,
+        billable: bool,
+    ) {
+        self.ids.push(id);
+        self.numbers.push([user, cat, start, end, i64::from(billable)]);
+        self.descriptions.push(description);
+    }
+
+    /// Writes the waiting rows (none is a no-op).
+    fn write(&mut self, tx: &Tx<'_>, guild_id: i64, now: Millis) -> Result<()> {
+        static INSERT: MultiRow = MultiRow::new(
+            "INSERT INTO sessions (public_id, guild_id, user_id, category_id, description, start_ms, end_ms, billable, created_at, updated_at) VALUES",
+            2,
+            "(#, ?1, #, #, #, #, #, #, ?2, ?2)",
+            "",
+        );
+        if self.ids.is_empty() {
+            return Ok(());
+        }
+        let mut values: Vec<&dyn Param> = Vec::with_capacity(self.ids.len() * 7);
+        for ((id, n), d) in self.ids.iter().zip(&self.numbers).zip(&self.descriptions) {
+            values.extend_from_slice(&[id as &dyn Param, &n[0], &n[1], d, &n[2], &n[3], &n[4]]);
+        }
+        INSERT.execute(tx, params![guild_id, now], &values)?;
+        *self = NewRows::default();
+        Ok(())
+    }
 }
 
 /// Stores a session row without its rollups (the caller adds them).
@@ -620,44 +675,64 @@ impl Engine {
         let mut ids = Vec::with_capacity(items.len());
         let stored = self.with_guild(batch.guild_id, |tx, stored_guild, now| {
             let mut guild = stored_guild.clone();
-            let mut categories: HashMap<String, categories::CategoryRef> = HashMap::new();
-            let mut members: HashSet<i64> = HashSet::new();
-            let mut pending = rollup::Pending::default();
-            // Per user, the latest end of any of their sessions (stored or from this batch), or
-            // `None` while a session of theirs runs: an entry starting at or after it overlaps
-            // nothing, so history imported in order needs one look-up per user, not per entry.
-            let mut frontier: HashMap<i64, Option<Millis>> = HashMap::new();
+            // Each category once; an entry naming a missing or archived one is refused.
+            let mut categories: HashMap<String, std::result::Result<categories::CategoryRef, serde_json::Value>> =
+                HashMap::new();
+            let mut ready = Vec::with_capacity(items.len());
             for (index, (it, start, end)) in items {
-                let attempt = (|| {
-                    let cat = match categories.get(&it.category) {
-                        Some(c) => c.clone(),
-                        None => {
-                            let c = categories::find_open(tx, guild.id, &it.category)?;
-                            categories.insert(it.category.clone(), c.clone());
-                            c
-                        }
+                if !categories.contains_key(&it.category) {
+                    let found = match categories::find_open(tx, guild.id, &it.category) {
+                        Err(e @ Error::Storage(_)) => return Err(e),
+                        found => found.map_err(|e| e.to_json()),
                     };
-                    if members.insert(it.user_id) {
-                        ensure_member(tx, guild.id, it.user_id, now)?;
-                        frontier.insert(it.user_id, latest_end(tx, stored_guild, it.user_id)?);
-                    }
-                    if lenient && is_stored(tx, guild.id, it.user_id, cat.id, start, end)? {
-                        return Ok(None);
+                    categories.insert(it.category.clone(), found);
+                }
+                match &categories[&it.category] {
+                    Ok(cat) => ready.push((index, it, cat.clone(), start, end)),
+                    Err(e) => errors.push(ImportError { index, error: e.clone() }),
+                }
+            }
+            // The batch's users, made members at once, with, per user, the latest end of any of
+            // their sessions (stored or from this batch), or `None` while a session of theirs
+            // runs: an entry starting at or after it overlaps nothing, so history imported in
+            // order needs no look-up per entry.
+            let mut users: Vec<i64> = Vec::new();
+            let mut seen = HashSet::new();
+            for (_, it, ..) in &ready {
+                if seen.insert(it.user_id) {
+                    users.push(it.user_id);
+                }
+            }
+            ensure_members(tx, guild.id, &users, now)?;
+            let mut frontier = latest_ends(tx, stored_guild, &users)?;
+            let mut pending = rollup::Pending::default();
+            // New rows wait here and are written in multi-row statements: before any read of
+            // the sessions table (an overlap check, a duplicate check), and at the end.
+            let mut rows = NewRows::default();
+            for (index, it, cat, start, end) in ready {
+                let attempt = (|| {
+                    if lenient {
+                        rows.write(tx, guild.id, now)?;
+                        if is_stored(tx, guild.id, it.user_id, cat.id, start, end)? {
+                            return Ok(None);
+                        }
                     }
                     let front = frontier.get(&it.user_id).copied().flatten();
                     if front.is_none_or(|f| start < f) {
+                        rows.write(tx, guild.id, now)?;
                         check_overlap(tx, &guild, it.user_id, 0, start, Some(end))?;
                     }
                     if let Some(Some(f)) = frontier.get_mut(&it.user_id) {
                         *f = (*f).max(end);
                     }
-                    let e = Insert { start, end: Some(end), billable: it.billable, description: it.description };
-                    let row = insert_row(tx, &guild, it.user_id, &cat, &e, now)?;
-                    pending.add(&guild, row.contribution());
+                    let public_id = format!("ses_{}", time_ordered_base62(now, 10)?);
+                    pending
+                        .add(&guild, Contribution { user_id: it.user_id, category_id: cat.id, start, end: Some(end) });
+                    rows.push(public_id.clone(), it.user_id, cat.id, it.description, start, end, it.billable);
                     // The stored bound moved with this entry; later entries' overlap checks
                     // must read as wide a range.
                     guild.longest_session_ms = guild.longest_session_ms.max(end - start);
-                    Ok(Some(row.public_id))
+                    Ok(Some(public_id))
                 })();
                 match attempt {
                     Ok(Some(id)) => ids.push(id),
@@ -667,6 +742,7 @@ impl Engine {
                 }
             }
             if errors.is_empty() || lenient {
+                rows.write(tx, guild.id, now)?;
                 pending.write(tx, stored_guild)?;
                 Ok(true)
             } else {

@@ -1,10 +1,14 @@
 //! `import_entries`: history in batches, with every rule of a single entry, all or nothing.
 
+mod common;
+
 use serde_json::{json, Value};
 use timeledger::*;
 
-fn engine() -> Engine {
-    let e = Engine::open(":memory:").unwrap();
+/// A new engine (on PostgreSQL when `TIMELEDGER_TEST_POSTGRES` is set) with a category and an
+/// archived one.
+fn engine(name: &str) -> Engine {
+    let e = common::fresh_engine(&format!("import_{name}"));
     e.set_now(Some(Timestamp::parse("2026-06-01T00:00:00Z").unwrap().millis())).unwrap();
     e.call("create_category", json!({"guild_id": 1, "name": "Dev"})).unwrap();
     e.call("create_category", json!({"guild_id": 1, "name": "Old"})).unwrap();
@@ -22,7 +26,7 @@ fn import(e: &Engine, entries: Vec<Value>) -> Value {
 
 #[test]
 fn a_batch_is_stored_whole_with_the_same_totals_as_single_entries() {
-    let (bulk, single) = (engine(), engine());
+    let (bulk, single) = (engine("a_batch_is_stored_wh_bulk"), engine("a_batch_is_stored_wh_single"));
     let entries: Vec<Value> = (0..300)
         .map(|i| {
             let day = 1 + i % 28;
@@ -49,7 +53,7 @@ fn a_batch_is_stored_whole_with_the_same_totals_as_single_entries() {
 
 #[test]
 fn one_refused_entry_stores_nothing_and_every_refusal_is_named() {
-    let e = engine();
+    let e = engine("one_refused_entry_stores");
     import(&e, vec![entry(2, "2026-03-01T09:00:00Z", "2026-03-01T10:00:00Z")]);
     let r = import(
         &e,
@@ -90,7 +94,7 @@ fn one_refused_entry_stores_nothing_and_every_refusal_is_named() {
 
 #[test]
 fn a_long_entry_early_in_the_batch_widens_the_overlap_check_of_later_ones() {
-    let e = engine();
+    let e = engine("a_long_entry_early_in_th");
     // The guild's longest session so far is 30 minutes; the batch brings a 10-hour one, then an
     // entry inside it that starts 9 hours after it.
     import(&e, vec![entry(2, "2026-03-01T09:00:00Z", "2026-03-01T09:30:00Z")]);
@@ -121,7 +125,7 @@ fn a_long_entry_early_in_the_batch_widens_the_overlap_check_of_later_ones() {
 
 #[test]
 fn batches_are_bounded_and_empty_ones_store_nothing() {
-    let e = engine();
+    let e = engine("batches_are_bounded_and_");
     let too_many: Vec<Value> = (0..=MAX_IMPORT_BATCH).map(|_| json!({})).collect();
     let err = e.call("import_entries", json!({"guild_id": 1, "entries": too_many})).unwrap_err();
     assert_eq!(err.field(), Some("entries"));
@@ -132,7 +136,7 @@ fn batches_are_bounded_and_empty_ones_store_nothing() {
 
 #[test]
 fn entries_in_order_after_a_user_s_history_and_around_a_running_session_keep_the_overlap_rule() {
-    let e = engine();
+    let e = engine("entries_in_order_after_a");
     import(&e, vec![entry(2, "2026-03-01T09:00:00Z", "2026-03-01T10:00:00Z")]);
     // Back to back with the stored one (half-open intervals), then later: stored.
     let r = import(
@@ -157,4 +161,35 @@ fn entries_in_order_after_a_user_s_history_and_around_a_running_session_keep_the
     let r = import(&e, vec![entry(4, "2026-05-31T09:00:00Z", "2026-05-31T10:00:00Z")]);
     assert_eq!(r["errors"][0]["error"]["code"], "SESSION_OVERLAP");
     assert_eq!(import(&e, vec![entry(4, "2026-05-29T09:00:00Z", "2026-05-29T10:00:00Z")])["imported"], 1);
+}
+
+#[test]
+fn a_batch_of_many_users_and_days_equals_single_entries() {
+    // More users and rollup rows than one multi-row statement holds on PostgreSQL (256 rows).
+    let (bulk, single) = (engine("many_bulk"), engine("many_single"));
+    let entries: Vec<Value> = (0..700)
+        .map(|i| {
+            let (user, day, hour) = (1000 + i % 350, 1 + (i % 350) % 13 + 13 * (i / 350), 8 + (i / 350) * 3);
+            entry(
+                user,
+                &format!("2026-04-{day:02}T{hour:02}:00:00Z"),
+                &format!("2026-04-{:02}T{hour:02}:20:00Z", day + 1),
+            )
+        })
+        .collect();
+    let r = import(&bulk, entries.clone());
+    assert_eq!((r["imported"].as_u64(), r["errors"].as_array().unwrap().len()), (Some(700), 0), "{r}");
+    for mut e in entries {
+        e["guild_id"] = json!(1);
+        single.call("add_entry", e).unwrap();
+    }
+    for (op, args) in [
+        ("guild_status", json!({"guild_id": 1})),
+        ("leaderboard", json!({"guild_id": 1, "timeframe": "all", "limit": 100})),
+        ("report", json!({"guild_id": 1, "timeframe": "all", "group_by": ["user", "day"]})),
+        ("list_categories", json!({"guild_id": 1})),
+    ] {
+        assert_eq!(bulk.call(op, args.clone()).unwrap(), single.call(op, args).unwrap(), "{op}");
+    }
+    assert_eq!(bulk.call("list_sessions", json!({"guild_id": 1})).unwrap()["meta"]["total"], 700);
 }
