@@ -5,8 +5,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
 use crate::guilds::{ensure_guild, load_guild, Guild};
-use crate::time::Millis;
 use crate::store::Engine;
+use crate::time::Millis;
 use crate::wire;
 
 /// A category with its totals (all time, running sessions counted up to now).
@@ -281,7 +281,12 @@ impl Engine {
     /// Runs `f` on a consistent snapshot of a guild whose running sessions are settled at `now`
     /// (none past the guild's maximum length). The settings and the check are one query; in the
     /// rare case a session is due, it is closed and `f` runs in that same write transaction.
-    pub(crate) fn read_guild<T>(&self, guild_id: i64, now: Millis, mut f: impl FnMut(&Tx<'_>, &Guild) -> Result<T>) -> Result<T> {
+    pub(crate) fn read_guild<T>(
+        &self,
+        guild_id: i64,
+        now: Millis,
+        mut f: impl FnMut(&Tx<'_>, &Guild) -> Result<T>,
+    ) -> Result<T> {
         let first = self.read(|tx| {
             let (guild, due) = crate::guilds::load_guild_due(tx, guild_id, now)?;
             if due {

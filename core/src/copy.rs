@@ -128,6 +128,9 @@ impl Engine {
                 Ok(())
             })
         })?;
+        // A bulk load leaves PostgreSQL without statistics of what it loaded: without them each
+        // guild is planned as nearly empty (and a user's sessions found by scanning the guild).
+        target.db.analyze_all()?;
         self.check_copy(target, &mut summary)?;
         Ok(summary)
     }

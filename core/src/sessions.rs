@@ -752,12 +752,36 @@ impl Engine {
         });
         errors.sort_by_key(|e| e.index);
         match stored {
-            Ok(_) => Ok((ImportResult { imported: ids.len(), session_ids: ids, errors }, duplicates)),
+            Ok(_) => {
+                self.imported(batch.guild_id, ids.len())?;
+                Ok((ImportResult { imported: ids.len(), session_ids: ids, errors }, duplicates))
+            }
             Err(e) if !errors.is_empty() && e.field() == Some("entries") => {
                 Ok((ImportResult { imported: 0, session_ids: Vec::new(), errors }, 0))
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// Counts sessions imported into a guild; each time the count doubles (from 1,000 on), the
+    /// database's statistics of the sessions table are refreshed, so a guild loaded in bulk is
+    /// planned at its size ([`crate::storage::Db::analyze_sessions`]; nothing on SQLite).
+    fn imported(&self, guild_id: i64, n: usize) -> Result<()> {
+        const FIRST: u64 = 1_000;
+        let due = {
+            let mut map = self.import_counts.lock().unwrap_or_else(|p| p.into_inner());
+            let (count, next) = map.entry(guild_id).or_insert((0, FIRST));
+            *count += n as u64;
+            let due = *count >= *next;
+            if due {
+                *next = (*count * 2).max(FIRST);
+            }
+            due
+        };
+        if due {
+            self.db.analyze_sessions()?;
+        }
+        Ok(())
     }
 
     /// The guild's running sessions (who is clocked in now), earliest start first.

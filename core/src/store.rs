@@ -321,7 +321,7 @@ pub const SCHEMA_VERSION: i64 = MIGRATIONS.len() as i64;
 /// assert_eq!(engine.schema_version().unwrap(), timeledger::SCHEMA_VERSION);
 /// ```
 pub struct Engine {
-    db: Db,
+    pub(crate) db: Db,
     clock: Arc<dyn Clock>,
     /// When not `i64::MIN`, the frozen "now" set by [`Engine::set_now`].
     frozen: AtomicI64,
@@ -335,6 +335,9 @@ pub struct Engine {
     entities: crate::heartbeats::EntityCache,
     /// (guild, user) memberships known to be committed (never deleted), to skip upserts.
     members: Mutex<std::collections::HashSet<(i64, i64)>>,
+    /// Per guild, sessions this engine imported, and the count at which it next refreshes the
+    /// database's statistics (see [`Engine::imported`]).
+    pub(crate) import_counts: Mutex<std::collections::HashMap<i64, (u64, u64)>>,
     /// Checkpoints the WAL of a file on a thread of its own (none for `:memory:`).
     _checkpointer: Option<Checkpointer>,
     /// The database file (none for `:memory:`), for reads on a connection of their own.
@@ -455,6 +458,7 @@ impl Engine {
             dims: Default::default(),
             entities: Default::default(),
             members: Default::default(),
+            import_counts: Default::default(),
         };
         // A new database gets the default tiers (every tier one indexed row away).
         engine.write(crate::keys::seed_default_tiers)?;

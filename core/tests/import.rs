@@ -193,3 +193,29 @@ fn a_batch_of_many_users_and_days_equals_single_entries() {
     }
     assert_eq!(bulk.call("list_sessions", json!({"guild_id": 1})).unwrap()["meta"]["total"], 700);
 }
+
+#[test]
+fn a_bulk_import_refreshes_postgres_statistics() {
+    // PostgreSQL plans a guild it has no statistics of as nearly empty; an import of 1,000
+    // sessions or more refreshes them (ANALYZE sets the table's row estimate).
+    let Some(server) = common::postgres_server() else { return };
+    let url = common::new_postgres_database(&server, "import_stats");
+    let e = Engine::open(&url).unwrap();
+    e.call("create_category", json!({"guild_id": 1, "name": "Dev"})).unwrap();
+    let estimate = || {
+        common::query_i64(
+            &url,
+            "SELECT reltuples::bigint + 0 * CAST(?1 AS BIGINT) FROM pg_class WHERE relname = 'sessions'",
+            0,
+        )
+    };
+    assert!(estimate() < 1000, "analyzed before any import");
+    let entries: Vec<Value> = (0..1000)
+        .map(|i| {
+            let day = 1 + i % 28;
+            entry(i, &format!("2026-03-{day:02}T09:00:00Z"), &format!("2026-03-{day:02}T10:00:00Z"))
+        })
+        .collect();
+    assert_eq!(import(&e, entries)["imported"], 1000);
+    assert_eq!(estimate(), 1000);
+}

@@ -241,6 +241,26 @@ impl Db {
             Db::Pg(pool) => pg::checkout(pool)?.transaction(mode, f),
         }
     }
+
+    /// Refreshes PostgreSQL's statistics of the sessions table after a bulk load, outside any
+    /// transaction (it blocks neither readers nor writers). PostgreSQL plans from statistics: a
+    /// guild they have not seen yet is planned as nearly empty, and a user's sessions are then
+    /// looked for by scanning the whole guild. SQLite names its indexes in the queries: nothing
+    /// to do there.
+    pub(crate) fn analyze_sessions(&self) -> Result<()> {
+        match self {
+            Db::Sqlite(_) => Ok(()),
+            Db::Pg(pool) => pg::checkout(pool)?.client.batch_execute("ANALYZE sessions").map_err(pg::pg_error),
+        }
+    }
+
+    /// [`Db::analyze_sessions`] for every table (after a copy into PostgreSQL).
+    pub(crate) fn analyze_all(&self) -> Result<()> {
+        match self {
+            Db::Sqlite(_) => Ok(()),
+            Db::Pg(pool) => pg::checkout(pool)?.client.batch_execute("ANALYZE").map_err(pg::pg_error),
+        }
+    }
 }
 
 /// Runs `f` in a transaction on a SQLite connection, committed only if `f` succeeds.
