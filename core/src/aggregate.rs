@@ -532,7 +532,7 @@ impl Engine {
         // "Now" is floored to the second once, before any window or running piece is built.
         let now = floor_second(self.now_ms());
         self.read_guild(q.guild_id, now, |tx, guild| {
-            let (tf, w) = resolve(&guild, q.timeframe.as_deref(), "all", q.from, q.to, now)?;
+            let (tf, w) = resolve(guild, q.timeframe.as_deref(), "all", q.from, q.to, now)?;
             let w = w.whole_seconds();
             let cat = q.category.as_deref().map(|c| categories::find(tx, guild.id, c)).transpose()?;
             let red = red_users(tx)?;
@@ -540,8 +540,8 @@ impl Engine {
             let need = q.offset.unwrap_or(0) as usize + limit as usize;
             let totals: Vec<(i64, i64)> = match (w.from, w.to) {
                 // All time: the first `need` from the index on totals, not every member.
-                (None, None) => top_all_time(tx, &guild, cat_id, now, need, &red)?,
-                _ => seconds_by_user(tx, &guild, w, cat_id, now)?.into_iter().collect(),
+                (None, None) => top_all_time(tx, guild, cat_id, now, need, &red)?,
+                _ => seconds_by_user(tx, guild, w, cat_id, now)?.into_iter().collect(),
             }
             .into_iter()
             .filter(|(u, s)| *s > 0 && !red.contains(u))
@@ -582,10 +582,10 @@ impl Engine {
         // "Now" is floored to the second once, before any window or running piece is built.
         let now = floor_second(self.now_ms());
         self.read_guild(q.guild_id, now, |tx, guild| {
-            let (tf, w) = resolve(&guild, q.timeframe.as_deref(), "week", q.from, q.to, now)?;
+            let (tf, w) = resolve(guild, q.timeframe.as_deref(), "week", q.from, q.to, now)?;
             let w = w.whole_seconds();
             let cat = q.category.as_deref().map(|c| categories::find(tx, guild.id, c)).transpose()?;
-            let cells = seconds_by_day(tx, &guild, w, cat.as_ref().map(|c| c.id), q.user_id, now)?;
+            let cells = seconds_by_day(tx, guild, w, cat.as_ref().map(|c| c.id), q.user_id, now)?;
             // Group keys ordered as asked: (user, category name, day).
             let mut groups: BTreeMap<Vec<(i64, String)>, i64> = BTreeMap::new();
             let mut names: HashMap<i64, String> = HashMap::new();

@@ -87,9 +87,12 @@ fn add_totals(tx: &Tx<'_>, guild_id: i64, user: i64, cat: i64, seconds: i64, cou
     write_totals(tx, guild_id, &[((user, cat), (seconds, count))])
 }
 
+/// ((user, category), (seconds, sessions)): a change of the totals.
+type UserCatDelta = ((i64, i64), (i64, i64));
+
 /// Adds (seconds, sessions) per (user, category) to the three totals tables, in multi-row
 /// statements (each key once per statement, as an upsert requires).
-fn write_totals(tx: &Tx<'_>, guild_id: i64, user_cat: &[((i64, i64), (i64, i64))]) -> Result<()> {
+fn write_totals(tx: &Tx<'_>, guild_id: i64, user_cat: &[UserCatDelta]) -> Result<()> {
     let mut users: HashMap<i64, (i64, i64)> = HashMap::new();
     let mut cats: HashMap<i64, (i64, i64)> = HashMap::new();
     for &((u, c), (secs, n)) in user_cat {

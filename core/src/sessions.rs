@@ -586,6 +586,7 @@ impl Engine {
                 switched_from,
             })
         })
+        .inspect(|_| self.sessions_added(input.guild_id, 1))
     }
 
     /// Clocks a user out; `NO_ACTIVE_SESSION` if nothing is running (including a session the
@@ -618,6 +619,7 @@ impl Engine {
             let e = Insert { start, end: Some(end), billable: input.billable, description: input.description.clone() };
             Ok(insert(tx, guild, input.user_id, &cat, &e, now)?.to_session(now))
         })
+        .inspect(|_| self.sessions_added(input.guild_id, 1))
     }
 
     /// Imports a batch of closed entries (history from another tool) in one transaction, with
@@ -753,7 +755,7 @@ impl Engine {
         errors.sort_by_key(|e| e.index);
         match stored {
             Ok(_) => {
-                self.imported(batch.guild_id, ids.len())?;
+                self.sessions_added(batch.guild_id, ids.len());
                 Ok((ImportResult { imported: ids.len(), session_ids: ids, errors }, duplicates))
             }
             Err(e) if !errors.is_empty() && e.field() == Some("entries") => {
@@ -763,11 +765,17 @@ impl Engine {
         }
     }
 
-    /// Counts sessions imported into a guild; each time the count doubles (from 1,000 on), the
-    /// database's statistics of the sessions table are refreshed, so a guild loaded in bulk is
-    /// planned at its size ([`crate::storage::Db::analyze_sessions`]; nothing on SQLite).
-    fn imported(&self, guild_id: i64, n: usize) -> Result<()> {
+    /// Counts sessions this engine added to a guild; each time the count doubles (from 1,000
+    /// on), the database's statistics of the sessions table are refreshed, so a guild that grew
+    /// fast (an import, a new guild's first weeks) is planned at its size
+    /// ([`crate::storage::Db::analyze_sessions`]; nothing on SQLite).
+    /// The write is committed by then: a failure here (statistics are an optimisation) is not
+    /// the caller's, and is not reported.
+    fn sessions_added(&self, guild_id: i64, n: usize) {
         const FIRST: u64 = 1_000;
+        if !matches!(self.db, crate::storage::Db::Pg(_)) || n == 0 {
+            return;
+        }
         let due = {
             let mut map = self.import_counts.lock().unwrap_or_else(|p| p.into_inner());
             let (count, next) = map.entry(guild_id).or_insert((0, FIRST));
@@ -779,9 +787,8 @@ impl Engine {
             due
         };
         if due {
-            self.db.analyze_sessions()?;
+            let _ = self.db.analyze_sessions();
         }
-        Ok(())
     }
 
     /// The guild's running sessions (who is clocked in now), earliest start first.
