@@ -12,7 +12,7 @@
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::storage::{params, value_rows, Tx};
+use crate::storage::{params, MultiRow, Tx};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -691,18 +691,9 @@ fn write_deltas(tx: &Tx<'_>, guild: &Guild, d: Deltas) -> Result<()> {
             .chain(d.1.into_iter().map(|((user, hour), ms)| [user, HOUR_ROW, hour, 0, ms]))
             .filter(|r| r[4] != 0)
             .collect();
-    let sizes = insert_rows(tx);
-    let mut at = 0;
-    while at < rows.len() {
-        let n = sizes.iter().copied().find(|&n| n <= rows.len() - at).unwrap_or(1);
-        let mut values: Vec<&dyn crate::storage::Param> = Vec::with_capacity(n * 6);
-        for r in &rows[at..at + n] {
-            values.extend_from_slice(&[&guild.id, &r[0], &r[1], &r[2], &r[3], &r[4]]);
-        }
-        at += n;
-        tx.prepare_cached(rollup_sql(n))?.execute(&values[..])?;
-    }
-    Ok(())
+    let values: Vec<&dyn crate::storage::Param> =
+        rows.iter().flat_map(|r| r.iter().map(|v| v as &dyn crate::storage::Param)).collect();
+    HB_ROLLUP.execute(tx, params![guild.id], &values)
 }
 
 /// Interned dimension ids known to this engine, by a hash of the dimensions (each entry keeps
@@ -1355,10 +1346,9 @@ impl Engine {
             // round trips to a server); each returns the rows it stored, the others being
             // duplicates (of a stored heartbeat or of one earlier in the bulk).
             let mut stored: HashSet<(Millis, i64)> = HashSet::new();
-            let sizes = insert_rows(tx);
             let mut at = 0;
             while at < rows.len() {
-                let n = sizes.iter().copied().find(|&n| n <= rows.len() - at).unwrap_or(1);
+                let n = MultiRow::chunk(tx, rows.len() - at);
                 let chunk = &rows[at..at + n];
                 at += n;
                 let mut values: Vec<&dyn crate::storage::Param> = Vec::with_capacity(n * 15);
@@ -1383,12 +1373,12 @@ impl Engine {
                 }
                 if n == 1 {
                     // One row: the changed-row count says whether it was stored.
-                    if tx.prepare_cached(insert_sql(1, false))?.execute(&values[..])? == 1 {
+                    if tx.prepare_cached(HB_INSERT.sql(1))?.execute(&values[..])? == 1 {
                         stored.insert((chunk[0].0.time_ms, chunk[0].1));
                     }
                     continue;
                 }
-                let mut insert = tx.prepare_cached(insert_sql(n, true))?;
+                let mut insert = tx.prepare_cached(HB_INSERT_RETURNING.sql(n))?;
                 for (t, i) in insert.query_map(&values[..], |r| Ok((r.get::<Millis>(0)?, r.get::<i64>(1)?)))? {
                     stored.insert((t, i));
                 }
@@ -1640,56 +1630,35 @@ impl Engine {
     }
 }
 
-/// Rows per multi-row insert, largest first: rows are stored by the largest statements that fit.
-/// On PostgreSQL each statement is a round trip, so few large ones (25 is the plugins' bulk); in
-/// SQLite, in process, one prepared one-row statement per row is faster (measured: multi-row
-/// statements with RETURNING cost 1.3-2x as much per bulk).
-/// The largest multi-row statement.
-const MAX_ROWS: usize = 64;
+/// The statement storing heartbeats (duplicates ignored); [`HB_INSERT_RETURNING`] also returns
+/// the rows it stored. On PostgreSQL many rows per statement (a round trip each); in SQLite, in
+/// process, one prepared one-row statement per row is faster (measured: multi-row statements
+/// with RETURNING cost 1.3-2x as much per bulk), and its changed-row count tells stored from
+/// duplicate.
+static HB_INSERT: MultiRow = MultiRow::new(
+    "INSERT OR IGNORE INTO heartbeats (guild_id, user_id, time_ms, ident, entity_id, type, is_write, dim_id, lines, lineno,
+       cursorpos, line_additions, line_deletions, project_root_count, dependencies) VALUES",
+    0,
+    "(#, #, #, #, #, #, #, #, #, #, #, #, #, #, #)",
+    "",
+);
 
-fn insert_rows(tx: &Tx<'_>) -> &'static [usize] {
-    if tx.is_postgres() {
-        &[MAX_ROWS, 32, 25, 16, 8, 4, 2, 1]
-    } else {
-        &[1]
-    }
-}
+/// [`HB_INSERT`], returning the rows it stored.
+static HB_INSERT_RETURNING: MultiRow = MultiRow::new(
+    "INSERT OR IGNORE INTO heartbeats (guild_id, user_id, time_ms, ident, entity_id, type, is_write, dim_id, lines, lineno,
+       cursorpos, line_additions, line_deletions, project_root_count, dependencies) VALUES",
+    0,
+    "(#, #, #, #, #, #, #, #, #, #, #, #, #, #, #)",
+    "RETURNING time_ms, ident",
+);
 
-/// The statement storing `n` heartbeats (duplicates ignored), returning those it stored if
-/// `returning`. Texts are built once per process (they are looked up on every row).
-fn insert_sql(n: usize, returning: bool) -> &'static str {
-    static TEXTS: std::sync::OnceLock<Vec<[String; 2]>> = std::sync::OnceLock::new();
-    let texts = TEXTS.get_or_init(|| {
-        (0..=MAX_ROWS)
-            .map(|n| {
-                let sql = format!(
-                    "INSERT OR IGNORE INTO heartbeats (guild_id, user_id, time_ms, ident, entity_id, type, is_write, dim_id, lines, lineno,
-           cursorpos, line_additions, line_deletions, project_root_count, dependencies) VALUES {}",
-                    value_rows(n, 15)
-                );
-                [sql.clone(), sql + " RETURNING time_ms, ident"]
-            })
-            .collect()
-    });
-    &texts[n.min(MAX_ROWS)][usize::from(returning)]
-}
-
-/// The statement adding `n` rows to the rollups.
-fn rollup_sql(n: usize) -> &'static str {
-    static TEXTS: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let texts = TEXTS.get_or_init(|| {
-        (0..=MAX_ROWS)
-            .map(|n| {
-                format!(
-                    "INSERT INTO hb_rollup (guild_id, user_id, kind, bucket, dim_id, ms) VALUES {}
-             ON CONFLICT (guild_id, user_id, kind, bucket, dim_id) DO UPDATE SET ms = hb_rollup.ms + excluded.ms",
-                    value_rows(n, 6)
-                )
-            })
-            .collect()
-    });
-    &texts[n.min(MAX_ROWS)]
-}
+/// The statement adding rows `(user, kind, bucket, dim, ms)` to the rollups.
+static HB_ROLLUP: MultiRow = MultiRow::new(
+    "INSERT INTO hb_rollup (guild_id, user_id, kind, bucket, dim_id, ms) VALUES",
+    1,
+    "(?1, #, #, #, #, #)",
+    "ON CONFLICT (guild_id, user_id, kind, bucket, dim_id) DO UPDATE SET ms = hb_rollup.ms + excluded.ms",
+);
 
 #[cfg(test)]
 mod tests {

@@ -98,9 +98,10 @@ pub(crate) fn value_rows(rows: usize, columns: usize) -> String {
 }
 
 /// A statement over many rows of parameters (a multi-row `INSERT`, or a query over a `VALUES`
-/// list), run in as few statements as the backend is best served by: on PostgreSQL each
-/// statement is a round trip, so up to [`MultiRow::MAX_ROWS`] rows each; in SQLite, in process,
-/// one prepared one-row statement per row (the same text with one row), which measured faster.
+/// list), run in as few statements as the backend is best served by ([`MultiRow::chunk`]): on
+/// PostgreSQL each statement is a round trip, so as many rows as possible each; in SQLite, in
+/// process, one prepared one-row statement per row (the same text with one row), which measured
+/// faster.
 ///
 /// The text is `head`, then the rows, joined by commas, then `tail`. `row` is one row's text with
 /// `#` where each of its parameters goes (`"(?1, #, #)"`, `"(CAST(# AS BIGINT))"`); `fixed`
@@ -111,17 +112,15 @@ pub(crate) struct MultiRow {
     columns: usize,
     fixed: usize,
     tail: &'static str,
-    texts: std::sync::OnceLock<Vec<String>>,
+    /// The text for each row count, built when first used.
+    texts: std::sync::OnceLock<Vec<std::sync::OnceLock<String>>>,
 }
 
 impl MultiRow {
     /// The most rows one statement takes.
     pub(crate) const MAX_ROWS: usize = 256;
 
-    /// Statement sizes on PostgreSQL, largest first.
-    const PG_SIZES: [usize; 5] = [Self::MAX_ROWS, 64, 16, 4, 1];
-
-    /// A statement of `columns` parameters per row after `fixed` shared ones.
+    /// A statement of `row`'s parameters per row after `fixed` shared ones.
     pub(crate) const fn new(head: &'static str, fixed: usize, row: &'static str, tail: &'static str) -> Self {
         let mut columns = 0;
         let mut i = 0;
@@ -134,33 +133,43 @@ impl MultiRow {
         MultiRow { head, row, columns, fixed, tail, texts: std::sync::OnceLock::new() }
     }
 
-    /// The text for `n` rows, `n` one of the sizes (built once per process).
-    fn sql(&self, n: usize) -> &str {
-        let texts = self.texts.get_or_init(|| {
-            let sizes: &[usize] = &Self::PG_SIZES;
-            sizes
-                .iter()
-                .map(|&n| {
-                    let mut rows = String::new();
-                    let mut next = self.fixed;
-                    for r in 0..n {
-                        if r > 0 {
-                            rows.push_str(", ");
-                        }
-                        for (i, part) in self.row.split('#').enumerate() {
-                            if i > 0 {
-                                next += 1;
-                                rows.push_str(&format!("?{next}"));
-                            }
-                            rows.push_str(part);
-                        }
+    /// How many rows the next statement takes when `left` remain: on PostgreSQL 256 while that
+    /// many are left, then 64, then the rest in one (so a bulk of up to 64 rows is one round
+    /// trip; each count's statement is prepared once per connection, at most 65 per statement);
+    /// in SQLite one.
+    pub(crate) fn chunk(tx: &Tx<'_>, left: usize) -> usize {
+        if !tx.is_postgres() {
+            left.min(1)
+        } else if left >= Self::MAX_ROWS {
+            Self::MAX_ROWS
+        } else if left >= 64 {
+            64
+        } else {
+            left
+        }
+    }
+
+    /// The text for `n` rows (1 to [`MultiRow::MAX_ROWS`]), built once per process.
+    pub(crate) fn sql(&self, n: usize) -> &str {
+        let n = n.clamp(1, Self::MAX_ROWS);
+        let texts = self.texts.get_or_init(|| (0..=Self::MAX_ROWS).map(|_| std::sync::OnceLock::new()).collect());
+        texts[n].get_or_init(|| {
+            let mut rows = String::new();
+            let mut next = self.fixed;
+            for r in 0..n {
+                if r > 0 {
+                    rows.push_str(", ");
+                }
+                for (i, part) in self.row.split('#').enumerate() {
+                    if i > 0 {
+                        next += 1;
+                        rows.push_str(&format!("?{next}"));
                     }
-                    format!("{} {rows} {}", self.head, self.tail)
-                })
-                .collect()
-        });
-        let i = Self::PG_SIZES.iter().position(|&s| s == n).unwrap_or(Self::PG_SIZES.len() - 1);
-        &texts[i]
+                    rows.push_str(part);
+                }
+            }
+            format!("{} {rows} {}", self.head, self.tail)
+        })
     }
 
     /// Runs the statement over `rows` (each `columns` values) with `fixed` values first; `f`
@@ -199,12 +208,10 @@ impl MultiRow {
             return Err(Error::Storage(format!("{}: parameters do not match the statement", self.head)));
         }
         let total = rows.len() / self.columns;
-        let one: &[usize] = &[1];
-        let sizes: &[usize] = if tx.is_postgres() { &Self::PG_SIZES } else { one };
         let mut at = 0;
         let mut values: Vec<&dyn Param> = Vec::with_capacity(fixed.len() + total.min(Self::MAX_ROWS) * self.columns);
         while at < total {
-            let n = sizes.iter().copied().find(|&n| n <= total - at).unwrap_or(1);
+            let n = Self::chunk(tx, total - at);
             values.clear();
             values.extend_from_slice(fixed);
             values.extend_from_slice(&rows[at * self.columns..(at + n) * self.columns]);
