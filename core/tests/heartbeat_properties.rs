@@ -2,6 +2,8 @@
 //! duplicates give identical statusbar, stats and leaderboard results, equal to a brute force
 //! over the sorted raw heartbeats.
 
+mod common;
+
 use std::collections::BTreeMap;
 
 use chrono::{TimeZone, Utc};
@@ -174,8 +176,9 @@ fn observe(engine: &Engine, c: &Case) -> Vec<Value> {
     seen
 }
 
-fn engine_for(c: &Case, now: i64) -> Engine {
-    let engine = Engine::open(":memory:").unwrap();
+/// A fresh engine (on PostgreSQL when `TIMELEDGER_TEST_POSTGRES` is set) for one case.
+fn engine_for(name: &str, c: &Case, now: i64) -> Engine {
+    let engine = common::fresh_engine(&format!("hbprop_{name}"));
     engine.set_now(Some(now)).unwrap();
     engine
         .update_guild(&GuildUpdate {
@@ -194,9 +197,9 @@ fn run(c: Case) -> Result<(), TestCaseError> {
     let timeout_ms = c.timeout_min * 60_000;
     let tz: Tz = ZONES[c.zone].parse().unwrap();
 
-    let sorted_engine = engine_for(&c, now);
+    let sorted_engine = engine_for("sorted", &c, now);
     ingest(&sorted_engine, &c, &(0..c.beats.len()).collect::<Vec<_>>(), false);
-    let shuffled_engine = engine_for(&c, now);
+    let shuffled_engine = engine_for("shuffled", &c, now);
     ingest(&shuffled_engine, &c, &c.order, true);
     let a = observe(&sorted_engine, &c);
     let b = observe(&shuffled_engine, &c);
