@@ -9,6 +9,8 @@ use serde::Serialize;
 
 use crate::aggregate::LeaderboardQuery;
 use crate::error::{Error, Result};
+use rusqlite::types::Value;
+
 use crate::storage::{value_rows, Param, Tx};
 use crate::store::Engine;
 
@@ -61,6 +63,40 @@ const COPY_PARAMS: usize = 30_000;
 /// Rows per copy statement at most.
 const COPY_ROWS: usize = 500;
 
+/// Rows a PostgreSQL source sends per fetch.
+const FETCH_ROWS: usize = 10_000;
+
+/// Calls `f` with each row of `select` (`n` columns): streamed from SQLite; from PostgreSQL
+/// through a cursor, [`FETCH_ROWS`] at a time (its client would otherwise hold a whole table in
+/// memory before the first row is copied).
+fn each_row(src: &Tx<'_>, table: &str, columns: &str, mut f: impl FnMut(Vec<Value>) -> Result<()>) -> Result<()> {
+    let n = columns.split(',').count();
+    let select = format!("SELECT {columns} FROM {table}");
+    let read = |r: &crate::storage::Row<'_>| (0..n).map(|i| r.value(i)).collect::<Result<Vec<Value>>>();
+    if !src.is_postgres() {
+        let mut stmt = src.prepare_cached(&select)?;
+        let mut rows = stmt.query(())?;
+        while let Some(r) = rows.next()? {
+            f(read(&r)?)?;
+        }
+        return Ok(());
+    }
+    // A cursor per table: a prepared FETCH describes the columns of the cursor it was prepared on.
+    src.execute(&format!("DECLARE tl_copy_{table} NO SCROLL CURSOR FOR {select}"), ())?;
+    loop {
+        let rows =
+            src.prepare_cached(&format!("FETCH FORWARD {FETCH_ROWS} FROM tl_copy_{table}"))?.query_map((), read)?;
+        if rows.is_empty() {
+            break;
+        }
+        for row in rows {
+            f(row)?;
+        }
+    }
+    src.execute(&format!("CLOSE tl_copy_{table}"), ())?;
+    Ok(())
+}
+
 fn count(tx: &Tx<'_>, table: &str) -> Result<u64> {
     let n: i64 = tx.prepare_cached(&format!("SELECT COUNT(*) FROM {table}"))?.query_row((), |r| r.get(0))?;
     Ok(n.max(0) as u64)
@@ -88,28 +124,27 @@ impl Engine {
                     // Rows go in multi-row statements (one round trip each on a server), kept
                     // under both databases' limits on parameters per statement.
                     let per_statement = (COPY_PARAMS / n).clamp(1, COPY_ROWS);
-                    let mut stmt = src.prepare_cached(&format!("SELECT {columns} FROM {table}"))?;
-                    let mut rows = stmt.query(())?;
                     let mut copied = 0u64;
-                    let mut values: Vec<rusqlite::types::Value> = Vec::with_capacity(per_statement * n);
-                    loop {
-                        let row = rows.next()?;
-                        if let Some(row) = &row {
-                            for i in 0..n {
-                                values.push(row.value(i)?);
-                            }
-                        }
+                    let mut values: Vec<Value> = Vec::with_capacity(per_statement * n);
+                    let mut flush = |values: &mut Vec<Value>| -> Result<()> {
                         let pending = values.len() / n;
-                        if pending == per_statement || (row.is_none() && pending > 0) {
+                        if pending > 0 {
                             let params: Vec<&dyn Param> = values.iter().map(|v| v as &dyn Param).collect();
-                            dst.prepare_cached(&format!("INSERT INTO {table} ({columns}) VALUES {}", value_rows(pending, n)))?.execute(params.as_slice())?;
+                            dst.prepare_cached(&format!("INSERT INTO {table} ({columns}) VALUES {}", value_rows(pending, n)))?
+                                .execute(params.as_slice())?;
                             copied += pending as u64;
                             values.clear();
                         }
-                        if row.is_none() {
-                            break;
+                        Ok(())
+                    };
+                    each_row(src, table, columns, |row| {
+                        values.extend(row);
+                        if values.len() / n == per_statement {
+                            flush(&mut values)?;
                         }
-                    }
+                        Ok(())
+                    })?;
+                    flush(&mut values)?;
                     summary.rows.insert((*table).to_string(), copied);
                 }
                 // Key-state changes counted on the target start above anything the source saw.

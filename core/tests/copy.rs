@@ -124,3 +124,26 @@ fn a_database_copies_to_another_backend_and_back_with_the_same_answers() {
     assert_eq!((err.code(), err.field()), ("INVALID_INPUT", Some("to")), "{err}");
     assert!(back.get_category(1, "New").is_ok());
 }
+
+#[test]
+fn a_table_larger_than_one_read_of_the_source_copies_whole() {
+    // More sessions than a PostgreSQL source sends per fetch of its cursor (10,000).
+    let source = Engine::open(common::shared_database("copy_big")).unwrap();
+    source.create_category(&NewCategory { guild_id: 1, name: "Dev".into(), ..Default::default() }).unwrap();
+    let base = Timestamp::parse("2026-01-01T00:00:00Z").unwrap().millis();
+    for batch in 0..13 {
+        let entries: Vec<serde_json::Value> = (0..1000)
+            .map(|i| {
+                let n = batch * 1000 + i;
+                let start = base + (n / 500) * 3_600_000;
+                json!({"user_id": n % 500, "category": "Dev", "start": Timestamp(start), "end": Timestamp(start + 1_800_000)})
+            })
+            .collect();
+        let r = source.import_entries(&EntryBatch { guild_id: 1, entries }).unwrap();
+        assert_eq!(r.imported, 1000, "{:?}", r.errors.first());
+    }
+    let target = Engine::open(temp_file("big_target")).unwrap();
+    let copied = source.copy_to(&target).unwrap();
+    assert_eq!(copied.rows["sessions"], 13_000);
+    assert_eq!(target.list_sessions(&SessionQuery { guild_id: 1, ..Default::default() }).unwrap().meta.total, 13_000);
+}
