@@ -29,8 +29,8 @@ PG_URL="$(bash scripts/pg-cluster.sh start)"
 trap 'bash "$ROOT/scripts/pg-cluster.sh" stop' EXIT
 echo "$PG_URL"
 
-step "PostgreSQL: every Rust scenario and property test on it; imports; copy there and back; the rate limit across 4 processes; 3 contending hosts"
-TIMELEDGER_TEST_POSTGRES="$PG_URL" cargo test -p timeledger --test scenarios --test properties --test heartbeat_properties --test copy --test import
+step "PostgreSQL: every Rust scenario and property test on it; imports (API and files); copy there and back; the rate limit across 4 processes; 3 contending hosts"
+TIMELEDGER_TEST_POSTGRES="$PG_URL" cargo test -p timeledger --test scenarios --test properties --test heartbeat_properties --test copy --test import --test transfer
 step "PostgreSQL over TLS: verify-full, verify-ca, require, prefer; wrong host, wrong CA, bad parameters"
 TIMELEDGER_TEST_POSTGRES="$PG_URL" TIMELEDGER_TEST_POSTGRES_TLS="$(bash scripts/pg-cluster.sh tls-dir)" \
   cargo test -p timeledger --test postgres_tls

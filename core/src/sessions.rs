@@ -301,13 +301,22 @@ pub(crate) fn for_each_session(
     Ok(())
 }
 
-/// Whether a closed session with exactly these fields is stored (an entry imported before).
-fn is_stored(tx: &Tx<'_>, guild_id: i64, user_id: i64, category_id: i64, start: Millis, end: Millis) -> Result<bool> {
-    tx.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM sessions WHERE guild_id = ?1 AND user_id = ?2 AND start_ms = ?3
-               AND end_ms = ?4 AND category_id = ?5)",
-    )?
-    .query_row(params![guild_id, user_id, start, end, category_id], |r| r.get(0))
+/// A closed session as a file import compares them: (user, category, start, end).
+type EntryKey = (i64, i64, Millis, Millis);
+
+/// Which of `keys` are stored sessions of the guild (a file imported twice skips what it
+/// stored the first time): one statement per many keys on PostgreSQL, an index seek each.
+fn stored_among(tx: &Tx<'_>, guild_id: i64, keys: &[EntryKey]) -> Result<HashSet<EntryKey>> {
+    static STORED: MultiRow = MultiRow::new(
+        "SELECT s.user_id, s.category_id, s.start_ms, s.end_ms FROM (VALUES",
+        1,
+        "(CAST(# AS BIGINT), CAST(# AS BIGINT), CAST(# AS BIGINT), CAST(# AS BIGINT))",
+        ") AS v JOIN sessions s ON s.guild_id = ?1 AND s.user_id = v.column1 AND s.start_ms = v.column3
+           AND s.end_ms = v.column4 AND s.category_id = v.column2",
+    );
+    let rows: Vec<&dyn Param> = keys.iter().flat_map(|k| [&k.0 as &dyn Param, &k.1, &k.2, &k.3]).collect();
+    let found = STORED.run(tx, params![guild_id], &rows, |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?;
+    Ok(found.into_iter().collect())
 }
 
 /// Per user, the latest end of their closed sessions in a guild (`i64::MIN` for none), or `None`
@@ -708,16 +717,21 @@ impl Engine {
             ensure_members(tx, guild.id, &users, now)?;
             let mut frontier = latest_ends(tx, stored_guild, &users)?;
             let mut pending = rollup::Pending::default();
-            // New rows wait here and are written in multi-row statements: before any read of
-            // the sessions table (an overlap check, a duplicate check), and at the end.
+            // New rows wait here and are written in multi-row statements: before an overlap
+            // check reads the sessions table, and at the end.
             let mut rows = NewRows::default();
+            // File imports skip entries equal to a stored session or to one stored earlier in
+            // this batch: the stored ones are looked up for the whole batch at once.
+            let (mut stored_keys, mut batch_keys) = (HashSet::new(), HashSet::new());
+            if lenient {
+                let keys: Vec<EntryKey> = ready.iter().map(|(_, it, cat, s, e)| (it.user_id, cat.id, *s, *e)).collect();
+                stored_keys = stored_among(tx, guild.id, &keys)?;
+            }
             for (index, it, cat, start, end) in ready {
+                let key: EntryKey = (it.user_id, cat.id, start, end);
                 let attempt = (|| {
-                    if lenient {
-                        rows.write(tx, guild.id, now)?;
-                        if is_stored(tx, guild.id, it.user_id, cat.id, start, end)? {
-                            return Ok(None);
-                        }
+                    if lenient && (stored_keys.contains(&key) || batch_keys.contains(&key)) {
+                        return Ok(None);
                     }
                     let front = frontier.get(&it.user_id).copied().flatten();
                     if front.is_none_or(|f| start < f) {
@@ -731,6 +745,9 @@ impl Engine {
                     pending
                         .add(&guild, Contribution { user_id: it.user_id, category_id: cat.id, start, end: Some(end) });
                     rows.push(public_id.clone(), it.user_id, cat.id, it.description, start, end, it.billable);
+                    if lenient {
+                        batch_keys.insert(key);
+                    }
                     // The stored bound moved with this entry; later entries' overlap checks
                     // must read as wide a range.
                     guild.longest_session_ms = guild.longest_session_ms.max(end - start);

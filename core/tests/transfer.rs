@@ -2,6 +2,8 @@
 //! Clockify CSV exports (made here in their documented shapes) import with equal totals, twice
 //! without change, with refusals named.
 
+mod common;
+
 use serde_json::{json, Value};
 use timeledger::*;
 
@@ -11,8 +13,9 @@ fn temp(name: &str) -> std::path::PathBuf {
     dir.join(name)
 }
 
-fn engine() -> Engine {
-    let e = Engine::open(":memory:").unwrap();
+/// A fresh engine named `name` (on PostgreSQL when `TIMELEDGER_TEST_POSTGRES` is set).
+fn engine(name: &str) -> Engine {
+    let e = common::fresh_engine(&format!("transfer_{name}"));
     e.set_now(Some(Timestamp::parse("2026-06-01T12:00:00Z").unwrap().millis())).unwrap();
     e
 }
@@ -29,7 +32,7 @@ fn import(e: &Engine, format: &str, path: &std::path::Path, guild: Option<i64>, 
 
 #[test]
 fn toggl_and_clockify_csv_exports_import_once_with_projects_users_and_refusals() {
-    let e = engine();
+    let e = engine("toggl");
     e.update_guild(&GuildUpdate { guild_id: 1, timezone: Some("Europe/Berlin".into()), ..Default::default() }).unwrap();
     let toggl = temp("toggl.csv");
     std::fs::write(
@@ -96,7 +99,7 @@ fn toggl_and_clockify_csv_exports_import_once_with_projects_users_and_refusals()
 
 #[test]
 fn a_wakatime_data_dump_streams_in_with_the_same_coding_time_as_the_api() {
-    let (e, direct) = (engine(), engine());
+    let (e, direct) = (engine("a_wakatime_data__a"), engine("a_wakatime_data__b"));
     let t0 = Timestamp::parse("2026-05-04T09:00:00Z").unwrap().millis() / 1000;
     let day = |d: i64| -> Vec<Value> {
         (0..1500)
@@ -160,7 +163,7 @@ fn a_wakatime_data_dump_streams_in_with_the_same_coding_time_as_the_api() {
     let whole = std::fs::read_to_string(&dump).unwrap();
     let cut = temp("cut.json");
     std::fs::write(&cut, &whole[..whole.len() * 4 / 5]).unwrap();
-    let fresh = engine();
+    let fresh = engine("a_wakatime_data_");
     let err = fresh
         .import_file(&ImportFile {
             format: "wakatime".into(),
@@ -201,7 +204,7 @@ fn normalized(path: &std::path::Path) -> Vec<String> {
 
 #[test]
 fn the_engine_s_own_export_round_trips_and_imports_twice_without_change() {
-    let e = engine();
+    let e = engine("the_engine_s_own");
     e.set_master_key("transfer-master-key-0001").unwrap();
     e.update_guild(&GuildUpdate {
         guild_id: 1,
@@ -300,7 +303,7 @@ fn the_engine_s_own_export_round_trips_and_imports_twice_without_change() {
         "no key secret in an export"
     );
 
-    let copy = engine();
+    let copy = engine("the_engine_s_own_copy");
     let s = import(&copy, "timeledger", &out, None, None);
     assert_eq!((s.imported["session"], s.imported["heartbeat"], s.skipped["key"], s.refused), (4, 50, 1, 0), "{s:?}");
     for g in [1, 2] {
@@ -341,7 +344,7 @@ fn a_file_engine_exports_on_a_connection_of_its_own_the_same_lines_and_keeps_ans
     std::fs::create_dir_all(&dir).unwrap();
     let db = dir.join("t.db");
     let _ = std::fs::remove_file(&db);
-    let (file, memory) = (Engine::open(&db).unwrap(), engine());
+    let (file, memory) = (Engine::open(&db).unwrap(), engine("a_file_engine_ex"));
     let t0 = Timestamp::parse("2026-05-04T09:00:00Z").unwrap().millis() / 1000;
     for e in [&file, &memory] {
         e.set_now(Some(Timestamp::parse("2026-06-01T12:00:00Z").unwrap().millis())).unwrap();
