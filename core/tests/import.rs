@@ -219,3 +219,25 @@ fn a_bulk_import_refreshes_postgres_statistics() {
     assert_eq!(import(&e, entries)["imported"], 1000);
     assert_eq!(estimate(), 1000);
 }
+
+#[test]
+fn batches_of_every_size_keep_working_past_the_connection_s_statement_cache() {
+    // On PostgreSQL each row count is a statement text of its own, prepared per connection; a
+    // connection keeps at most 128 and drops them all when full. 70 batch sizes x a few
+    // statement kinds go past that several times.
+    let e = engine("every_size");
+    let mut user = 0;
+    let mut expected = 0;
+    for n in 1..=70 {
+        let entries: Vec<Value> = (0..n)
+            .map(|_| {
+                user += 1;
+                entry(user, "2026-03-02T09:00:00Z", "2026-03-02T09:10:00Z")
+            })
+            .collect();
+        assert_eq!(import(&e, entries)["imported"], n);
+        expected += n * 600;
+    }
+    let status = e.guild_status(1).unwrap();
+    assert_eq!((status.total_time_seconds, status.total_users), (expected, user));
+}

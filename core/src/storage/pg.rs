@@ -615,9 +615,19 @@ pub(crate) fn prepare(tx: &mut Client, statements: &mut HashMap<String, Statemen
     } else {
         first
     };
+    if statements.len() >= MAX_STATEMENTS {
+        // Each prepared statement holds server memory (a multi-row insert's plan, 50-110 KB,
+        // measured with pg_log_backend_memory_contexts); multi-row statements come in a text per
+        // row count, so a long-lived connection would gather hundreds. Dropping them closes them
+        // on the server; the hot ones are prepared again on their next use.
+        statements.clear();
+    }
     statements.insert(sql.to_string(), stmt.clone());
     Ok(stmt)
 }
+
+/// The most prepared statements one connection keeps.
+const MAX_STATEMENTS: usize = 128;
 
 #[cfg(test)]
 mod tests {
