@@ -179,9 +179,8 @@ impl Engine {
 
     /// Lists a guild's categories by name, with totals; archived ones only when asked.
     pub fn list_categories(&self, guild_id: i64, include_archived: bool) -> Result<Vec<Category>> {
-        self.settle_guild(guild_id)?;
         let now = self.now_ms();
-        self.read(|tx| {
+        self.read_guild(guild_id, now, |tx, _| {
             let ids: Vec<i64> = tx
                 .prepare_cached(
                     "SELECT category_id FROM categories WHERE guild_id = ?1 AND (?2 OR archived = 0) ORDER BY name_key, category_id",
@@ -193,9 +192,8 @@ impl Engine {
 
     /// One category by name (any case).
     pub fn get_category(&self, guild_id: i64, name: &str) -> Result<Category> {
-        self.settle_guild(guild_id)?;
         let now = self.now_ms();
-        self.read(|tx| {
+        self.read_guild(guild_id, now, |tx, _| {
             let c = find(tx, guild_id, name)?;
             load(tx, guild_id, c.id, now)
         })
@@ -305,19 +303,9 @@ impl Engine {
         })
     }
 
-    /// Makes sure lazily auto-closed sessions of a guild are closed before a read.
+    /// Makes sure lazily auto-closed sessions of a guild are closed before a read that cannot
+    /// run inside [`Engine::read_guild`] (an export on a connection of its own).
     pub(crate) fn settle_guild(&self, guild_id: i64) -> Result<()> {
-        let now = self.now_ms();
-        let pending = self.read(|tx| {
-            let g = load_guild(tx, guild_id)?;
-            crate::sessions::needs_settle(tx, &g, now)
-        })?;
-        if pending {
-            self.write(|tx| {
-                let g = load_guild(tx, guild_id)?;
-                crate::sessions::settle(tx, &g, now)
-            })?;
-        }
-        Ok(())
+        self.read_guild(guild_id, self.now_ms(), |_, _| Ok(()))
     }
 }

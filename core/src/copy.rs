@@ -166,7 +166,7 @@ impl Engine {
         // A bulk load leaves PostgreSQL without statistics of what it loaded: without them each
         // guild is planned as nearly empty (and a user's sessions found by scanning the guild).
         // The copy is committed: a failure here is not the copy's (autovacuum catches up).
-        let _ = target.db.analyze_all();
+        let _ = target.db.analyze("");
         self.check_copy(target, &mut summary)?;
         Ok(summary)
     }

@@ -691,9 +691,7 @@ fn write_deltas(tx: &Tx<'_>, guild: &Guild, d: Deltas) -> Result<()> {
             .chain(d.1.into_iter().map(|((user, hour), ms)| [user, HOUR_ROW, hour, 0, ms]))
             .filter(|r| r[4] != 0)
             .collect();
-    let values: Vec<&dyn crate::storage::Param> =
-        rows.iter().flat_map(|r| r.iter().map(|v| v as &dyn crate::storage::Param)).collect();
-    HB_ROLLUP.execute(tx, params![guild.id], &values)
+    HB_ROLLUP.execute(tx, params![guild.id], &crate::storage::int_params(&rows))
 }
 
 /// Interned dimension ids known to this engine, by a hash of the dimensions (each entry keeps
@@ -1635,22 +1633,17 @@ impl Engine {
 /// process, one prepared one-row statement per row is faster (measured: multi-row statements
 /// with RETURNING cost 1.3-2x as much per bulk), and its changed-row count tells stored from
 /// duplicate.
-static HB_INSERT: MultiRow = MultiRow::new(
-    "INSERT OR IGNORE INTO heartbeats (guild_id, user_id, time_ms, ident, entity_id, type, is_write, dim_id, lines, lineno,
-       cursorpos, line_additions, line_deletions, project_root_count, dependencies) VALUES",
-    0,
-    "(#, #, #, #, #, #, #, #, #, #, #, #, #, #, #)",
-    "",
-);
+static HB_INSERT: MultiRow = MultiRow::new(HB_INSERT_HEAD, 0, HB_ROW, "");
 
 /// [`HB_INSERT`], returning the rows it stored.
-static HB_INSERT_RETURNING: MultiRow = MultiRow::new(
+static HB_INSERT_RETURNING: MultiRow = MultiRow::new(HB_INSERT_HEAD, 0, HB_ROW, "RETURNING time_ms, ident");
+
+const HB_INSERT_HEAD: &str =
     "INSERT OR IGNORE INTO heartbeats (guild_id, user_id, time_ms, ident, entity_id, type, is_write, dim_id, lines, lineno,
-       cursorpos, line_additions, line_deletions, project_root_count, dependencies) VALUES",
-    0,
-    "(#, #, #, #, #, #, #, #, #, #, #, #, #, #, #)",
-    "RETURNING time_ms, ident",
-);
+       cursorpos, line_additions, line_deletions, project_root_count, dependencies) VALUES";
+
+/// One heartbeat's 15 parameters.
+const HB_ROW: &str = "(#, #, #, #, #, #, #, #, #, #, #, #, #, #, #)";
 
 /// The statement adding rows `(user, kind, bucket, dim, ms)` to the rollups.
 static HB_ROLLUP: MultiRow = MultiRow::new(

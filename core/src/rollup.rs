@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 
-use crate::storage::{params, MultiRow, Param, Tx};
+use crate::storage::{int_params, params, MultiRow, Tx};
 
 use crate::error::Result;
 use crate::guilds::Guild;
@@ -102,21 +102,16 @@ fn write_totals(tx: &Tx<'_>, guild_id: i64, user_cat: &[UserCatDelta]) -> Result
         }
     }
     let rows: Vec<[i64; 4]> = user_cat.iter().map(|&((u, c), (s, n))| [u, c, s, n]).collect();
-    ADD_USER_CAT.execute(tx, params![guild_id], &flat(&rows))?;
+    ADD_USER_CAT.execute(tx, params![guild_id], &int_params(&rows))?;
     let rows: Vec<[i64; 3]> = users.into_iter().map(|(u, (s, n))| [u, s, n]).collect();
-    ADD_USER.execute(tx, params![guild_id], &flat(&rows))?;
+    ADD_USER.execute(tx, params![guild_id], &int_params(&rows))?;
     let rows: Vec<[i64; 3]> = cats.into_iter().map(|(c, (s, n))| [c, s, n]).collect();
-    ADD_CAT.execute(tx, params![guild_id], &flat(&rows))
-}
-
-/// The values of rows of integers, in order, as statement parameters.
-fn flat<const N: usize>(rows: &[[i64; N]]) -> Vec<&dyn Param> {
-    rows.iter().flat_map(|r| r.iter().map(|v| v as &dyn Param)).collect()
+    ADD_CAT.execute(tx, params![guild_id], &int_params(&rows))
 }
 
 /// Adds seconds to one (local day, user, category) rollup row.
 fn add_day(tx: &Tx<'_>, guild_id: i64, day: i32, user: i64, cat: i64, seconds: i64) -> Result<()> {
-    ADD_DAYS.execute(tx, params![guild_id], &flat(&[[i64::from(day), user, cat, seconds]]))
+    ADD_DAYS.execute(tx, params![guild_id], &int_params(&[[i64::from(day), user, cat, seconds]]))
 }
 
 /// Raises the guild's bound on the longest session.
@@ -153,7 +148,7 @@ impl Pending {
     pub(crate) fn write(self, tx: &Tx<'_>, guild: &Guild) -> Result<()> {
         let days: Vec<[i64; 4]> =
             self.days.into_iter().map(|((day, user, cat), secs)| [i64::from(day), user, cat, secs]).collect();
-        ADD_DAYS.execute(tx, params![guild.id], &flat(&days))?;
+        ADD_DAYS.execute(tx, params![guild.id], &int_params(&days))?;
         let user_cat: Vec<_> = self.user_cat.into_iter().collect();
         write_totals(tx, guild.id, &user_cat)?;
         if self.longest > guild.longest_session_ms {

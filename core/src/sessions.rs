@@ -341,15 +341,6 @@ fn latest_ends(tx: &Tx<'_>, guild: &Guild, users: &[i64]) -> Result<HashMap<i64,
     Ok(found.into_iter().collect())
 }
 
-/// Whether any running session of the guild has passed the guild's maximum length.
-pub(crate) fn needs_settle(tx: &Tx<'_>, guild: &Guild, now: Millis) -> Result<bool> {
-    let Some(max) = guild.max_session_ms else { return Ok(false) };
-    tx.prepare_cached(
-        "SELECT EXISTS (SELECT 1 FROM sessions WHERE guild_id = ?1 AND end_ms IS NULL AND start_ms + ?2 <= ?3)",
-    )?
-    .query_row(params![guild.id, max, now], |r| r.get(0))
-}
-
 /// Closes, at `start + max`, every running session of the guild that has passed the guild's
 /// maximum session length, and rolls them up. Called before every read or write of the guild
 /// so no result ever shows a session running past the cap.
@@ -610,9 +601,8 @@ impl Engine {
 
     /// The user's running session in the guild, if any.
     pub fn active_session(&self, guild_id: i64, user_id: i64) -> Result<Option<Session>> {
-        self.settle_guild(guild_id)?;
         let now = self.now_ms();
-        self.read(|tx| Ok(running_row(tx, guild_id, user_id)?.map(|r| r.to_session(now))))
+        self.read_guild(guild_id, now, |tx, _| Ok(running_row(tx, guild_id, user_id)?.map(|r| r.to_session(now))))
     }
 
     /// Adds a closed manual entry. Overlap with another session of the user is
@@ -785,7 +775,7 @@ impl Engine {
     /// Counts sessions this engine added to a guild; each time the count doubles (from 1,000
     /// on), the database's statistics of the sessions table are refreshed, so a guild that grew
     /// fast (an import, a new guild's first weeks) is planned at its size
-    /// ([`crate::storage::Db::analyze_sessions`]; nothing on SQLite).
+    /// ([`crate::storage::Db::analyze`]; nothing on SQLite).
     /// The write is committed by then: a failure here (statistics are an optimisation) is not
     /// the caller's, and is not reported.
     fn sessions_added(&self, guild_id: i64, n: usize) {
@@ -804,15 +794,14 @@ impl Engine {
             due
         };
         if due {
-            let _ = self.db.analyze_sessions();
+            let _ = self.db.analyze("sessions");
         }
     }
 
     /// The guild's running sessions (who is clocked in now), earliest start first.
     pub fn running_sessions(&self, guild_id: i64) -> Result<Vec<Session>> {
-        self.settle_guild(guild_id)?;
         let now = self.now_ms();
-        self.read(|tx| {
+        self.read_guild(guild_id, now, |tx, _| {
             let mut stmt = tx.prepare_cached(&format!(
                 "{ROW_SELECT} WHERE s.guild_id = ?1 AND s.end_ms IS NULL ORDER BY s.start_ms, s.id"
             ))?;
@@ -823,9 +812,8 @@ impl Engine {
 
     /// One session by id.
     pub fn get_session(&self, guild_id: i64, session_id: &str) -> Result<Session> {
-        self.settle_guild(guild_id)?;
         let now = self.now_ms();
-        self.read(|tx| Ok(row_by_public_id(tx, guild_id, session_id)?.to_session(now)))
+        self.read_guild(guild_id, now, |tx, _| Ok(row_by_public_id(tx, guild_id, session_id)?.to_session(now)))
     }
 
     /// Changes a session; its rollups move with it in the same transaction.
@@ -896,9 +884,8 @@ impl Engine {
         if !(1..=500).contains(&per_page) {
             return Err(Error::invalid("per_page", "must be 1 to 500"));
         }
-        self.settle_guild(q.guild_id)?;
         let now = self.now_ms();
-        self.read(|tx| {
+        self.read_guild(q.guild_id, now, |tx, _| {
             let category_id = match &q.category {
                 Some(name) => Some(categories::find(tx, q.guild_id, name)?.id),
                 None => None,

@@ -335,8 +335,8 @@ pub struct Engine {
     entities: crate::heartbeats::EntityCache,
     /// (guild, user) memberships known to be committed (never deleted), to skip upserts.
     members: Mutex<std::collections::HashSet<(i64, i64)>>,
-    /// Per guild, sessions this engine imported, and the count at which it next refreshes the
-    /// database's statistics (see [`Engine::imported`]).
+    /// Per guild, sessions this engine added, and the count at which it next refreshes the
+    /// database's statistics (see `Engine::sessions_added`).
     pub(crate) import_counts: Mutex<std::collections::HashMap<i64, (u64, u64)>>,
     /// Checkpoints the WAL of a file on a thread of its own (none for `:memory:`).
     _checkpointer: Option<Checkpointer>,

@@ -81,20 +81,33 @@ pub(crate) use params;
 /// `(?1, ?2), (?3, ?4)` for `rows` rows of `columns` parameters: the `VALUES` of a multi-row
 /// statement, or (one row) the list of an `IN`.
 pub(crate) fn value_rows(rows: usize, columns: usize) -> String {
+    let row = format!("({})", vec!["#"; columns].join(", "));
+    fill_rows(&row, rows, 0)
+}
+
+/// `rows` copies of `row`, joined by commas, each `#` replaced by the next parameter after
+/// `?{after}`: the one place parameter lists are numbered.
+fn fill_rows(row: &str, rows: usize, after: usize) -> String {
     let mut sql = String::new();
-    let mut next = 0usize;
+    let mut next = after;
     for r in 0..rows {
-        sql.push_str(if r == 0 { "(" } else { ", (" });
-        for c in 0..columns {
-            if c > 0 {
-                sql.push_str(", ");
-            }
-            next = next.saturating_add(1);
-            sql.push_str(&format!("?{next}"));
+        if r > 0 {
+            sql.push_str(", ");
         }
-        sql.push(')');
+        for (i, part) in row.split('#').enumerate() {
+            if i > 0 {
+                next += 1;
+                sql.push_str(&format!("?{next}"));
+            }
+            sql.push_str(part);
+        }
     }
     sql
+}
+
+/// The values of rows of integers, in order, as statement parameters.
+pub(crate) fn int_params<const N: usize>(rows: &[[i64; N]]) -> Vec<&dyn Param> {
+    rows.iter().flat_map(|r| r.iter().map(|v| v as &dyn Param)).collect()
 }
 
 /// A statement over many rows of parameters (a multi-row `INSERT`, or a query over a `VALUES`
@@ -153,23 +166,7 @@ impl MultiRow {
     pub(crate) fn sql(&self, n: usize) -> &str {
         let n = n.clamp(1, Self::MAX_ROWS);
         let texts = self.texts.get_or_init(|| (0..=Self::MAX_ROWS).map(|_| std::sync::OnceLock::new()).collect());
-        texts[n].get_or_init(|| {
-            let mut rows = String::new();
-            let mut next = self.fixed;
-            for r in 0..n {
-                if r > 0 {
-                    rows.push_str(", ");
-                }
-                for (i, part) in self.row.split('#').enumerate() {
-                    if i > 0 {
-                        next += 1;
-                        rows.push_str(&format!("?{next}"));
-                    }
-                    rows.push_str(part);
-                }
-            }
-            format!("{} {rows} {}", self.head, self.tail)
-        })
+        texts[n].get_or_init(|| format!("{} {} {}", self.head, fill_rows(self.row, n, self.fixed), self.tail))
     }
 
     /// Runs the statement over `rows` (each `columns` values) with `fixed` values first; `f`
@@ -249,23 +246,17 @@ impl Db {
         }
     }
 
-    /// Refreshes PostgreSQL's statistics of the sessions table after a bulk load, outside any
-    /// transaction (it blocks neither readers nor writers). PostgreSQL plans from statistics: a
-    /// guild they have not seen yet is planned as nearly empty, and a user's sessions are then
-    /// looked for by scanning the whole guild. SQLite names its indexes in the queries: nothing
-    /// to do there.
-    pub(crate) fn analyze_sessions(&self) -> Result<()> {
+    /// Refreshes PostgreSQL's statistics of `tables` (`""` for every table) after a bulk load,
+    /// outside any transaction (it blocks neither readers nor writers). PostgreSQL plans from
+    /// statistics: a guild they have not seen yet is planned as nearly empty, and a user's
+    /// sessions are then looked for by scanning the whole guild. SQLite names its indexes in the
+    /// queries: nothing to do there.
+    pub(crate) fn analyze(&self, tables: &str) -> Result<()> {
         match self {
             Db::Sqlite(_) => Ok(()),
-            Db::Pg(pool) => pg::checkout(pool)?.client.batch_execute("ANALYZE sessions").map_err(pg::pg_error),
-        }
-    }
-
-    /// [`Db::analyze_sessions`] for every table (after a copy into PostgreSQL).
-    pub(crate) fn analyze_all(&self) -> Result<()> {
-        match self {
-            Db::Sqlite(_) => Ok(()),
-            Db::Pg(pool) => pg::checkout(pool)?.client.batch_execute("ANALYZE").map_err(pg::pg_error),
+            Db::Pg(pool) => {
+                pg::checkout(pool)?.client.batch_execute(&format!("ANALYZE {tables}")).map_err(pg::pg_error)
+            }
         }
     }
 }
