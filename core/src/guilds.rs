@@ -52,13 +52,24 @@ impl Guild {
 
 /// Loads a guild's settings; an unknown guild has the defaults.
 pub(crate) fn load_guild(tx: &Tx<'_>, guild_id: i64) -> Result<Guild> {
-    let row = tx
-        .prepare_cached(
-            "SELECT timezone, week_start, max_session_seconds, allow_overlap, heartbeat_timeout_seconds, longest_session_ms
-             FROM guilds WHERE guild_id = ?1",
-        )?
-        .query_opt([guild_id], |r| GuildRow::read(r, false))?;
-    row.map_or_else(|| Ok(Guild::defaults(guild_id)), |r| r.into_guild(guild_id))
+    let row = tx.prepare_cached(GUILD_SELECT)?.query_opt([guild_id], |r| GuildRow::read(r, false))?;
+    guild_or_defaults(guild_id, row.map(|r| r.into_guild(guild_id)))
+}
+
+/// The query of a guild's settings (its one parameter the guild's id), to run beside others
+/// ([`Tx::together`]): [`guild_from_row`] reads its row, [`guild_or_defaults`] gives the guild.
+pub(crate) const GUILD_SELECT: &str =
+    "SELECT timezone, week_start, max_session_seconds, allow_overlap, heartbeat_timeout_seconds, longest_session_ms
+     FROM guilds WHERE guild_id = ?1";
+
+/// The guild of a [`GUILD_SELECT`] row.
+pub(crate) fn guild_from_row(guild_id: i64, r: &crate::storage::Row<'_>) -> Result<Guild> {
+    GuildRow::read(r, false)?.into_guild(guild_id)
+}
+
+/// The guild read, or (no row: a guild never configured) the default settings.
+pub(crate) fn guild_or_defaults(guild_id: i64, read: Option<Result<Guild>>) -> Result<Guild> {
+    read.unwrap_or_else(|| Ok(Guild::defaults(guild_id)))
 }
 
 /// [`load_guild`], and whether a running session of the guild has passed the guild's maximum
@@ -120,9 +131,7 @@ impl GuildRow {
 
 /// Creates the guild row with default settings if it does not exist yet.
 pub(crate) fn ensure_guild(tx: &Tx<'_>, guild_id: i64, now: Millis) -> Result<()> {
-    tx.prepare_cached("INSERT OR IGNORE INTO guilds (guild_id, created_at) VALUES (?1, ?2)")?
-        .execute(params![guild_id, now])?;
-    Ok(())
+    tx.execute_later("INSERT OR IGNORE INTO guilds (guild_id, created_at) VALUES (?1, ?2)", params![guild_id, now])
 }
 
 /// Creates a user seen for the first time (username = the id until the host sets one) and

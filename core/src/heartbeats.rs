@@ -678,6 +678,26 @@ fn add_sequence(guild: &Guild, user: i64, seq: &[(Millis, i64)], sign: i64, d: &
     }
 }
 
+/// The heartbeats of one user between two instants (inclusive), in order: `(time, ident, dim)`.
+const NEIGHBOURS: &str = "SELECT time_ms, ident, dim_id FROM heartbeats WHERE guild_id = ?1 AND user_id = ?2 AND time_ms >= ?3 AND time_ms <= ?4
+     ORDER BY time_ms, ident";
+
+/// The ranges to read around `times` so that every heartbeat within `timeout` of one of them is
+/// read: the times grouped where they are at most two timeouts apart, each group widened by a
+/// timeout on both sides.
+fn clusters(times: impl Iterator<Item = Millis>, timeout: Millis) -> Vec<(Millis, Millis)> {
+    let mut times: Vec<Millis> = times.collect();
+    times.sort_unstable();
+    let mut clusters: Vec<(Millis, Millis)> = Vec::new();
+    for t in times {
+        match clusters.last_mut() {
+            Some((_, hi)) if t - *hi <= 2 * timeout => *hi = t,
+            _ => clusters.push((t, t)),
+        }
+    }
+    clusters.into_iter().map(|(lo, hi)| (lo.saturating_sub(timeout), hi.saturating_add(timeout))).collect()
+}
+
 /// `hb_rollup.kind` of a row per local day and dimensions.
 const DAY_ROW: i64 = 0;
 /// `hb_rollup.kind` of a row per UTC hour.
@@ -1304,16 +1324,18 @@ impl Engine {
             }
             if let Some(z) = zone {
                 // A no-op (no page written) once the user has a zone.
-                tx.prepare_cached("UPDATE users SET time_zone = ?2 WHERE user_id = ?1 AND time_zone IS NULL")?
-                    .execute(params![user_id, z.name()])?;
+                tx.execute_later(
+                    "UPDATE users SET time_zone = ?2 WHERE user_id = ?1 AND time_zone IS NULL",
+                    params![user_id, z.name()],
+                )?;
             }
-            let guild = load_guild(tx, guild_id)?;
             let mut last: Option<(&Hb<'_>, i64)> = None;
             let mut saved = Vec::with_capacity(parsed.len());
             let known = self.dim_cache().lock().unwrap_or_else(|p| p.into_inner());
             let known_entities = self.entity_cache().lock().unwrap_or_else(|p| p.into_inner());
             let mut last_entity: Option<(&str, i64)> = None;
-            let mut fresh: HashSet<(Millis, i64)> = HashSet::new();
+            // The new heartbeats' keys and dimension ids.
+            let mut fresh: HashMap<(Millis, i64), i64> = HashMap::new();
             // Each heartbeat's row, resolved to its ids; `saved` holds its place in the answer.
             let mut rows: Vec<(&Hb<'_>, i64, i64, i64, Option<String>)> = Vec::with_capacity(parsed.len());
             for p in parsed {
@@ -1340,19 +1362,51 @@ impl Engine {
                 rows.push((hb, ident, entity, dim, deps));
                 saved.push((0, ident));
             }
-            // Stored by multi-row statements of 64, 32, ... 1 rows (a few statement texts, few
-            // round trips to a server); each returns the rows it stored, the others being
-            // duplicates (of a stored heartbeat or of one earlier in the bulk).
-            let mut stored: HashSet<(Millis, i64)> = HashSet::new();
-            let mut at = 0;
-            while at < rows.len() {
-                let n = MultiRow::chunk(tx, rows.len() - at);
-                let chunk = &rows[at..at + n];
-                at += n;
-                let mut values: Vec<&dyn crate::storage::Param> = Vec::with_capacity(n * 15);
-                for (hb, ident, entity, dim, deps) in chunk {
-                    values.extend_from_slice(&[
-                        &guild.id,
+            // The guild's settings and the stored heartbeats around the bulk's, read together
+            // (one round trip on PostgreSQL), before anything is written. The bulk's heartbeats
+            // are grouped into clusters whose neighbourhoods do not touch (more than two timeouts
+            // apart), each read on its own: an offline queue flushing heartbeats months apart
+            // reads a few minutes around each, not the history in between. The timeout is the
+            // one last read for the guild, checked against the settings read here. Every
+            // heartbeat of the bulk lies inside what is read, so what is read also tells which of
+            // them are stored already (writers take turns: nothing can store one in between).
+            let guess = self.hb_timeouts.lock().unwrap_or_else(|p| p.into_inner()).get(&guild_id).copied();
+            let guess = match guess {
+                Some(t) => t,
+                None => load_guild(tx, guild_id)?.heartbeat_timeout_s,
+            };
+            let mut ranges = clusters(rows.iter().map(|r| r.0.time_ms), guess * 1000);
+            let range_params: Vec<[i64; 4]> = ranges.iter().map(|&(lo, hi)| [guild_id, user_id, lo, hi]).collect();
+            let guild_params: [&dyn crate::storage::Param; 1] = [&guild_id];
+            let mut queries: Vec<(&str, &[&dyn crate::storage::Param])> =
+                vec![(crate::guilds::GUILD_SELECT, &guild_params)];
+            let range_refs: Vec<Vec<&dyn crate::storage::Param>> =
+                range_params.iter().map(|r| r.iter().map(|v| v as &dyn crate::storage::Param).collect()).collect();
+            queries.extend(range_refs.iter().map(|p| (NEIGHBOURS, p.as_slice())));
+            let mut guild: Option<Result<Guild>> = None;
+            let mut around: Vec<Vec<(Millis, i64, i64)>> = vec![Vec::new(); ranges.len()];
+            tx.together(&queries, |i, r| {
+                match i {
+                    0 => guild = Some(crate::guilds::guild_from_row(guild_id, r)),
+                    _ => around[i - 1].push((r.get(0)?, r.get(1)?, r.get(2)?)),
+                }
+                Ok(())
+            })?;
+            let guild = crate::guilds::guild_or_defaults(guild_id, guild)?;
+            self.hb_timeouts.lock().unwrap_or_else(|p| p.into_inner()).insert(guild_id, guild.heartbeat_timeout_s);
+            // New: not stored yet, and the first of equal heartbeats in the bulk.
+            let stored: HashSet<(Millis, i64)> = around.iter().flatten().map(|&(t, i, _)| (t, i)).collect();
+            let mut new_rows: Vec<&dyn crate::storage::Param> = Vec::new();
+            let mut rows = rows.iter();
+            for slot in saved.iter_mut().filter(|(status, _)| *status == 0) {
+                let Some((hb, ident, entity, dim, deps)) = rows.next() else { break };
+                let key = (hb.time_ms, *ident);
+                *slot = if stored.contains(&key) || fresh.contains_key(&key) {
+                    (202, *ident)
+                } else {
+                    fresh.insert(key, *dim);
+                    new_rows.extend_from_slice(&[
+                        &guild_id,
                         &user_id,
                         &hb.time_ms,
                         ident,
@@ -1368,59 +1422,41 @@ impl Engine {
                         &hb.project_root_count,
                         deps,
                     ]);
-                }
-                if n == 1 {
-                    // One row: the changed-row count says whether it was stored.
-                    if tx.prepare_cached(HB_INSERT.sql(1))?.execute(&values[..])? == 1 {
-                        stored.insert((chunk[0].0.time_ms, chunk[0].1));
-                    }
-                    continue;
-                }
-                let mut insert = tx.prepare_cached(HB_INSERT_RETURNING.sql(n))?;
-                for (t, i) in insert.query_map(&values[..], |r| Ok((r.get::<Millis>(0)?, r.get::<i64>(1)?)))? {
-                    stored.insert((t, i));
-                }
-            }
-            let mut rows = rows.iter();
-            for slot in saved.iter_mut().filter(|(status, _)| *status == 0) {
-                let Some((hb, ident, ..)) = rows.next() else { break };
-                // The first of equal heartbeats in the bulk is the one stored.
-                *slot = if stored.remove(&(hb.time_ms, *ident)) {
-                    fresh.insert((hb.time_ms, *ident));
                     (201, *ident)
-                } else {
-                    (202, *ident)
                 };
             }
             if !fresh.is_empty() {
-                // Only pairs within one timeout of a new heartbeat can change. The new heartbeats
-                // are grouped into clusters whose neighbourhoods do not touch (more than two
-                // timeouts apart), and each cluster's neighbourhood is read on its own: an offline
-                // queue flushing heartbeats months apart reads a few minutes around each, not the
-                // history in between.
                 let timeout = guild.heartbeat_timeout_s * 1000;
-                let mut times: Vec<Millis> = fresh.iter().map(|&(t, _)| t).collect();
-                times.sort_unstable();
-                let mut clusters: Vec<(Millis, Millis)> = Vec::new();
-                for t in times {
-                    match clusters.last_mut() {
-                        Some((_, hi)) if t - *hi <= 2 * timeout => *hi = t,
-                        _ => clusters.push((t, t)),
-                    }
+                if guild.heartbeat_timeout_s != guess {
+                    // The guild's timeout changed since it was last read: read around the new
+                    // heartbeats again with the one in force.
+                    ranges = clusters(fresh.keys().map(|&(t, _)| t), timeout);
+                    let mut stmt = tx.prepare_cached(NEIGHBOURS)?;
+                    around = ranges
+                        .iter()
+                        .map(|&(lo, hi)| {
+                            stmt.query_map(params![guild_id, user_id, lo, hi], |r| {
+                                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                            })
+                        })
+                        .collect::<Result<_>>()?;
                 }
-                let mut stmt = tx.prepare_cached(
-                    "SELECT time_ms, ident, dim_id FROM heartbeats WHERE guild_id = ?1 AND user_id = ?2 AND time_ms >= ?3 AND time_ms <= ?4
-                     ORDER BY time_ms, ident",
-                )?;
+                // Each neighbourhood's pairs are credited as they are with the new heartbeats,
+                // and debited as they were without them (pairs away from them cancel out).
                 let mut d: Deltas = Default::default();
-                for (lo, hi) in clusters {
-                    let all: Vec<(Millis, i64, i64)> = stmt
-                        .query_map(params![guild.id, user_id, lo - timeout, hi + timeout], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-                    let new_seq: Vec<(Millis, i64)> = all.iter().map(|&(t, _, d)| (t, d)).collect();
-                    let old_seq: Vec<(Millis, i64)> = all.iter().filter(|(t, i, _)| !fresh.contains(&(*t, *i))).map(|&(t, _, d)| (t, d)).collect();
-                    add_sequence(&guild, user_id, &new_seq, 1, &mut d);
-                    add_sequence(&guild, user_id, &old_seq, -1, &mut d);
+                for (&(lo, hi), old) in ranges.iter().zip(around) {
+                    let mut new: Vec<(Millis, i64, i64)> = old.clone();
+                    new.extend(fresh.iter().filter(|((t, _), _)| lo <= *t && *t <= hi).map(|(&(t, i), &d)| (t, i, d)));
+                    new.sort_unstable();
+                    let seq = |v: &[(Millis, i64, i64)]| -> Vec<(Millis, i64)> {
+                        v.iter().map(|&(t, _, d)| (t, d)).collect()
+                    };
+                    add_sequence(&guild, user_id, &seq(&new), 1, &mut d);
+                    add_sequence(&guild, user_id, &seq(&old), -1, &mut d);
                 }
+                // The rows and their rollups: on PostgreSQL sent with the commit, in the second
+                // round trip.
+                HB_INSERT.execute(tx, &[], &new_rows)?;
                 write_deltas(tx, &guild, d)?;
             }
             Ok(saved)
@@ -1628,18 +1664,14 @@ impl Engine {
     }
 }
 
-/// The statement storing heartbeats (duplicates ignored); [`HB_INSERT_RETURNING`] also returns
-/// the rows it stored. On PostgreSQL many rows per statement (a round trip each); in SQLite, in
-/// process, one prepared one-row statement per row is faster (measured: multi-row statements
-/// with RETURNING cost 1.3-2x as much per bulk), and its changed-row count tells stored from
-/// duplicate.
+/// The statement storing new heartbeats (the ingest has checked that none is stored, under the
+/// writers' turn: a duplicate here is a failure, not something to skip). On PostgreSQL many rows
+/// per statement; in SQLite, in process, one prepared one-row statement per row is faster
+/// (measured: multi-row statements cost 1.3-2x as much per bulk).
 static HB_INSERT: MultiRow = MultiRow::new(HB_INSERT_HEAD, 0, HB_ROW, "");
 
-/// [`HB_INSERT`], returning the rows it stored.
-static HB_INSERT_RETURNING: MultiRow = MultiRow::new(HB_INSERT_HEAD, 0, HB_ROW, "RETURNING time_ms, ident");
-
 const HB_INSERT_HEAD: &str =
-    "INSERT OR IGNORE INTO heartbeats (guild_id, user_id, time_ms, ident, entity_id, type, is_write, dim_id, lines, lineno,
+    "INSERT INTO heartbeats (guild_id, user_id, time_ms, ident, entity_id, type, is_write, dim_id, lines, lineno,
        cursorpos, line_additions, line_deletions, project_root_count, dependencies) VALUES";
 
 /// One heartbeat's 15 parameters.

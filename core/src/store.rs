@@ -338,6 +338,10 @@ pub struct Engine {
     /// Per guild, sessions this engine added, and the count at which it next refreshes the
     /// database's statistics (see `Engine::sessions_added`).
     pub(crate) import_counts: Mutex<std::collections::HashMap<i64, (u64, u64)>>,
+    /// Per guild, the heartbeat timeout (seconds) last read: a guess that lets an ingest read
+    /// the heartbeats around a bulk in the same round trip as the guild's settings (checked
+    /// against them, and read again if it was wrong).
+    pub(crate) hb_timeouts: Mutex<std::collections::HashMap<i64, i64>>,
     /// Checkpoints the WAL of a file on a thread of its own (none for `:memory:`).
     _checkpointer: Option<Checkpointer>,
     /// The database file (none for `:memory:`), for reads on a connection of their own.
@@ -459,6 +463,7 @@ impl Engine {
             entities: Default::default(),
             members: Default::default(),
             import_counts: Default::default(),
+            hb_timeouts: Default::default(),
         };
         // A new database gets the default tiers (every tier one indexed row away).
         engine.write(crate::keys::seed_default_tiers)?;

@@ -293,3 +293,49 @@ proptest! {
         run(c)?;
     }
 }
+
+/// An ingest reads the heartbeats around a bulk with the guild's timeout as this engine last
+/// saw it, and checks it against the settings it reads in the same round trip. When another
+/// host (here a second engine on the same database) has changed the timeout since, the
+/// neighbourhood is read again with the one in force: a gap longer than the old timeout and
+/// shorter than the new one counts.
+#[test]
+fn a_timeout_changed_by_another_host_is_used_by_the_next_ingest() {
+    let db = common::shared_database("hb_timeout_hosts");
+    let (a, b) = (Engine::open(&db).unwrap(), Engine::open(&db).unwrap());
+    let minute = 60_000;
+    let settings = |timeout_min: i64| GuildUpdate {
+        guild_id: 1,
+        heartbeat_timeout_seconds: Some(timeout_min * 60),
+        ..Default::default()
+    };
+    let beat = |at: i64| json!({"entity": "/src/a.rs", "type": "file", "time": (BASE + at) as f64 / 1000.0, "language": "Rust"});
+    let ingest = |at: &[i64]| {
+        let r = a
+            .ingest_heartbeats(&HeartbeatBatch {
+                guild_id: 1,
+                user_id: 7,
+                heartbeats: Value::Array(at.iter().map(|&t| beat(t)).collect()),
+                ..Default::default()
+            })
+            .unwrap();
+        assert!(r.responses.iter().all(|o| o.status == 201), "{:?}", r.responses);
+    };
+    let total = || {
+        a.coding_stats(&UserWindow { guild_id: 1, user_id: 7, ..Default::default() }).unwrap()["total_seconds"]
+            .as_i64()
+            .unwrap()
+    };
+    b.update_guild(&settings(5)).unwrap();
+    ingest(&[0, minute]);
+    assert_eq!(total(), 60);
+    // Longer on the other host: 1 min -> 12 min now counts (11 min); 12 -> 30 min does not.
+    b.update_guild(&settings(15)).unwrap();
+    ingest(&[12 * minute, 30 * minute]);
+    assert_eq!(total(), 12 * 60);
+    // Shorter again: 30 -> 34 min counts (4 min), 34 -> 40 min does not (6 > 5).
+    b.update_guild(&settings(5)).unwrap();
+    assert_eq!(total(), 60);
+    ingest(&[34 * minute, 40 * minute]);
+    assert_eq!(total(), 60 + 4 * 60);
+}

@@ -10,6 +10,7 @@
 //! asks [`Tx::is_postgres`] where it is written.
 
 pub(crate) mod pg;
+pub(crate) mod pg_client;
 pub(crate) mod pg_tls;
 
 use std::cell::RefCell;
@@ -189,9 +190,10 @@ impl MultiRow {
         Ok(out)
     }
 
-    /// Runs a statement that returns no rows over `rows`.
+    /// Runs a statement that returns no rows over `rows`, as [`Tx::execute_later`] does (on
+    /// PostgreSQL sent with the transaction's next statement or its commit).
     pub(crate) fn execute(&self, tx: &Tx<'_>, fixed: &[&dyn Param], rows: &[&dyn Param]) -> Result<()> {
-        self.each_statement(tx, fixed, rows, |stmt, values| stmt.execute(values).map(|_| ()))
+        self.each_chunk(tx, fixed, rows, |sql, values| tx.execute_later(sql, values))
     }
 
     fn each_statement(
@@ -200,6 +202,17 @@ impl MultiRow {
         fixed: &[&dyn Param],
         rows: &[&dyn Param],
         mut f: impl FnMut(&mut Stmt<'_>, &[&dyn Param]) -> Result<()>,
+    ) -> Result<()> {
+        self.each_chunk(tx, fixed, rows, |sql, values| f(&mut tx.prepare_cached(sql)?, values))
+    }
+
+    /// Calls `f` with each statement's text and parameters.
+    fn each_chunk(
+        &self,
+        tx: &Tx<'_>,
+        fixed: &[&dyn Param],
+        rows: &[&dyn Param],
+        mut f: impl FnMut(&str, &[&dyn Param]) -> Result<()>,
     ) -> Result<()> {
         if fixed.len() != self.fixed || self.columns == 0 || rows.len() % self.columns != 0 {
             return Err(Error::Storage(format!("{}: parameters do not match the statement", self.head)));
@@ -212,7 +225,7 @@ impl MultiRow {
             values.clear();
             values.extend_from_slice(fixed);
             values.extend_from_slice(&rows[at * self.columns..(at + n) * self.columns]);
-            f(&mut tx.prepare_cached(self.sql(n))?, &values)?;
+            f(self.sql(n), &values)?;
             at += n;
         }
         Ok(())
@@ -281,9 +294,13 @@ pub(crate) fn sqlite_transaction<T>(
 
 impl pg::PgConn {
     /// Runs `f` in a transaction on this connection, committed only if `f` succeeds.
+    ///
+    /// Nothing is sent until `f` runs its first statement: the transaction's start (and, for a
+    /// writer, the lock) goes out with it, in one round trip, and the statements left waiting
+    /// ([`Tx::execute_later`]) go out with the `COMMIT`. A transaction that runs no statement
+    /// costs nothing.
     pub(crate) fn transaction<T>(&mut self, mode: Mode, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         let pg::PgConn { client, statements } = self;
-        // One round trip opens the transaction (and, for a writer, takes the lock).
         let begin = match mode {
             Mode::Read => "START TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY".to_string(),
             Mode::Write => format!(
@@ -291,16 +308,16 @@ impl pg::PgConn {
                 pg::WRITER_LOCK
             ),
         };
-        if let Err(e) = client.batch_execute(&begin) {
-            // A failed start may leave the transaction open on the server: close it.
-            let _ = client.batch_execute("ROLLBACK");
-            return Err(pg::pg_error(e));
-        }
-        let tx = Tx::Pg(PgTx { client: RefCell::new(client), statements: RefCell::new(statements), open: true });
+        let tx = Tx::Pg(PgTx {
+            client: RefCell::new(client),
+            statements: RefCell::new(statements),
+            begin: RefCell::new(Some(begin)),
+            later: RefCell::new(Vec::new()),
+            open: std::cell::Cell::new(false),
+        });
         let out = f(&tx)?;
-        if let Tx::Pg(mut p) = tx {
-            p.open = false;
-            p.client.borrow_mut().batch_execute("COMMIT").map_err(pg::pg_error)?;
+        if let Tx::Pg(p) = tx {
+            p.commit()?;
         }
         Ok(out)
     }
@@ -312,18 +329,79 @@ pub(crate) enum Tx<'c> {
     Pg(PgTx<'c>),
 }
 
-/// A PostgreSQL transaction (opened on its connection by [`pg::PgConn::transaction`], rolled back
-/// when dropped uncommitted) and its connection's prepared statements.
+/// A PostgreSQL transaction (made by [`pg::PgConn::transaction`], rolled back when dropped
+/// uncommitted), its connection's prepared statements, and what waits to be sent.
 pub(crate) struct PgTx<'c> {
-    client: RefCell<&'c mut postgres::Client>,
-    statements: RefCell<&'c mut HashMap<String, postgres::Statement>>,
-    /// Still to be committed or rolled back.
-    open: bool,
+    client: RefCell<&'c mut pg_client::Client>,
+    statements: RefCell<&'c mut HashMap<String, tokio_postgres::Statement>>,
+    /// What starts the transaction, until it is sent (with the first statement).
+    begin: RefCell<Option<String>>,
+    /// Statements whose answers nobody reads, sent with the next statement or the commit.
+    later: RefCell<Vec<(tokio_postgres::Statement, Vec<pg::PgParam>)>>,
+    /// Started on the server, and neither committed nor rolled back.
+    open: std::cell::Cell<bool>,
+}
+
+/// What a statement of [`PgTx::send`] answers.
+#[derive(Clone, Copy)]
+enum Want {
+    Rows,
+    Count,
+}
+
+impl PgTx<'_> {
+    /// Sends the transaction's start if it is still waiting, the statements waiting, `stmts`,
+    /// and `end` (`COMMIT`) if given, all at once; the answers to `stmts`, in order.
+    fn send(
+        &self,
+        stmts: Vec<(tokio_postgres::Statement, Vec<pg::PgParam>, Want)>,
+        end: Option<&str>,
+    ) -> Result<Vec<pg_client::Answer>> {
+        let begin = self.begin.borrow_mut().take();
+        let later = std::mem::take(&mut *self.later.borrow_mut());
+        if begin.is_none() && later.is_empty() && stmts.is_empty() && end.is_none() {
+            return Ok(Vec::new());
+        }
+        let refs: Vec<Vec<&(dyn tokio_postgres::types::ToSql + Sync)>> =
+            later.iter().map(|(_, p)| refs(p)).chain(stmts.iter().map(|(_, p, _)| refs(p))).collect();
+        let mut ops: Vec<pg_client::Op<'_>> = Vec::with_capacity(refs.len() + 2);
+        if let Some(b) = &begin {
+            self.open.set(true);
+            ops.push(pg_client::Op::Simple(b));
+        }
+        for ((stmt, _), params) in later.iter().zip(&refs) {
+            ops.push(pg_client::Op::Execute(stmt, params));
+        }
+        for ((stmt, _, want), params) in stmts.iter().zip(&refs[later.len()..]) {
+            ops.push(match want {
+                Want::Rows => pg_client::Op::Query(stmt, params),
+                Want::Count => pg_client::Op::Execute(stmt, params),
+            });
+        }
+        if let Some(e) = end {
+            ops.push(pg_client::Op::Simple(e));
+        }
+        let mut answers = self.client.borrow_mut().pipeline(&ops).map_err(pg::pg_error)?;
+        let first = usize::from(begin.is_some()) + later.len();
+        answers.truncate(first + stmts.len());
+        Ok(answers.split_off(first))
+    }
+
+    /// Commits what the transaction did (nothing is sent if it ran no statement).
+    fn commit(self) -> Result<()> {
+        if self.begin.borrow().is_some() && self.later.borrow().is_empty() {
+            return Ok(());
+        }
+        let out = self.send(Vec::new(), Some("COMMIT"));
+        // Committed, or (on an error) rolled back by the server, or the connection is gone.
+        self.open.set(false);
+        out.map(|_| ())
+    }
 }
 
 impl Drop for PgTx<'_> {
     fn drop(&mut self) {
-        if self.open {
+        if self.open.get() {
             // A failure here means the connection is gone, and the server rolls back on its own.
             let _ = self.client.get_mut().batch_execute("ROLLBACK");
         }
@@ -332,39 +410,45 @@ impl Drop for PgTx<'_> {
 
 /// Runs prepared PostgreSQL statements (a [`PgTx`] with its connection's lifetime erased).
 pub(crate) trait PgRun {
-    fn run(&self, stmt: &postgres::Statement, params: Vec<pg::PgParam>) -> Result<Vec<postgres::Row>>;
-    fn exec(&self, stmt: &postgres::Statement, params: Vec<pg::PgParam>) -> Result<u64>;
+    fn run(&self, stmt: &tokio_postgres::Statement, params: Vec<pg::PgParam>) -> Result<Vec<tokio_postgres::Row>>;
+    fn exec(&self, stmt: &tokio_postgres::Statement, params: Vec<pg::PgParam>) -> Result<u64>;
 }
 
-fn refs(params: &[pg::PgParam]) -> Vec<&(dyn postgres::types::ToSql + Sync)> {
-    params.iter().map(|p| p as &(dyn postgres::types::ToSql + Sync)).collect()
+fn refs(params: &[pg::PgParam]) -> Vec<&(dyn tokio_postgres::types::ToSql + Sync)> {
+    params.iter().map(|p| p as &(dyn tokio_postgres::types::ToSql + Sync)).collect()
 }
 
 impl PgRun for PgTx<'_> {
-    fn run(&self, stmt: &postgres::Statement, params: Vec<pg::PgParam>) -> Result<Vec<postgres::Row>> {
-        self.client.borrow_mut().query(stmt, &refs(&params)).map_err(pg::pg_error)
+    fn run(&self, stmt: &tokio_postgres::Statement, params: Vec<pg::PgParam>) -> Result<Vec<tokio_postgres::Row>> {
+        match self.send(vec![(stmt.clone(), params, Want::Rows)], None)?.pop() {
+            Some(pg_client::Answer::Rows(rows)) => Ok(rows),
+            _ => Err(Error::Storage("PostgreSQL: no rows answered a query".into())),
+        }
     }
-    fn exec(&self, stmt: &postgres::Statement, params: Vec<pg::PgParam>) -> Result<u64> {
-        self.client.borrow_mut().execute(stmt, &refs(&params)).map_err(pg::pg_error)
+    fn exec(&self, stmt: &tokio_postgres::Statement, params: Vec<pg::PgParam>) -> Result<u64> {
+        match self.send(vec![(stmt.clone(), params, Want::Count)], None)?.pop() {
+            Some(pg_client::Answer::Changed(n)) => Ok(n),
+            _ => Err(Error::Storage("PostgreSQL: no row count answered a statement".into())),
+        }
     }
 }
 
 /// A prepared statement, cached by its text on the connection.
 pub(crate) enum Stmt<'t> {
     Sqlite(rusqlite::CachedStatement<'t>),
-    Pg(&'t dyn PgRun, postgres::Statement),
+    Pg(&'t dyn PgRun, tokio_postgres::Statement),
 }
 
 /// One row of a result.
 pub(crate) enum Row<'r> {
     Sqlite(&'r rusqlite::Row<'r>),
-    Pg(&'r postgres::Row),
+    Pg(&'r tokio_postgres::Row),
 }
 
 /// The rows of a query, read one at a time.
 pub(crate) enum Rows<'s> {
     Sqlite(rusqlite::Rows<'s>),
-    Pg(std::vec::IntoIter<postgres::Row>, Option<postgres::Row>),
+    Pg(std::vec::IntoIter<tokio_postgres::Row>, Option<tokio_postgres::Row>),
 }
 
 /// The driver's "no row" answer, told apart from every other failure.
@@ -396,6 +480,58 @@ impl Tx<'_> {
     /// Runs a statement once; the number of rows it changed.
     pub(crate) fn execute(&self, sql: &str, params: impl Params) -> Result<usize> {
         self.prepare_cached(sql)?.execute(params)
+    }
+
+    /// Runs a statement whose answer the caller does not need, as part of this transaction: in
+    /// SQLite now; on PostgreSQL sent with the next statement or with the `COMMIT` (no round
+    /// trip of its own). A failure fails that next statement or the commit, and so the
+    /// transaction, as it would have failed it here.
+    pub(crate) fn execute_later(&self, sql: &str, params: impl Params) -> Result<()> {
+        match self {
+            Tx::Sqlite(_) => self.execute(sql, params).map(|_| ()),
+            Tx::Pg(p) => {
+                let stmt = pg::prepare(&mut p.client.borrow_mut(), &mut p.statements.borrow_mut(), sql)?;
+                p.later.borrow_mut().push((stmt, params.values()?));
+                Ok(())
+            }
+        }
+    }
+
+    /// Runs independent queries (each a text and its parameters) in order, each seeing what the
+    /// ones before it wrote; `f(i, row)` reads the rows of query `i`, query by query. On
+    /// PostgreSQL they go out together, in one round trip; in SQLite one after the other.
+    pub(crate) fn together(
+        &self,
+        queries: &[(&str, &[&dyn Param])],
+        mut f: impl FnMut(usize, &Row<'_>) -> Result<()>,
+    ) -> Result<()> {
+        match self {
+            Tx::Sqlite(_) => {
+                for (i, (sql, params)) in queries.iter().enumerate() {
+                    let mut stmt = self.prepare_cached(sql)?;
+                    let mut rows = stmt.query(*params)?;
+                    while let Some(r) = rows.next()? {
+                        f(i, &r)?;
+                    }
+                }
+                Ok(())
+            }
+            Tx::Pg(p) => {
+                let mut stmts = Vec::with_capacity(queries.len());
+                for (sql, params) in queries {
+                    let stmt = pg::prepare(&mut p.client.borrow_mut(), &mut p.statements.borrow_mut(), sql)?;
+                    stmts.push((stmt, params.values()?, Want::Rows));
+                }
+                for (i, answer) in p.send(stmts, None)?.into_iter().enumerate() {
+                    if let pg_client::Answer::Rows(rows) = answer {
+                        for r in &rows {
+                            f(i, &Row::Pg(r))?;
+                        }
+                    }
+                }
+                Ok(())
+            }
+        }
     }
 
     /// The first row of a query, if any.

@@ -18,8 +18,10 @@
 use std::collections::HashMap;
 use std::error::Error as StdError;
 
-use postgres::types::{to_sql_checked, IsNull, ToSql, Type};
-use postgres::{Client, NoTls, Statement};
+use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
+use tokio_postgres::{NoTls, Statement};
+
+use super::pg_client::{Answer, Client, Op};
 use rusqlite::types::Value;
 
 use crate::error::{Error, Result};
@@ -46,29 +48,29 @@ const CHECKOUT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30)
 
 /// Makes and checks the pool's connections.
 pub(crate) struct Manager {
-    config: postgres::Config,
+    config: tokio_postgres::Config,
     tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
 }
 
 impl Manager {
-    fn connect_client(&self) -> std::result::Result<Client, postgres::Error> {
+    fn connect_client(&self) -> Result<Client> {
         match &self.tls {
-            Some(tls) => self.config.connect(tls.clone()),
-            None => self.config.connect(NoTls),
+            Some(tls) => Client::connect(&self.config, tls.clone()),
+            None => Client::connect(&self.config, NoTls),
         }
     }
 }
 
 impl r2d2::ManageConnection for Manager {
     type Connection = PgConn;
-    type Error = postgres::Error;
+    type Error = Error;
 
-    fn connect(&self) -> std::result::Result<PgConn, postgres::Error> {
+    fn connect(&self) -> Result<PgConn> {
         Ok(PgConn { client: self.connect_client()?, statements: HashMap::new() })
     }
 
-    fn is_valid(&self, conn: &mut PgConn) -> std::result::Result<(), postgres::Error> {
-        conn.client.batch_execute("")
+    fn is_valid(&self, conn: &mut PgConn) -> Result<()> {
+        conn.client.batch_execute("").map_err(pg_error)
     }
 
     fn has_broken(&self, conn: &mut PgConn) -> bool {
@@ -83,12 +85,11 @@ pub(crate) type Pool = r2d2::Pool<Manager>;
 /// schema to this build's version, and opens the pool.
 pub(crate) fn open(url: &str) -> Result<Pool> {
     let tls = super::pg_tls::from_url(url)?;
-    let mut config: postgres::Config =
+    let mut config: tokio_postgres::Config =
         tls.url.parse().map_err(|e| Error::invalid("path", format!("not a PostgreSQL URL: {e}")))?;
     config.ssl_mode(tls.mode);
     let manager = Manager { config, tls: tls.connector };
-    let mut client =
-        manager.connect_client().map_err(|e| Error::Storage(format!("cannot connect to PostgreSQL: {}", chain(&e))))?;
+    let mut client = manager.connect_client()?;
     migrate(&mut client)?;
     drop(client);
     r2d2::Pool::builder()
@@ -104,7 +105,7 @@ pub(crate) fn open(url: &str) -> Result<Pool> {
 }
 
 /// An error with its causes ("error performing TLS handshake: invalid peer certificate: ...").
-fn chain(e: &dyn StdError) -> String {
+pub(crate) fn chain(e: &dyn StdError) -> String {
     let mut text = e.to_string();
     let mut cause = e.source();
     while let Some(c) = cause {
@@ -341,39 +342,52 @@ CREATE TRIGGER tiers_changed AFTER INSERT OR UPDATE OR DELETE ON tiers
 /// Creates the schema in an empty database, under the writers' lock (several hosts may open a
 /// new database at once); refuses a database written by a newer engine.
 fn migrate(client: &mut Client) -> Result<()> {
-    let mut tx = client.transaction().map_err(pg_error)?;
-    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&WRITER_LOCK]).map_err(pg_error)?;
-    tx.batch_execute(
-        "CREATE TABLE IF NOT EXISTS timeledger_schema (id BIGINT PRIMARY KEY CHECK (id = 1), version BIGINT NOT NULL)",
-    )
-    .map_err(pg_error)?;
-    let version: Option<i64> =
-        tx.query_opt("SELECT version FROM timeledger_schema WHERE id = 1", &[]).map_err(pg_error)?.map(|r| r.get(0));
-    match version {
-        None => {
-            tx.batch_execute(&SCHEMA.replace(" TXT", " TEXT COLLATE \"C\"")).map_err(pg_error)?;
-            tx.execute("INSERT INTO timeledger_schema (id, version) VALUES (1, $1)", &[&crate::SCHEMA_VERSION])
-                .map_err(pg_error)?;
-        }
-        Some(v) if v > crate::SCHEMA_VERSION => {
-            return Err(Error::Storage(format!(
-                "database schema version {v} is newer than this engine ({}); upgrade timeledger",
-                crate::SCHEMA_VERSION
-            )))
-        }
-        Some(v) if v < crate::SCHEMA_VERSION => {
-            return Err(Error::Storage(format!(
-                "database schema version {v} has no PostgreSQL migration to {} in this build",
-                crate::SCHEMA_VERSION
-            )))
-        }
-        Some(_) => {}
+    client
+        .batch_execute(&format!(
+            "START TRANSACTION ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({WRITER_LOCK});
+             CREATE TABLE IF NOT EXISTS timeledger_schema (id BIGINT PRIMARY KEY CHECK (id = 1), version BIGINT NOT NULL)"
+        ))
+        .map_err(pg_error)?;
+    let result = migrate_in_transaction(client);
+    let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    match client.batch_execute(end) {
+        Err(e) if result.is_ok() => Err(pg_error(e)),
+        _ => result,
     }
-    tx.commit().map_err(pg_error)
+}
+
+fn migrate_in_transaction(client: &mut Client) -> Result<()> {
+    let select = client.prepare("SELECT version FROM timeledger_schema WHERE id = 1").map_err(pg_error)?;
+    let rows = match client.pipeline(&[Op::Query(&select, &[])]).map_err(pg_error)?.pop() {
+        Some(Answer::Rows(rows)) => rows,
+        _ => Vec::new(),
+    };
+    let version: Option<i64> = match rows.first() {
+        Some(r) => Some(r.try_get(0).map_err(pg_error)?),
+        None => None,
+    };
+    match version {
+        None => client
+            .batch_execute(&format!(
+                "{}; INSERT INTO timeledger_schema (id, version) VALUES (1, {})",
+                SCHEMA.replace(" TXT", " TEXT COLLATE \"C\""),
+                crate::SCHEMA_VERSION
+            ))
+            .map_err(pg_error),
+        Some(v) if v > crate::SCHEMA_VERSION => Err(Error::Storage(format!(
+            "database schema version {v} is newer than this engine ({}); upgrade timeledger",
+            crate::SCHEMA_VERSION
+        ))),
+        Some(v) if v < crate::SCHEMA_VERSION => Err(Error::Storage(format!(
+            "database schema version {v} has no PostgreSQL migration to {} in this build",
+            crate::SCHEMA_VERSION
+        ))),
+        Some(_) => Ok(()),
+    }
 }
 
 /// The engine's error for a PostgreSQL failure, with the server's own message when it has one.
-pub(crate) fn pg_error(e: postgres::Error) -> Error {
+pub(crate) fn pg_error(e: tokio_postgres::Error) -> Error {
     match e.as_db_error() {
         Some(db) => Error::Storage(format!("PostgreSQL: {} ({})", db.message(), db.code().code())),
         None => Error::Storage(format!("PostgreSQL: {e}")),
@@ -525,7 +539,7 @@ impl ToSql for PgParam {
     fn to_sql(
         &self,
         ty: &Type,
-        out: &mut postgres::types::private::BytesMut,
+        out: &mut tokio_postgres::types::private::BytesMut,
     ) -> std::result::Result<IsNull, Box<dyn StdError + Sync + Send>> {
         match &self.0 {
             Value::Null => Ok(IsNull::Yes),
@@ -562,9 +576,9 @@ impl ToSql for PgParam {
 }
 
 /// Column `i` of a PostgreSQL row as the value SQLite would have given.
-pub(crate) fn column(row: &postgres::Row, i: usize) -> Result<Value> {
+pub(crate) fn column(row: &tokio_postgres::Row, i: usize) -> Result<Value> {
     let ty = row.columns().get(i).map(|c| c.type_().clone()).ok_or_else(|| Error::Storage(format!("no column {i}")))?;
-    let get_err = |e: postgres::Error| Error::Storage(format!("PostgreSQL column {i}: {e}"));
+    let get_err = |e: tokio_postgres::Error| Error::Storage(format!("PostgreSQL column {i}: {e}"));
     Ok(match ty {
         Type::INT8 => row.try_get::<_, Option<i64>>(i).map_err(get_err)?.map_or(Value::Null, Value::Integer),
         Type::INT4 => {
@@ -593,7 +607,7 @@ pub(crate) fn prepare(tx: &mut Client, statements: &mut HashMap<String, Statemen
         return Ok(s.clone());
     }
     let translated = translate(sql);
-    let in_sql = |e: postgres::Error| match pg_error(e) {
+    let in_sql = |e: tokio_postgres::Error| match pg_error(e) {
         Error::Storage(m) => {
             Error::Storage(format!("{m} in: {}", translated.split_whitespace().collect::<Vec<_>>().join(" ")))
         }

@@ -33,7 +33,7 @@ pub(crate) struct Tls {
     /// The URL without `sslmode` and `sslrootcert`.
     pub(crate) url: String,
     /// The mode the PostgreSQL client negotiates with.
-    pub(crate) mode: postgres::config::SslMode,
+    pub(crate) mode: tokio_postgres::config::SslMode,
     /// The TLS client, `None` for `sslmode=disable`.
     pub(crate) connector: Option<MakeRustlsConnect>,
 }
@@ -72,7 +72,7 @@ pub(crate) fn from_url(url: &str) -> Result<Tls> {
         }
     }
     let url = if kept.is_empty() { base.to_string() } else { format!("{base}?{}", kept.join("&")) };
-    use postgres::config::SslMode;
+    use tokio_postgres::config::SslMode;
     let roots = |required: bool| -> Result<Option<RootCertStore>> {
         match root.as_deref() {
             Some("system") => system_roots().map(Some),
@@ -234,9 +234,9 @@ mod tests {
         assert!(t.connector.is_none());
         let t = from_url("postgres://u@h/db?sslmode=require").unwrap();
         assert_eq!(t.url, "postgres://u@h/db");
-        assert!(matches!(t.mode, postgres::config::SslMode::Require));
+        assert!(matches!(t.mode, tokio_postgres::config::SslMode::Require));
         let t = from_url("postgres://u@h/db").unwrap();
-        assert!(matches!(t.mode, postgres::config::SslMode::Prefer));
+        assert!(matches!(t.mode, tokio_postgres::config::SslMode::Prefer));
         assert!(t.connector.is_some());
     }
 
