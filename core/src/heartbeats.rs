@@ -10,7 +10,9 @@
 //! whatever the arrival order, batching or duplicates.
 
 use std::borrow::Cow;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
+
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::storage::{params, MultiRow, Tx};
 use chrono_tz::Tz;
@@ -237,6 +239,23 @@ impl<'de: 'a, 'a> Deserialize<'de> for Field<'a> {
     }
 }
 
+impl<'a> Field<'a> {
+    /// The field of an already parsed JSON value: what deserializing it gives, read directly
+    /// (strings borrowed from the value).
+    fn of(v: &'a Value) -> Field<'a> {
+        match v {
+            Value::Null => Field::Absent,
+            Value::Bool(b) => Field::Bool(*b),
+            Value::Number(n) => Field::Num(n.clone()),
+            Value::String(s) => Field::Str(std::borrow::Cow::Borrowed(s)),
+            Value::Array(items) => {
+                Field::List(items.iter().map(|x| x.as_str().map(std::borrow::Cow::Borrowed)).collect())
+            }
+            Value::Object(_) => Field::Other,
+        }
+    }
+}
+
 /// A heartbeat object's fields as sent (unknown fields ignored), before validation.
 #[derive(Debug, Default, Deserialize)]
 struct RawHb<'a> {
@@ -278,6 +297,41 @@ struct RawHb<'a> {
     project_root_count: Field<'a>,
     #[serde(borrow, default)]
     dependencies: Field<'a>,
+}
+
+impl<'a> RawHb<'a> {
+    /// The fields of a parsed heartbeat object: what deserializing it gives, read in one pass
+    /// over its entries (about twice as fast as going through serde's deserializer for
+    /// `Value`, which the typed API's bulks would otherwise pay per field).
+    fn of(object: &'a Map<String, Value>) -> RawHb<'a> {
+        let mut raw = RawHb::default();
+        for (key, value) in object {
+            let slot = match key.as_str() {
+                "entity" => &mut raw.entity,
+                "time" => &mut raw.time,
+                "type" => &mut raw.kind,
+                "category" => &mut raw.category,
+                "project" => &mut raw.project,
+                "branch" => &mut raw.branch,
+                "language" => &mut raw.language,
+                "is_write" => &mut raw.is_write,
+                "editor" => &mut raw.editor,
+                "operating_system" => &mut raw.operating_system,
+                "machine" => &mut raw.machine,
+                "user_agent" => &mut raw.user_agent,
+                "lines" => &mut raw.lines,
+                "lineno" => &mut raw.lineno,
+                "cursorpos" => &mut raw.cursorpos,
+                "line_additions" => &mut raw.line_additions,
+                "line_deletions" => &mut raw.line_deletions,
+                "project_root_count" => &mut raw.project_root_count,
+                "dependencies" => &mut raw.dependencies,
+                _ => continue,
+            };
+            *slot = Field::of(value);
+        }
+        raw
+    }
 }
 
 /// Trims a string field, keeping it borrowed when it was.
@@ -422,12 +476,10 @@ fn normalize<'a>(
     machine_name: Option<&'a str>,
     memo: &mut UaMemo,
 ) -> std::result::Result<Hb<'a>, String> {
-    if !v.is_object() {
+    let Some(object) = v.as_object() else {
         return Err("heartbeat must be a JSON object".into());
-    }
-    // `Field` accepts any value, so reading an object's fields cannot fail.
-    let raw = RawHb::deserialize(v).map_err(|e| format!("heartbeat is not valid: {e}"))?;
-    normalize_raw(raw, batch_ua, machine_name, memo)
+    };
+    normalize_raw(RawHb::of(object), batch_ua, machine_name, memo)
 }
 
 /// Parses one heartbeat of a bulk body straight from its text (strings borrowed); anything
@@ -637,7 +689,7 @@ impl BulkResult {
 
 /// Rollup changes: ms per (user, local day, dim), ms per (user, UTC hour), and the bounds of the
 /// last local day used (a cache).
-type Deltas = (HashMap<(i64, i32, i64), i64>, HashMap<(i64, i64), i64>, Option<(i32, Millis, Millis)>);
+type Deltas = (FxHashMap<(i64, i32, i64), i64>, FxHashMap<(i64, i64), i64>, Option<(i32, Millis, Millis)>);
 
 fn add_pair(guild: &Guild, user: i64, dim: i64, start: Millis, end: Millis, sign: i64, d: &mut Deltas) {
     // Most pairs fall inside the local day of the previous pair: reuse its bounds.
@@ -682,6 +734,56 @@ fn add_sequence(guild: &Guild, user: i64, seq: &[(Millis, i64)], sign: i64, d: &
 const NEIGHBOURS: &str = "SELECT time_ms, ident, dim_id FROM heartbeats WHERE guild_id = ?1 AND user_id = ?2 AND time_ms >= ?3 AND time_ms <= ?4
      ORDER BY time_ms, ident";
 
+/// A user's latest heartbeat (`NULL` if none).
+const LATEST: &str = "SELECT MAX(time_ms) FROM heartbeats WHERE guild_id = ?1 AND user_id = ?2";
+
+/// PostgreSQL only: fails (division by zero, [`crate::storage::pg::is_failed_check`]) unless the
+/// guild's zone and timeout are `?3`, `?4` and the user's heartbeats from `?5` on are exactly
+/// `?6` (`time:ident:dim`, in order, joined by commas).
+const TAIL_CHECK: &str = "SELECT 1 / CASE WHEN EXISTS (SELECT 1 FROM guilds WHERE guild_id = ?1 AND timezone = ?3 AND heartbeat_timeout_seconds = ?4)
+       AND (SELECT COALESCE(string_agg(time_ms || ':' || ident || ':' || dim_id, ',' ORDER BY time_ms, ident), '')
+            FROM heartbeats WHERE guild_id = ?1 AND user_id = ?2 AND time_ms >= ?5) = ?6 THEN 1 ELSE 0 END";
+
+/// The most users whose [`HbTail`] an engine keeps (emptied when full).
+const HB_TAILS_MAX: usize = 100_000;
+
+/// What an engine on PostgreSQL knows of a user's latest heartbeats as of its last ingest for
+/// them: the guild's settings then, the latest heartbeat's time, and every heartbeat from one
+/// timeout before it on, `(time, ident, dim)` in order.
+#[derive(Clone, Debug)]
+pub(crate) struct HbTail {
+    guild: Guild,
+    latest: Millis,
+    rows: Vec<(Millis, i64, i64)>,
+}
+
+impl HbTail {
+    /// The tail after a bulk that stored `fresh`, when what was read (`around`, over `ranges`,
+    /// before the writes) holds all of it: the user's latest heartbeat before the bulk
+    /// (`latest`) lies inside the last range, or there was none.
+    fn after(
+        guild: &Guild,
+        ranges: &[(Millis, Millis)],
+        around: &[Vec<(Millis, i64, i64)>],
+        latest: Option<Millis>,
+        fresh: &FxHashMap<(Millis, i64), i64>,
+    ) -> Option<HbTail> {
+        let (&(lo, hi), last) = ranges.iter().zip(around).next_back()?;
+        if latest.is_some_and(|l| l > hi) {
+            return None;
+        }
+        let newest = fresh.keys().map(|k| k.0).chain(latest).max()?;
+        let from = newest - guild.heartbeat_timeout_s * 1000;
+        if from < lo {
+            return None;
+        }
+        let mut rows: Vec<(Millis, i64, i64)> = last.iter().copied().filter(|r| r.0 >= from).collect();
+        rows.extend(fresh.iter().filter(|((t, _), _)| *t >= from).map(|(&(t, i), &d)| (t, i, d)));
+        rows.sort_unstable();
+        Some(HbTail { guild: guild.clone(), latest: newest, rows })
+    }
+}
+
 /// The ranges to read around `times` so that every heartbeat within `timeout` of one of them is
 /// read: the times grouped where they are at most two timeouts apart, each group widened by a
 /// timeout on both sides.
@@ -717,7 +819,7 @@ fn write_deltas(tx: &Tx<'_>, guild: &Guild, d: Deltas) -> Result<()> {
 /// Interned dimension ids known to this engine, by a hash of the dimensions (each entry keeps
 /// its key, compared on every hit). Ids never change once committed, so the cache is only ever
 /// added to, and only after the transaction that created an id commits.
-pub(crate) type DimCache = std::sync::Mutex<HashMap<u64, (DimKey, i64)>>;
+pub(crate) type DimCache = std::sync::Mutex<FxHashMap<u64, (DimKey, i64)>>;
 
 /// Interned entity ids known to this engine, by entity. Ids never change once committed; the
 /// cache is only added to after the transaction that created an id commits, and is emptied when
@@ -744,8 +846,8 @@ fn entity_id(tx: &Tx<'_>, entity: &str, fresh: &mut HashMap<String, i64>, known:
 fn dim_id(
     tx: &Tx<'_>,
     hb: &Hb<'_>,
-    cache: &mut HashMap<u64, (DimKey, i64)>,
-    known: &HashMap<u64, (DimKey, i64)>,
+    cache: &mut FxHashMap<u64, (DimKey, i64)>,
+    known: &FxHashMap<u64, (DimKey, i64)>,
 ) -> Result<i64> {
     let h = hb.dims_hash();
     for found in [cache.get(&h), known.get(&h)].into_iter().flatten() {
@@ -1304,6 +1406,12 @@ impl Engine {
 
     /// Stores parsed heartbeats in one transaction; per item `(status, identity)`: 201 stored,
     /// 202 duplicate, 400 for an `Err` item (identity 0).
+    ///
+    /// On PostgreSQL, when the bulk comes after every heartbeat of the user this engine knows
+    /// of ([`HbTail`]), the transaction is first tried in one round trip: the stored heartbeats
+    /// around the bulk and the guild's settings are taken from what this engine last wrote, and
+    /// a check sent ahead of the writes fails the transaction if the database differs (another
+    /// host wrote, settings changed); it is then run again the usual way (two round trips).
     fn ingest_parsed(
         &self,
         guild_id: i64,
@@ -1312,127 +1420,199 @@ impl Engine {
         parsed: &[std::result::Result<Hb<'_>, String>],
     ) -> Result<Vec<(u16, i64)>> {
         let zone = zone.and_then(|z| time::parse_zone(z).ok());
-        let mut new_dims: HashMap<u64, (DimKey, i64)> = HashMap::new();
-        let mut new_entities: HashMap<String, i64> = HashMap::new();
-        let result = self.write(|tx| {
-            let now = self.now_ms(); // under the write lock, as every write's "now"
-            let cache = &mut new_dims;
-            // Guilds, users and memberships are never deleted: once committed, skip the upserts.
-            if !self.known_member(guild_id, user_id) {
-                ensure_guild(tx, guild_id, now)?;
-                ensure_member(tx, guild_id, user_id, now)?;
-            }
-            if let Some(z) = zone {
-                // A no-op (no page written) once the user has a zone.
-                tx.execute_later(
-                    "UPDATE users SET time_zone = ?2 WHERE user_id = ?1 AND time_zone IS NULL",
-                    params![user_id, z.name()],
-                )?;
-            }
-            let mut last: Option<(&Hb<'_>, i64)> = None;
-            let mut saved = Vec::with_capacity(parsed.len());
-            let known = self.dim_cache().lock().unwrap_or_else(|p| p.into_inner());
-            let known_entities = self.entity_cache().lock().unwrap_or_else(|p| p.into_inner());
-            let mut last_entity: Option<(&str, i64)> = None;
-            // The new heartbeats' keys and dimension ids.
-            let mut fresh: HashMap<(Millis, i64), i64> = HashMap::new();
-            // Each heartbeat's row, resolved to its ids; `saved` holds its place in the answer.
-            let mut rows: Vec<(&Hb<'_>, i64, i64, i64, Option<String>)> = Vec::with_capacity(parsed.len());
-            for p in parsed {
-                let hb = match p {
-                    Ok(hb) => hb,
-                    Err(_) => {
-                        saved.push((400, 0));
-                        continue;
-                    }
-                };
-                let ident = hb.ident();
-                // Plugins send runs of heartbeats with the same dimensions: compare, don't allocate.
-                let dim = match last {
-                    Some((prev, id)) if prev.same_dims(hb) => id,
-                    _ => dim_id(tx, hb, cache, &known)?,
-                };
-                last = Some((hb, dim));
-                let entity = match last_entity {
-                    Some((prev, id)) if prev == hb.entity => id,
-                    _ => entity_id(tx, &hb.entity, &mut new_entities, &known_entities)?,
-                };
-                last_entity = Some((&hb.entity, entity));
-                let deps = hb.dependencies.as_ref().map(|d| serde_json::to_string(d).unwrap_or_default());
-                rows.push((hb, ident, entity, dim, deps));
-                saved.push((0, ident));
-            }
-            // The guild's settings and the stored heartbeats around the bulk's, read together
-            // (one round trip on PostgreSQL), before anything is written. The bulk's heartbeats
-            // are grouped into clusters whose neighbourhoods do not touch (more than two timeouts
-            // apart), each read on its own: an offline queue flushing heartbeats months apart
-            // reads a few minutes around each, not the history in between. The timeout is the
-            // one last read for the guild, checked against the settings read here. Every
-            // heartbeat of the bulk lies inside what is read, so what is read also tells which of
-            // them are stored already (writers take turns: nothing can store one in between).
-            let guess = self.hb_timeouts.lock().unwrap_or_else(|p| p.into_inner()).get(&guild_id).copied();
-            let guess = match guess {
-                Some(t) => t,
-                None => load_guild(tx, guild_id)?.heartbeat_timeout_s,
-            };
-            let mut ranges = clusters(rows.iter().map(|r| r.0.time_ms), guess * 1000);
-            let range_params: Vec<[i64; 4]> = ranges.iter().map(|&(lo, hi)| [guild_id, user_id, lo, hi]).collect();
-            let guild_params: [&dyn crate::storage::Param; 1] = [&guild_id];
-            let mut queries: Vec<(&str, &[&dyn crate::storage::Param])> =
-                vec![(crate::guilds::GUILD_SELECT, &guild_params)];
-            let range_refs: Vec<Vec<&dyn crate::storage::Param>> =
-                range_params.iter().map(|r| r.iter().map(|v| v as &dyn crate::storage::Param).collect()).collect();
-            queries.extend(range_refs.iter().map(|p| (NEIGHBOURS, p.as_slice())));
-            let mut guild: Option<Result<Guild>> = None;
-            let mut around: Vec<Vec<(Millis, i64, i64)>> = vec![Vec::new(); ranges.len()];
-            tx.together(&queries, |i, r| {
-                match i {
-                    0 => guild = Some(crate::guilds::guild_from_row(guild_id, r)),
-                    _ => around[i - 1].push((r.get(0)?, r.get(1)?, r.get(2)?)),
+        let tail = self.hb_tails.lock().unwrap_or_else(|p| p.into_inner()).get(&(guild_id, user_id)).cloned();
+        let mut tried = false;
+        loop {
+            let guess = if tried { None } else { tail.as_ref() };
+            let mut new_dims: FxHashMap<u64, (DimKey, i64)> = FxHashMap::default();
+            let mut new_entities: HashMap<String, i64> = HashMap::new();
+            let mut next_tail: Option<HbTail> = None;
+            let result = self.write(|tx| {
+                self.store_bulk(
+                    tx,
+                    guild_id,
+                    user_id,
+                    zone,
+                    parsed,
+                    guess,
+                    &mut new_dims,
+                    &mut new_entities,
+                    &mut next_tail,
+                )
+            });
+            match result {
+                Err(e) if guess.is_some() && crate::storage::pg::is_failed_check(&e) => {
+                    tried = true;
+                    continue;
                 }
-                Ok(())
-            })?;
-            let guild = crate::guilds::guild_or_defaults(guild_id, guild)?;
-            self.hb_timeouts.lock().unwrap_or_else(|p| p.into_inner()).insert(guild_id, guild.heartbeat_timeout_s);
-            // New: not stored yet, and the first of equal heartbeats in the bulk.
-            let stored: HashSet<(Millis, i64)> = around.iter().flatten().map(|&(t, i, _)| (t, i)).collect();
-            let mut new_rows: Vec<&dyn crate::storage::Param> = Vec::new();
-            let mut rows = rows.iter();
-            for slot in saved.iter_mut().filter(|(status, _)| *status == 0) {
-                let Some((hb, ident, entity, dim, deps)) = rows.next() else { break };
-                let key = (hb.time_ms, *ident);
-                *slot = if stored.contains(&key) || fresh.contains_key(&key) {
-                    (202, *ident)
-                } else {
-                    fresh.insert(key, *dim);
-                    new_rows.extend_from_slice(&[
-                        &guild_id,
-                        &user_id,
-                        &hb.time_ms,
-                        ident,
-                        entity,
-                        &hb.kind,
-                        &hb.is_write,
-                        dim,
-                        &hb.lines,
-                        &hb.lineno,
-                        &hb.cursorpos,
-                        &hb.line_additions,
-                        &hb.line_deletions,
-                        &hb.project_root_count,
-                        deps,
-                    ]);
-                    (201, *ident)
-                };
+                Err(e) => {
+                    self.hb_tails.lock().unwrap_or_else(|p| p.into_inner()).remove(&(guild_id, user_id));
+                    return Err(e);
+                }
+                Ok(saved) => {
+                    self.dim_cache().lock().unwrap_or_else(|p| p.into_inner()).extend(new_dims);
+                    let mut entities = self.entity_cache().lock().unwrap_or_else(|p| p.into_inner());
+                    if entities.len() + new_entities.len() > ENTITY_CACHE_MAX {
+                        entities.clear();
+                    }
+                    entities.extend(new_entities);
+                    drop(entities);
+                    self.remember_member(guild_id, user_id);
+                    let mut tails = self.hb_tails.lock().unwrap_or_else(|p| p.into_inner());
+                    match next_tail {
+                        Some(t) => {
+                            if tails.len() >= HB_TAILS_MAX {
+                                tails.clear();
+                            }
+                            tails.insert((guild_id, user_id), t);
+                        }
+                        None => {
+                            tails.remove(&(guild_id, user_id));
+                        }
+                    }
+                    return Ok(saved);
+                }
             }
-            if !fresh.is_empty() {
-                let timeout = guild.heartbeat_timeout_s * 1000;
+        }
+    }
+
+    /// [`Engine::ingest_parsed`]'s transaction: with `tail`, the one-round-trip attempt.
+    #[allow(clippy::too_many_arguments)]
+    fn store_bulk(
+        &self,
+        tx: &Tx<'_>,
+        guild_id: i64,
+        user_id: i64,
+        zone: Option<Tz>,
+        parsed: &[std::result::Result<Hb<'_>, String>],
+        tail: Option<&HbTail>,
+        new_dims: &mut FxHashMap<u64, (DimKey, i64)>,
+        new_entities: &mut HashMap<String, i64>,
+        next_tail: &mut Option<HbTail>,
+    ) -> Result<Vec<(u16, i64)>> {
+        let now = self.now_ms(); // under the write lock, as every write's "now"
+                                 // Guilds, users and memberships are never deleted: once committed, skip the upserts.
+        if !self.known_member(guild_id, user_id) {
+            ensure_guild(tx, guild_id, now)?;
+            ensure_member(tx, guild_id, user_id, now)?;
+        }
+        if let Some(z) = zone {
+            // A no-op (no page written) once the user has a zone.
+            tx.execute_later(
+                "UPDATE users SET time_zone = ?2 WHERE user_id = ?1 AND time_zone IS NULL",
+                params![user_id, z.name()],
+            )?;
+        }
+        let mut last: Option<(&Hb<'_>, i64)> = None;
+        let mut saved = Vec::with_capacity(parsed.len());
+        let known = self.dim_cache().lock().unwrap_or_else(|p| p.into_inner());
+        let known_entities = self.entity_cache().lock().unwrap_or_else(|p| p.into_inner());
+        let mut last_entity: Option<(&str, i64)> = None;
+        // The new heartbeats' keys and dimension ids.
+        let mut fresh: FxHashMap<(Millis, i64), i64> = FxHashMap::default();
+        // Each heartbeat's row, resolved to its ids; `saved` holds its place in the answer.
+        let mut rows: Vec<(&Hb<'_>, i64, i64, i64, Option<String>)> = Vec::with_capacity(parsed.len());
+        for p in parsed {
+            let hb = match p {
+                Ok(hb) => hb,
+                Err(_) => {
+                    saved.push((400, 0));
+                    continue;
+                }
+            };
+            let ident = hb.ident();
+            // Plugins send runs of heartbeats with the same dimensions: compare, don't allocate.
+            let dim = match last {
+                Some((prev, id)) if prev.same_dims(hb) => id,
+                _ => dim_id(tx, hb, new_dims, &known)?,
+            };
+            last = Some((hb, dim));
+            let entity = match last_entity {
+                Some((prev, id)) if prev == hb.entity => id,
+                _ => entity_id(tx, &hb.entity, new_entities, &known_entities)?,
+            };
+            last_entity = Some((&hb.entity, entity));
+            let deps = hb.dependencies.as_ref().map(|d| serde_json::to_string(d).unwrap_or_default());
+            rows.push((hb, ident, entity, dim, deps));
+            saved.push((0, ident));
+        }
+        drop((known, known_entities));
+        let first = rows.iter().map(|r| r.0.time_ms).min();
+        // The one-round-trip attempt needs every heartbeat of the bulk at or after the latest
+        // one this engine knows of (what a plugin sends); the others go the usual way.
+        let tail = tail.filter(|t| first.is_some_and(|f| f >= t.latest));
+        // The guild's settings and the stored heartbeats around the bulk's, by clusters whose
+        // neighbourhoods do not touch (more than two timeouts apart), each read on its own: an
+        // offline queue flushing heartbeats months apart reads a few minutes around each, not
+        // the history in between. Every heartbeat of the bulk lies inside what is read, so what
+        // is read also tells which of them are stored already (writers take turns: nothing can
+        // store one in between).
+        let (guild, ranges, around, latest) = match tail {
+            Some(t) => {
+                // From what this engine wrote last; checked by the database before the writes.
+                let ranges = clusters(rows.iter().map(|r| r.0.time_ms), t.guild.heartbeat_timeout_s * 1000);
+                let around: Vec<Vec<(Millis, i64, i64)>> = ranges
+                    .iter()
+                    .map(|&(lo, hi)| t.rows.iter().copied().filter(|r| lo <= r.0 && r.0 <= hi).collect())
+                    .collect();
+                let from = ranges.first().map_or(t.latest, |r| r.0);
+                let expected: Vec<String> =
+                    t.rows.iter().filter(|r| r.0 >= from).map(|(t, i, d)| format!("{t}:{i}:{d}")).collect();
+                tx.execute_later(
+                    TAIL_CHECK,
+                    params![
+                        guild_id,
+                        user_id,
+                        t.guild.tz.name(),
+                        t.guild.heartbeat_timeout_s,
+                        from,
+                        expected.join(",")
+                    ],
+                )?;
+                (t.guild.clone(), ranges, around, Some(t.latest))
+            }
+            None => {
+                // Read together (one round trip on PostgreSQL), before anything is written. The
+                // timeout is the one last read for the guild, checked against the settings read
+                // here.
+                let guess = self.hb_timeouts.lock().unwrap_or_else(|p| p.into_inner()).get(&guild_id).copied();
+                let guess = match guess {
+                    Some(t) => t,
+                    None => load_guild(tx, guild_id)?.heartbeat_timeout_s,
+                };
+                let ranges = clusters(rows.iter().map(|r| r.0.time_ms), guess * 1000);
+                let range_params: Vec<[i64; 4]> = ranges.iter().map(|&(lo, hi)| [guild_id, user_id, lo, hi]).collect();
+                let guild_params: [&dyn crate::storage::Param; 1] = [&guild_id];
+                let user_params: [&dyn crate::storage::Param; 2] = [&guild_id, &user_id];
+                let mut queries: Vec<(&str, &[&dyn crate::storage::Param])> =
+                    vec![(crate::guilds::GUILD_SELECT, &guild_params)];
+                if tx.is_postgres() {
+                    // What the next bulk's one-round-trip attempt starts from.
+                    queries.push((LATEST, &user_params));
+                }
+                let skip = queries.len();
+                let range_refs: Vec<Vec<&dyn crate::storage::Param>> =
+                    range_params.iter().map(|r| r.iter().map(|v| v as &dyn crate::storage::Param).collect()).collect();
+                queries.extend(range_refs.iter().map(|p| (NEIGHBOURS, p.as_slice())));
+                let mut guild: Option<Result<Guild>> = None;
+                let mut latest: Option<Option<Millis>> = None;
+                let mut around: Vec<Vec<(Millis, i64, i64)>> = vec![Vec::new(); ranges.len()];
+                tx.together(&queries, |i, r| {
+                    match i {
+                        0 => guild = Some(crate::guilds::guild_from_row(guild_id, r)),
+                        _ if i < skip => latest = Some(r.get(0)?),
+                        _ => around[i - skip].push((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    }
+                    Ok(())
+                })?;
+                let guild = crate::guilds::guild_or_defaults(guild_id, guild)?;
+                self.hb_timeouts.lock().unwrap_or_else(|p| p.into_inner()).insert(guild_id, guild.heartbeat_timeout_s);
                 if guild.heartbeat_timeout_s != guess {
-                    // The guild's timeout changed since it was last read: read around the new
-                    // heartbeats again with the one in force.
-                    ranges = clusters(fresh.keys().map(|&(t, _)| t), timeout);
+                    // The guild's timeout changed since it was last read: read around the
+                    // bulk again with the one in force.
                     let mut stmt = tx.prepare_cached(NEIGHBOURS)?;
-                    around = ranges
+                    let ranges = clusters(rows.iter().map(|r| r.0.time_ms), guild.heartbeat_timeout_s * 1000);
+                    let around = ranges
                         .iter()
                         .map(|&(lo, hi)| {
                             stmt.query_map(params![guild_id, user_id, lo, hi], |r| {
@@ -1440,38 +1620,64 @@ impl Engine {
                             })
                         })
                         .collect::<Result<_>>()?;
+                    (guild, ranges, around, latest.flatten())
+                } else {
+                    (guild, ranges, around, latest.flatten())
                 }
-                // Each neighbourhood's pairs are credited as they are with the new heartbeats,
-                // and debited as they were without them (pairs away from them cancel out).
-                let mut d: Deltas = Default::default();
-                for (&(lo, hi), old) in ranges.iter().zip(around) {
-                    let mut new: Vec<(Millis, i64, i64)> = old.clone();
-                    new.extend(fresh.iter().filter(|((t, _), _)| lo <= *t && *t <= hi).map(|(&(t, i), &d)| (t, i, d)));
-                    new.sort_unstable();
-                    let seq = |v: &[(Millis, i64, i64)]| -> Vec<(Millis, i64)> {
-                        v.iter().map(|&(t, _, d)| (t, d)).collect()
-                    };
-                    add_sequence(&guild, user_id, &seq(&new), 1, &mut d);
-                    add_sequence(&guild, user_id, &seq(&old), -1, &mut d);
-                }
-                // The rows and their rollups: on PostgreSQL sent with the commit, in the second
-                // round trip.
-                HB_INSERT.execute(tx, &[], &new_rows)?;
-                write_deltas(tx, &guild, d)?;
             }
-            Ok(saved)
-        });
-        if result.is_ok() {
-            self.dim_cache().lock().unwrap_or_else(|p| p.into_inner()).extend(new_dims);
-            let mut entities = self.entity_cache().lock().unwrap_or_else(|p| p.into_inner());
-            if entities.len() + new_entities.len() > ENTITY_CACHE_MAX {
-                entities.clear();
-            }
-            entities.extend(new_entities);
-            drop(entities);
-            self.remember_member(guild_id, user_id);
+        };
+        // New: not stored yet, and the first of equal heartbeats in the bulk.
+        let stored: FxHashSet<(Millis, i64)> = around.iter().flatten().map(|&(t, i, _)| (t, i)).collect();
+        let mut new_rows: Vec<&dyn crate::storage::Param> = Vec::new();
+        let mut resolved = rows.iter();
+        for slot in saved.iter_mut().filter(|(status, _)| *status == 0) {
+            let Some((hb, ident, entity, dim, deps)) = resolved.next() else { break };
+            let key = (hb.time_ms, *ident);
+            *slot = if stored.contains(&key) || fresh.contains_key(&key) {
+                (202, *ident)
+            } else {
+                fresh.insert(key, *dim);
+                new_rows.extend_from_slice(&[
+                    &guild_id,
+                    &user_id,
+                    &hb.time_ms,
+                    ident,
+                    entity,
+                    &hb.kind,
+                    &hb.is_write,
+                    dim,
+                    &hb.lines,
+                    &hb.lineno,
+                    &hb.cursorpos,
+                    &hb.line_additions,
+                    &hb.line_deletions,
+                    &hb.project_root_count,
+                    deps,
+                ]);
+                (201, *ident)
+            };
         }
-        result
+        if tx.is_postgres() {
+            *next_tail = HbTail::after(&guild, &ranges, &around, latest, &fresh);
+        }
+        if !fresh.is_empty() {
+            // Each neighbourhood's pairs are credited as they are with the new heartbeats, and
+            // debited as they were without them (pairs away from them cancel out).
+            let mut d: Deltas = Default::default();
+            for (&(lo, hi), old) in ranges.iter().zip(&around) {
+                let mut new: Vec<(Millis, i64, i64)> = old.clone();
+                new.extend(fresh.iter().filter(|((t, _), _)| lo <= *t && *t <= hi).map(|(&(t, i), &d)| (t, i, d)));
+                new.sort_unstable();
+                let seq =
+                    |v: &[(Millis, i64, i64)]| -> Vec<(Millis, i64)> { v.iter().map(|&(t, _, d)| (t, d)).collect() };
+                add_sequence(&guild, user_id, &seq(&new), 1, &mut d);
+                add_sequence(&guild, user_id, &seq(old), -1, &mut d);
+            }
+            // The rows and their rollups: on PostgreSQL sent with the commit.
+            HB_INSERT.execute(tx, &[], &new_rows)?;
+            write_deltas(tx, &guild, d)?;
+        }
+        Ok(saved)
     }
 
     /// Raw heartbeats of a user in `[start, end)`, oldest first, at most `limit` (<= 100).
@@ -1688,6 +1894,24 @@ static HB_ROLLUP: MultiRow = MultiRow::new(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn reading_a_parsed_object_gives_what_deserializing_it_gives() {
+        let objects = [
+            json!({}),
+            json!({"entity": "/a.rs", "time": 1700000000.125, "type": "file", "is_write": true, "lines": 10,
+                   "lineno": -3, "cursorpos": 18446744073709551615u64, "project": null, "x": {"y": 1}}),
+            json!({"entity": 5, "time": "1700000000", "dependencies": ["a", "b"], "branch": ["a"], "machine": [1],
+                   "language": {"n": 1}, "editor": false, "category": "coding", "user_agent": "ua",
+                   "operating_system": "Linux", "line_additions": 1.5, "line_deletions": 0, "project_root_count": 2}),
+            json!({"dependencies": ["a", 2], "lines": [], "lineno": null}),
+        ];
+        for o in &objects {
+            let direct = RawHb::of(o.as_object().unwrap());
+            let serde = RawHb::deserialize(o).unwrap();
+            assert_eq!(format!("{direct:?}"), format!("{serde:?}"), "{o}");
+        }
+    }
 
     #[test]
     fn user_agent_gives_editor_and_os() {

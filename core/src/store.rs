@@ -342,6 +342,9 @@ pub struct Engine {
     /// the heartbeats around a bulk in the same round trip as the guild's settings (checked
     /// against them, and read again if it was wrong).
     pub(crate) hb_timeouts: Mutex<std::collections::HashMap<i64, i64>>,
+    /// Per (guild, user), on PostgreSQL: the user's latest heartbeats as this engine last wrote
+    /// them (see `heartbeats::HbTail`).
+    pub(crate) hb_tails: Mutex<std::collections::HashMap<(i64, i64), crate::heartbeats::HbTail>>,
     /// Checkpoints the WAL of a file on a thread of its own (none for `:memory:`).
     _checkpointer: Option<Checkpointer>,
     /// The database file (none for `:memory:`), for reads on a connection of their own.
@@ -464,6 +467,7 @@ impl Engine {
             members: Default::default(),
             import_counts: Default::default(),
             hb_timeouts: Default::default(),
+            hb_tails: Default::default(),
         };
         // A new database gets the default tiers (every tier one indexed row away).
         engine.write(crate::keys::seed_default_tiers)?;

@@ -339,3 +339,47 @@ fn a_timeout_changed_by_another_host_is_used_by_the_next_ingest() {
     ingest(&[34 * minute, 40 * minute]);
     assert_eq!(total(), 60 + 4 * 60);
 }
+
+/// On PostgreSQL an engine first tries a bulk that follows the user's latest heartbeat with what
+/// it wrote last (one round trip, checked by the database before the writes). Heartbeats another
+/// host stored for the same user in between, and a bulk repeating the latest heartbeat, give
+/// the same totals and statuses as on a single host.
+#[test]
+fn heartbeats_another_host_stored_in_between_are_counted_once() {
+    let db = common::shared_database("hb_tail_hosts");
+    let (a, b) = (Engine::open(&db).unwrap(), Engine::open(&db).unwrap());
+    let minute = 60_000;
+    let beat = |at: i64| json!({"entity": "/src/a.rs", "type": "file", "time": (BASE + at) as f64 / 1000.0, "language": "Rust"});
+    let ingest = |e: &Engine, at: &[i64]| -> Vec<u16> {
+        e.ingest_heartbeats(&HeartbeatBatch {
+            guild_id: 1,
+            user_id: 7,
+            heartbeats: Value::Array(at.iter().map(|&t| beat(t)).collect()),
+            ..Default::default()
+        })
+        .unwrap()
+        .responses
+        .iter()
+        .map(|o| o.status)
+        .collect()
+    };
+    let total = || {
+        b.coding_stats(&UserWindow { guild_id: 1, user_id: 7, ..Default::default() }).unwrap()["total_seconds"]
+            .as_i64()
+            .unwrap()
+    };
+    assert_eq!(ingest(&a, &[0, minute]), [201, 201]);
+    // The other host adds 2 min; this one, knowing only 0 and 1 min, adds 3 min.
+    assert_eq!(ingest(&b, &[2 * minute]), [201]);
+    assert_eq!(ingest(&a, &[3 * minute]), [201]);
+    assert_eq!(total(), 3 * 60);
+    // The latest heartbeat again, with a new one: a duplicate and one more minute.
+    assert_eq!(ingest(&a, &[3 * minute, 4 * minute]), [202, 201]);
+    assert_eq!(total(), 4 * 60);
+    // The other host stores one between two this host knows of, then this host goes on.
+    assert_eq!(ingest(&b, &[(4 * 60 + 30) * 1000]), [201]);
+    assert_eq!(ingest(&a, &[5 * minute, 5 * minute]), [201, 202]);
+    assert_eq!(total(), 5 * 60);
+    assert_eq!(ingest(&a, &[5 * minute]), [202]);
+    assert_eq!(total(), 5 * 60);
+}

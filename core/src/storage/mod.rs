@@ -14,7 +14,6 @@ pub(crate) mod pg_client;
 pub(crate) mod pg_tls;
 
 use std::cell::RefCell;
-use std::collections::HashMap;
 
 use rusqlite::types::{FromSql, ToSqlOutput, Value, ValueRef};
 use rusqlite::ToSql;
@@ -301,17 +300,19 @@ impl pg::PgConn {
     /// costs nothing.
     pub(crate) fn transaction<T>(&mut self, mode: Mode, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
         let pg::PgConn { client, statements } = self;
-        let begin = match mode {
-            Mode::Read => "START TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY".to_string(),
-            Mode::Write => format!(
-                "START TRANSACTION ISOLATION LEVEL READ COMMITTED; SELECT pg_advisory_xact_lock({})",
-                pg::WRITER_LOCK
+        let (begin, lock) = match mode {
+            Mode::Read => ("START TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", None),
+            Mode::Write => (
+                "START TRANSACTION ISOLATION LEVEL READ COMMITTED",
+                // Prepared once per connection: cheaper for the server than the same query as text.
+                Some(pg::prepare(client, statements, "SELECT pg_advisory_xact_lock(?1)")?),
             ),
         };
         let tx = Tx::Pg(PgTx {
             client: RefCell::new(client),
             statements: RefCell::new(statements),
             begin: RefCell::new(Some(begin)),
+            lock,
             later: RefCell::new(Vec::new()),
             open: std::cell::Cell::new(false),
         });
@@ -333,9 +334,12 @@ pub(crate) enum Tx<'c> {
 /// uncommitted), its connection's prepared statements, and what waits to be sent.
 pub(crate) struct PgTx<'c> {
     client: RefCell<&'c mut pg_client::Client>,
-    statements: RefCell<&'c mut HashMap<String, tokio_postgres::Statement>>,
+    statements: RefCell<&'c mut rustc_hash::FxHashMap<String, tokio_postgres::Statement>>,
     /// What starts the transaction, until it is sent (with the first statement).
-    begin: RefCell<Option<String>>,
+    begin: RefCell<Option<&'static str>>,
+    /// A writer's lock (taken right after the start): the statement; its parameter is
+    /// [`pg::WRITER_LOCK`].
+    lock: Option<tokio_postgres::Statement>,
     /// Statements whose answers nobody reads, sent with the next statement or the commit.
     later: RefCell<Vec<(tokio_postgres::Statement, Vec<pg::PgParam>)>>,
     /// Started on the server, and neither committed nor rolled back.
@@ -364,11 +368,16 @@ impl PgTx<'_> {
         }
         let refs: Vec<Vec<&(dyn tokio_postgres::types::ToSql + Sync)>> =
             later.iter().map(|(_, p)| refs(p)).chain(stmts.iter().map(|(_, p, _)| refs(p))).collect();
-        let mut ops: Vec<pg_client::Op<'_>> = Vec::with_capacity(refs.len() + 2);
-        if let Some(b) = &begin {
+        let lock_key: [&(dyn tokio_postgres::types::ToSql + Sync); 1] = [&pg::WRITER_LOCK];
+        let mut ops: Vec<pg_client::Op<'_>> = Vec::with_capacity(refs.len() + 3);
+        if let Some(b) = begin {
             self.open.set(true);
             ops.push(pg_client::Op::Simple(b));
+            if let Some(lock) = &self.lock {
+                ops.push(pg_client::Op::Query(lock, &lock_key));
+            }
         }
+        let first = ops.len() + later.len();
         for ((stmt, _), params) in later.iter().zip(&refs) {
             ops.push(pg_client::Op::Execute(stmt, params));
         }
@@ -382,7 +391,6 @@ impl PgTx<'_> {
             ops.push(pg_client::Op::Simple(e));
         }
         let mut answers = self.client.borrow_mut().pipeline(&ops).map_err(pg::pg_error)?;
-        let first = usize::from(begin.is_some()) + later.len();
         answers.truncate(first + stmts.len());
         Ok(answers.split_off(first))
     }

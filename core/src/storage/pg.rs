@@ -15,7 +15,6 @@
 //! (one running session per user, no overlaps, exact rate-limit windows) hold across hosts.
 //! Readers run at `REPEATABLE READ` (one snapshot per call, as SQLite's read transactions).
 
-use std::collections::HashMap;
 use std::error::Error as StdError;
 
 use tokio_postgres::types::{to_sql_checked, IsNull, ToSql, Type};
@@ -32,7 +31,7 @@ pub(crate) const WRITER_LOCK: i64 = 0x746c_0001;
 /// A connection with its prepared statements.
 pub(crate) struct PgConn {
     pub(crate) client: Client,
-    pub(crate) statements: HashMap<String, Statement>,
+    pub(crate) statements: rustc_hash::FxHashMap<String, Statement>,
 }
 
 /// Whether `path` names a PostgreSQL database.
@@ -66,7 +65,7 @@ impl r2d2::ManageConnection for Manager {
     type Error = Error;
 
     fn connect(&self) -> Result<PgConn> {
-        Ok(PgConn { client: self.connect_client()?, statements: HashMap::new() })
+        Ok(PgConn { client: self.connect_client()?, statements: Default::default() })
     }
 
     fn is_valid(&self, conn: &mut PgConn) -> Result<()> {
@@ -386,6 +385,12 @@ fn migrate_in_transaction(client: &mut Client) -> Result<()> {
     }
 }
 
+/// Whether `e` is a check statement's failure (a division by zero on purpose: a statement that
+/// fails the transaction when what the engine assumed of the database is not so).
+pub(crate) fn is_failed_check(e: &Error) -> bool {
+    matches!(e, Error::Storage(m) if m.starts_with("PostgreSQL: ") && m.ends_with("(22012)"))
+}
+
 /// The engine's error for a PostgreSQL failure, with the server's own message when it has one.
 pub(crate) fn pg_error(e: tokio_postgres::Error) -> Error {
     match e.as_db_error() {
@@ -602,7 +607,11 @@ pub(crate) fn column(row: &tokio_postgres::Row, i: usize) -> Result<Value> {
 /// Prepares `sql` (already translated) on this connection once: parameters PostgreSQL typed
 /// as small integers from their context (`?3 / 1000`) are widened to 64 bits, since every
 /// integer the engine binds is one.
-pub(crate) fn prepare(tx: &mut Client, statements: &mut HashMap<String, Statement>, sql: &str) -> Result<Statement> {
+pub(crate) fn prepare(
+    tx: &mut Client,
+    statements: &mut rustc_hash::FxHashMap<String, Statement>,
+    sql: &str,
+) -> Result<Statement> {
     if let Some(s) = statements.get(sql) {
         return Ok(s.clone());
     }
