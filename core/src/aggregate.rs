@@ -10,7 +10,7 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use crate::storage::{params, Tx};
+use crate::storage::{params, Param, Row, Tx};
 use serde::{Deserialize, Serialize};
 
 use crate::categories;
@@ -240,77 +240,122 @@ fn raw_pieces(
     now: Millis,
     out: &mut Vec<Piece>,
 ) -> Result<()> {
-    let mut edge_stmt = tx.prepare_cached(
-        "SELECT user_id, category_id, start_ms, end_ms FROM sessions
-         WHERE guild_id = ?1 AND start_ms >= ?2 AND start_ms < ?3 AND end_ms > ?4 AND (?5 IS NULL OR category_id = ?5)",
-    )?;
-    for &(a, b) in edges {
-        let lower = a.saturating_sub(guild.longest_session_ms);
-        let mut rows = edge_stmt.query(params![guild.id, lower, b, a, cat])?;
-        while let Some(r) = rows.next()? {
-            let (s, e): (Millis, Millis) = (r.get(2)?, r.get(3)?);
-            let (s, e) = (s.max(a), e.min(b));
-            if e > s {
-                out.push(Piece { user_id: r.get(0)?, category_id: r.get(1)?, start: s, end: e });
-            }
-        }
-    }
-    let now = floor_second(now);
-    let mut running = tx.prepare_cached(
-        "SELECT user_id, category_id, start_ms FROM sessions INDEXED BY sessions_running
-         WHERE guild_id = ?1 AND end_ms IS NULL AND (?2 IS NULL OR category_id = ?2)",
-    )?;
-    let mut rows = running.query(params![guild.id, cat])?;
-    while let Some(r) = rows.next()? {
-        if let Some((s, e)) = w.clip(r.get(2)?, now) {
-            out.push(Piece { user_id: r.get(0)?, category_id: r.get(1)?, start: s, end: e });
-        }
-    }
-    Ok(())
+    raw_pieces_with(tx, guild, w, edges, cat, now, out, &[], |_, _| Ok(()))
 }
 
-/// Seconds per user in a window (optionally one category).
+/// [`raw_pieces`], with `first` (queries read by `on_first(i, row)`) sent ahead of its own
+/// queries: every query goes out together (one round trip on PostgreSQL).
+#[allow(clippy::too_many_arguments)]
+fn raw_pieces_with(
+    tx: &Tx<'_>,
+    guild: &Guild,
+    w: Window,
+    edges: &[(Millis, Millis)],
+    cat: Option<i64>,
+    now: Millis,
+    out: &mut Vec<Piece>,
+    first: &[(&str, &[&dyn Param])],
+    mut on_first: impl FnMut(usize, &Row<'_>) -> Result<()>,
+) -> Result<()> {
+    let bounds: Vec<[i64; 4]> =
+        edges.iter().map(|&(a, b)| [guild.id, a.saturating_sub(guild.longest_session_ms), b, a]).collect();
+    let edge_params: Vec<[&dyn Param; 5]> =
+        bounds.iter().map(|p| [&p[0] as &dyn Param, &p[1], &p[2], &p[3], &cat]).collect();
+    let running_params: [&dyn Param; 2] = [&guild.id, &cat];
+    let mut queries: Vec<(&str, &[&dyn Param])> = first.to_vec();
+    queries.extend(edge_params.iter().map(|p| (EDGE_PIECES, p.as_slice())));
+    queries.push((RUNNING_PIECES, &running_params));
+    let now = floor_second(now);
+    tx.together(&queries, |i, r| {
+        if i < first.len() {
+            return on_first(i, r);
+        }
+        match edges.get(i - first.len()) {
+            Some(&(a, b)) => {
+                let (s, e): (Millis, Millis) = (r.get(2)?, r.get(3)?);
+                let (s, e) = (s.max(a), e.min(b));
+                if e > s {
+                    out.push(Piece { user_id: r.get(0)?, category_id: r.get(1)?, start: s, end: e });
+                }
+            }
+            None => {
+                if let Some((s, e)) = w.clip(r.get(2)?, now) {
+                    out.push(Piece { user_id: r.get(0)?, category_id: r.get(1)?, start: s, end: e });
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+/// Closed sessions crossing an edge `[?4, ?3)` of a window (starting from `?2`, the edge's start
+/// less the guild's longest session), optionally of one category (`?5`).
+const EDGE_PIECES: &str = "SELECT user_id, category_id, start_ms, end_ms FROM sessions
+     WHERE guild_id = ?1 AND start_ms >= ?2 AND start_ms < ?3 AND end_ms > ?4 AND (?5 IS NULL OR category_id = ?5)";
+
+/// The guild's running sessions, optionally of one category (`?2`).
+const RUNNING_PIECES: &str = "SELECT user_id, category_id, start_ms FROM sessions INDEXED BY sessions_running
+     WHERE guild_id = ?1 AND end_ms IS NULL AND (?2 IS NULL OR category_id = ?2)";
+
+/// Seconds per user in a window (optionally one category); with `red`, the red-trust users are
+/// read into it in the same round trip.
 pub(crate) fn seconds_by_user(
     tx: &Tx<'_>,
     guild: &Guild,
     w: Window,
     cat: Option<i64>,
     now: Millis,
+    red: Option<&mut HashSet<i64>>,
 ) -> Result<HashMap<i64, i64>> {
     let mut totals: HashMap<i64, i64> = HashMap::new();
     let mut pieces = Vec::new();
-    match (w.from, w.to) {
+    let mut first: Vec<(&str, &[&dyn Param])> = Vec::new();
+    let with_red = red.is_some();
+    if with_red {
+        first.push((RED_USERS, &[]));
+    }
+    let (split, days) = match (w.from, w.to) {
         (Some(from), Some(to)) => {
             let split = split_window(guild, from, to);
-            if let Some((d0, d1)) = split.days {
-                // Summed by the server on PostgreSQL (a row per user crosses the network, not
-                // one per user, day and category); in process on SQLite, where the rows cost
-                // nothing to move and the index's order saves a sort.
-                let mut stmt = tx.prepare_cached(if tx.is_postgres() {
-                    "SELECT user_id, SUM(seconds) FROM rollup_day WHERE guild_id = ?1 AND day >= ?2 AND day < ?3 AND (?4 IS NULL OR category_id = ?4)
-                     GROUP BY user_id"
-                } else {
-                    "SELECT user_id, seconds FROM rollup_day WHERE guild_id = ?1 AND day >= ?2 AND day < ?3 AND (?4 IS NULL OR category_id = ?4)"
-                })?;
-                let mut rows = stmt.query(params![guild.id, d0, d1, cat])?;
-                while let Some(r) = rows.next()? {
-                    *totals.entry(r.get(0)?).or_default() += r.get::<i64>(1)?;
-                }
-            }
-            raw_pieces(tx, guild, w, &split.edges, cat, now, &mut pieces)?;
+            let days = split.days;
+            (Some(split), days)
         }
-        _ => {
-            let mut stmt = tx.prepare_cached(
-                "SELECT user_id, seconds FROM totals_user WHERE guild_id = ?1 AND CAST(?2 AS BIGINT) IS NULL
-                 UNION ALL SELECT user_id, seconds FROM totals_user_cat WHERE guild_id = ?1 AND category_id = ?2",
-            )?;
-            let mut rows = stmt.query(params![guild.id, cat])?;
-            while let Some(r) = rows.next()? {
-                *totals.entry(r.get(0)?).or_default() += r.get::<i64>(1)?;
-            }
-            raw_pieces(tx, guild, w, &[], cat, now, &mut pieces)?;
-        }
+        _ => (None, None),
+    };
+    let (d0, d1) = days.unwrap_or((0, 0));
+    let day_params: [&dyn Param; 4] = [&guild.id, &d0, &d1, &cat];
+    let total_params: [&dyn Param; 2] = [&guild.id, &cat];
+    match &split {
+        Some(_) if days.is_some() => first.push((
+            // Summed by the server on PostgreSQL (a row per user crosses the network, not one per
+            // user, day and category); in process on SQLite, where the rows cost nothing to move
+            // and the index's order saves a sort.
+            if tx.is_postgres() {
+                "SELECT user_id, SUM(seconds) FROM rollup_day WHERE guild_id = ?1 AND day >= ?2 AND day < ?3 AND (?4 IS NULL OR category_id = ?4)
+                 GROUP BY user_id"
+            } else {
+                "SELECT user_id, seconds FROM rollup_day WHERE guild_id = ?1 AND day >= ?2 AND day < ?3 AND (?4 IS NULL OR category_id = ?4)"
+            },
+            &day_params,
+        )),
+        Some(_) => {}
+        None => first.push((
+            "SELECT user_id, seconds FROM totals_user WHERE guild_id = ?1 AND CAST(?2 AS BIGINT) IS NULL
+             UNION ALL SELECT user_id, seconds FROM totals_user_cat WHERE guild_id = ?1 AND category_id = ?2",
+            &total_params,
+        )),
     }
+    let edges = split.as_ref().map_or(&[][..], |s| &s.edges[..]);
+    let mut red = red;
+    raw_pieces_with(tx, guild, w, edges, cat, now, &mut pieces, &first, |i, r| {
+        match (i, red.as_deref_mut()) {
+            (0, Some(red)) => {
+                red.insert(r.get(0)?);
+            }
+            _ => *totals.entry(r.get(0)?).or_default() += r.get::<i64>(1)?,
+        }
+        Ok(())
+    })?;
     for p in pieces {
         *totals.entry(p.user_id).or_default() += (p.end - p.start) / 1000;
     }
@@ -415,12 +460,11 @@ fn seconds_by_day(
     Ok(cells)
 }
 
+/// The red-trust users (left out of leaderboards).
+const RED_USERS: &str = "SELECT user_id FROM users WHERE trust_level = 'red'";
+
 pub(crate) fn red_users(tx: &Tx<'_>) -> Result<HashSet<i64>> {
-    Ok(tx
-        .prepare_cached("SELECT user_id FROM users WHERE trust_level = 'red'")?
-        .query_map((), |r| r.get(0))?
-        .into_iter()
-        .collect())
+    Ok(tx.prepare_cached(RED_USERS)?.query_map((), |r| r.get(0))?.into_iter().collect())
 }
 
 pub(crate) fn username(tx: &Tx<'_>, user_id: i64) -> Result<String> {
@@ -494,24 +538,35 @@ impl Engine {
         self.read_guild(guild_id, now, |tx, _| {
             let mut categories = BTreeMap::new();
             let mut total = 0;
-            let mut stmt = tx.prepare_cached(
-                "SELECT c.name, t.seconds + COALESCE((SELECT SUM(MAX(0, ?2 - s.start_ms)) / 1000 FROM sessions s
-                        WHERE s.guild_id = ?1 AND s.end_ms IS NULL AND s.category_id = t.category_id), 0)
-                 FROM totals_cat t JOIN categories c ON c.category_id = t.category_id
-                 WHERE t.guild_id = ?1 AND t.sessions > 0",
+            let (mut total_users, mut active_sessions) = (0i64, 0i64);
+            // Three queries, sent together.
+            let by_category: [&dyn Param; 2] = [&guild_id, &now];
+            let guild_only: [&dyn Param; 1] = [&guild_id];
+            tx.together(
+                &[
+                    (
+                        "SELECT c.name, t.seconds + COALESCE((SELECT SUM(MAX(0, ?2 - s.start_ms)) / 1000 FROM sessions s
+                                WHERE s.guild_id = ?1 AND s.end_ms IS NULL AND s.category_id = t.category_id), 0)
+                         FROM totals_cat t JOIN categories c ON c.category_id = t.category_id
+                         WHERE t.guild_id = ?1 AND t.sessions > 0",
+                        &by_category,
+                    ),
+                    ("SELECT COUNT(*) FROM totals_user WHERE guild_id = ?1 AND sessions > 0", &guild_only),
+                    ("SELECT COUNT(*) FROM sessions WHERE guild_id = ?1 AND end_ms IS NULL", &guild_only),
+                ],
+                |i, r| {
+                    match i {
+                        0 => {
+                            let secs: i64 = r.get(1)?;
+                            total += secs;
+                            categories.insert(r.get::<String>(0)?, secs);
+                        }
+                        1 => total_users = r.get(0)?,
+                        _ => active_sessions = r.get(0)?,
+                    }
+                    Ok(())
+                },
             )?;
-            let mut rows = stmt.query(params![guild_id, now])?;
-            while let Some(r) = rows.next()? {
-                let secs: i64 = r.get(1)?;
-                total += secs;
-                categories.insert(r.get::<String>(0)?, secs);
-            }
-            let total_users: i64 = tx
-                .prepare_cached("SELECT COUNT(*) FROM totals_user WHERE guild_id = ?1 AND sessions > 0")?
-                .query_row([guild_id], |r| r.get(0))?;
-            let active_sessions: i64 = tx
-                .prepare_cached("SELECT COUNT(*) FROM sessions WHERE guild_id = ?1 AND end_ms IS NULL")?
-                .query_row([guild_id], |r| r.get(0))?;
             Ok(GuildStatus {
                 guild_id,
                 total_time_seconds: total,
@@ -535,13 +590,17 @@ impl Engine {
             let (tf, w) = resolve(guild, q.timeframe.as_deref(), "all", q.from, q.to, now)?;
             let w = w.whole_seconds();
             let cat = q.category.as_deref().map(|c| categories::find(tx, guild.id, c)).transpose()?;
-            let red = red_users(tx)?;
             let cat_id = cat.as_ref().map(|c| c.id);
             let need = q.offset.unwrap_or(0) as usize + limit as usize;
+            let mut red = HashSet::new();
             let totals: Vec<(i64, i64)> = match (w.from, w.to) {
                 // All time: the first `need` from the index on totals, not every member.
-                (None, None) => top_all_time(tx, guild, cat_id, now, need, &red)?,
-                _ => seconds_by_user(tx, guild, w, cat_id, now)?.into_iter().collect(),
+                (None, None) => {
+                    red = red_users(tx)?;
+                    top_all_time(tx, guild, cat_id, now, need, &red)?
+                }
+                // The red users read with the window's totals.
+                _ => seconds_by_user(tx, guild, w, cat_id, now, Some(&mut red))?.into_iter().collect(),
             }
             .into_iter()
             .filter(|(u, s)| *s > 0 && !red.contains(u))

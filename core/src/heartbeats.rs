@@ -739,10 +739,17 @@ const LATEST: &str = "SELECT MAX(time_ms) FROM heartbeats WHERE guild_id = ?1 AN
 
 /// PostgreSQL only: fails (division by zero, [`crate::storage::pg::is_failed_check`]) unless the
 /// guild's zone and timeout are `?3`, `?4` and the user's heartbeats from `?5` on are exactly
-/// `?6` (`time:ident:dim`, in order, joined by commas).
+/// `?6` (an array literal of `{time, ident, dim}` rows in order: [`tail_literal`]). Integers
+/// compared as integers: about half the server's time of comparing them as text.
 const TAIL_CHECK: &str = "SELECT 1 / CASE WHEN EXISTS (SELECT 1 FROM guilds WHERE guild_id = ?1 AND timezone = ?3 AND heartbeat_timeout_seconds = ?4)
-       AND (SELECT COALESCE(string_agg(time_ms || ':' || ident || ':' || dim_id, ',' ORDER BY time_ms, ident), '')
-            FROM heartbeats WHERE guild_id = ?1 AND user_id = ?2 AND time_ms >= ?5) = ?6 THEN 1 ELSE 0 END";
+       AND (SELECT COALESCE(array_agg(ARRAY[time_ms, ident, dim_id] ORDER BY time_ms, ident), '{}')
+            FROM heartbeats WHERE guild_id = ?1 AND user_id = ?2 AND time_ms >= ?5) = CAST(?6 AS TEXT)::bigint[] THEN 1 ELSE 0 END";
+
+/// `rows` as the array literal [`TAIL_CHECK`] compares with: `{{time,ident,dim},...}`.
+fn tail_literal<'r>(rows: impl Iterator<Item = &'r (Millis, i64, i64)>) -> String {
+    let rows: Vec<String> = rows.map(|(t, i, d)| format!("{{{t},{i},{d}}}")).collect();
+    format!("{{{}}}", rows.join(","))
+}
 
 /// The most users whose [`HbTail`] an engine keeps (emptied when full).
 const HB_TAILS_MAX: usize = 100_000;
@@ -1556,18 +1563,10 @@ impl Engine {
                     .map(|&(lo, hi)| t.rows.iter().copied().filter(|r| lo <= r.0 && r.0 <= hi).collect())
                     .collect();
                 let from = ranges.first().map_or(t.latest, |r| r.0);
-                let expected: Vec<String> =
-                    t.rows.iter().filter(|r| r.0 >= from).map(|(t, i, d)| format!("{t}:{i}:{d}")).collect();
+                let expected = tail_literal(t.rows.iter().filter(|r| r.0 >= from));
                 tx.execute_later(
                     TAIL_CHECK,
-                    params![
-                        guild_id,
-                        user_id,
-                        t.guild.tz.name(),
-                        t.guild.heartbeat_timeout_s,
-                        from,
-                        expected.join(",")
-                    ],
+                    params![guild_id, user_id, t.guild.tz.name(), t.guild.heartbeat_timeout_s, from, expected],
                 )?;
                 (t.guild.clone(), ranges, around, Some(t.latest))
             }

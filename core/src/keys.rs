@@ -994,8 +994,7 @@ impl Engine {
     /// The key's chain with its tiers: from the cache when no key or tier changed since it was
     /// read (one read of the generation counter), else from the tables.
     fn cached_chain(&self, tx: &Tx<'_>, hash: &[u8; 32]) -> Result<std::sync::Arc<Vec<(KeyRow, TierDef)>>> {
-        let generation: i64 =
-            tx.prepare_cached("SELECT generation FROM key_state WHERE id = 1")?.query_row((), |r| r.get(0))?;
+        let generation: i64 = tx.prepare_cached(KEY_STATE)?.query_row((), |r| r.get(0))?;
         let mut cache = self.key_cache().lock().unwrap_or_else(|p| p.into_inner());
         if cache.generation != Some(generation) || cache.chains.len() >= KEY_CACHE_MAX {
             cache.chains.clear();
@@ -1300,9 +1299,32 @@ impl Engine {
             // Read the clock once the write lock is held: across processes, decisions are then
             // made in the same order as their instants.
             let now = self.now_ms();
-            let chain = self.cached_chain(tx, &hash)?;
-            // Every window of the chain in one query (one round trip on a server).
-            let windows = load_windows(tx, &chain)?;
+            // The key's chain as this engine last read it, if it did: its windows are read with
+            // the key-state counter that says whether it still holds (one round trip on a
+            // server); if the counter moved, the chain and its windows are read again.
+            let known = {
+                let cache = self.key_cache().lock().unwrap_or_else(|p| p.into_inner());
+                cache.chains.get(&hash).cloned().zip(cache.generation)
+            };
+            let mut generation: Option<i64> = None;
+            let (chain, windows) = match &known {
+                Some((chain, seen)) => {
+                    let windows = load_windows_with(tx, chain, &[(KEY_STATE, &[])], |_, r| {
+                        generation = Some(r.get(0)?);
+                        Ok(())
+                    })?;
+                    if generation == Some(*seen) {
+                        (std::sync::Arc::clone(chain), Some(windows))
+                    } else {
+                        (self.cached_chain(tx, &hash)?, None)
+                    }
+                }
+                None => (self.cached_chain(tx, &hash)?, None),
+            };
+            let windows = match windows {
+                Some(w) => w,
+                None => load_windows(tx, &chain)?,
+            };
             let (grant, updates) = decide(
                 &chain,
                 guild,
@@ -1316,12 +1338,12 @@ impl Engine {
                 |key_id, period| Ok(windows.get(&(key_id, period)).copied().unwrap_or_default()),
             )?;
             store_windows(tx, &updates)?;
-            tx.prepare_cached(
+            tx.execute_later(
                 "UPDATE api_keys SET request_count = request_count + 1,
                    last_used_at = CASE WHEN last_used_at IS NULL OR last_used_at <= CAST(?2 AS BIGINT) - ?3 THEN ?2 ELSE last_used_at END
                  WHERE key_id = ?1",
-            )?
-            .execute(params![grant.key_id, now, LAST_USED_EVERY_MS])?;
+                params![grant.key_id, now, LAST_USED_EVERY_MS],
+            )?;
             Ok(grant)
         })
     }
@@ -1684,33 +1706,49 @@ fn extract_key(sources: &KeySources) -> Result<Option<String>> {
 }
 
 /// The stored rate-limit windows of every key of `chain`, by (key, period).
+/// The key-state counter: moves with every change to a key's validity, tier or parent, or to
+/// the tiers.
+const KEY_STATE: &str = "SELECT generation FROM key_state WHERE id = 1";
+
 fn load_windows<'c>(tx: &Tx<'_>, chain: &'c [(KeyRow, TierDef)]) -> Result<HashMap<(&'c str, Millis), WindowState>> {
-    if chain.is_empty() {
-        return Ok(HashMap::new());
-    }
+    load_windows_with(tx, chain, &[], |_, _| Ok(()))
+}
+
+/// [`load_windows`], with `first` (queries read by `on_first(i, row)`) sent ahead of it, together
+/// (one round trip on PostgreSQL).
+fn load_windows_with<'c>(
+    tx: &Tx<'_>,
+    chain: &'c [(KeyRow, TierDef)],
+    first: &[(&str, &[&dyn crate::storage::Param])],
+    mut on_first: impl FnMut(usize, &crate::storage::Row<'_>) -> Result<()>,
+) -> Result<HashMap<(&'c str, Millis), WindowState>> {
     let ids: Vec<&dyn crate::storage::Param> =
         chain.iter().map(|(k, _)| &k.key_id as &dyn crate::storage::Param).collect();
     let sql = format!(
         "SELECT key_id, period_ms, window_start, current, previous FROM rate_windows WHERE key_id IN {}",
         value_rows(1, ids.len())
     );
-    let rows = tx.prepare_cached(&sql)?.query_map(&ids[..], |r| {
-        Ok((
-            r.get::<String>(0)?,
-            r.get::<Millis>(1)?,
-            WindowState { start: r.get(2)?, current: r.get(3)?, previous: r.get(4)? },
-        ))
-    })?;
-    let mut windows = HashMap::new();
-    for (key_id, period, state) in rows {
-        if let Some((k, _)) = chain.iter().find(|(k, _)| k.key_id == key_id) {
-            windows.insert((k.key_id.as_str(), period), state);
-        }
+    let mut queries: Vec<(&str, &[&dyn crate::storage::Param])> = first.to_vec();
+    if !chain.is_empty() {
+        queries.push((&sql, &ids));
     }
+    let mut windows = HashMap::new();
+    tx.together(&queries, |i, r| {
+        if i < first.len() {
+            return on_first(i, r);
+        }
+        let key_id: String = r.get(0)?;
+        if let Some((k, _)) = chain.iter().find(|(k, _)| k.key_id == key_id) {
+            windows.insert(
+                (k.key_id.as_str(), r.get::<Millis>(1)?),
+                WindowState { start: r.get(2)?, current: r.get(3)?, previous: r.get(4)? },
+            );
+        }
+        Ok(())
+    })?;
     Ok(windows)
 }
 
-/// Writes the windows an authorization moved, in one statement.
 fn store_windows(tx: &Tx<'_>, updates: &[WindowUpdate]) -> Result<()> {
     if updates.is_empty() {
         return Ok(());
@@ -1725,8 +1763,8 @@ fn store_windows(tx: &Tx<'_>, updates: &[WindowUpdate]) -> Result<()> {
            previous = excluded.previous",
         value_rows(updates.len(), 5)
     );
-    tx.prepare_cached(&sql)?.execute(&values[..])?;
-    Ok(())
+    // Sent with the transaction's commit on PostgreSQL.
+    tx.execute_later(&sql, &values[..])
 }
 
 #[cfg(test)]

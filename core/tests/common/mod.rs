@@ -49,10 +49,23 @@ pub fn fresh_engine(name: &str) -> Engine {
     });
     let name = format!("timeledger_{}_{}", name.replace(|c: char| !c.is_ascii_alphanumeric(), "_"), std::process::id());
     let mut admin = postgres::Client::connect(&server, postgres::NoTls).expect("the test PostgreSQL server");
-    for sql in
-        [format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"), format!("CREATE DATABASE {name} TEMPLATE {template}")]
-    {
-        admin.batch_execute(&sql).unwrap_or_else(|e| panic!("{sql}: {e:?}"));
+    let drop_sql = format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)");
+    admin.batch_execute(&drop_sql).unwrap_or_else(|e| panic!("{drop_sql}: {e:?}"));
+    // A template must have no session: the template engine's pool may still be closing (or
+    // finishing a connection it began in the background) when the first copy is asked for.
+    let create = format!("CREATE DATABASE {name} TEMPLATE {template}");
+    for attempt in 0.. {
+        match admin.batch_execute(&create) {
+            Ok(()) => break,
+            Err(e) if attempt < 50 && e.code() == Some(&postgres::error::SqlState::OBJECT_IN_USE) => {
+                let _ = admin.execute(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+                    &[&template.as_str()],
+                );
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            Err(e) => panic!("{create}: {e:?}"),
+        }
     }
     let (base, _) = server.rsplit_once('/').expect("a URL ending in /database");
     Engine::open(format!("{base}/{name}")).expect("open on PostgreSQL")
