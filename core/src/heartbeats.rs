@@ -751,8 +751,12 @@ fn tail_literal<'r>(rows: impl Iterator<Item = &'r (Millis, i64, i64)>) -> Strin
     format!("{{{}}}", rows.join(","))
 }
 
-/// The most users whose [`HbTail`] an engine keeps (emptied when full).
-const HB_TAILS_MAX: usize = 100_000;
+/// The most users whose [`HbTail`] an engine keeps (emptied when full), and the most heartbeats
+/// one holds (a longer tail is not kept): at most about 60 MB, typically a few MB (a plugin
+/// sends a heartbeat every minute or two, so a 15-minute tail holds about 10-30).
+const HB_TAILS_MAX: usize = 10_000;
+/// See [`HB_TAILS_MAX`].
+const HB_TAIL_ROWS_MAX: usize = 256;
 
 /// What an engine on PostgreSQL knows of a user's latest heartbeats as of its last ingest for
 /// them: the guild's settings then, the latest heartbeat's time, and every heartbeat from one
@@ -786,6 +790,9 @@ impl HbTail {
         }
         let mut rows: Vec<(Millis, i64, i64)> = last.iter().copied().filter(|r| r.0 >= from).collect();
         rows.extend(fresh.iter().filter(|((t, _), _)| *t >= from).map(|(&(t, i), &d)| (t, i, d)));
+        if rows.len() > HB_TAIL_ROWS_MAX {
+            return None;
+        }
         rows.sort_unstable();
         Some(HbTail { guild: guild.clone(), latest: newest, rows })
     }
