@@ -230,23 +230,10 @@ struct Piece {
 }
 
 /// Closed sessions' pieces inside the edge ranges, and running sessions' pieces (up to now)
-/// inside the window.
-fn raw_pieces(
-    tx: &Tx<'_>,
-    guild: &Guild,
-    w: Window,
-    edges: &[(Millis, Millis)],
-    cat: Option<i64>,
-    now: Millis,
-    out: &mut Vec<Piece>,
-) -> Result<()> {
-    raw_pieces_with(tx, guild, w, edges, cat, now, out, &[], |_, _| Ok(()))
-}
-
-/// [`raw_pieces`], with `first` (queries read by `on_first(i, row)`) sent ahead of its own
-/// queries: every query goes out together (one round trip on PostgreSQL).
+/// inside the window; `first` (queries read by `on_first(i, row)`) go out ahead of these
+/// queries, all together (one round trip on PostgreSQL).
 #[allow(clippy::too_many_arguments)]
-fn raw_pieces_with(
+fn raw_pieces(
     tx: &Tx<'_>,
     guild: &Guild,
     w: Window,
@@ -347,7 +334,7 @@ pub(crate) fn seconds_by_user(
     }
     let edges = split.as_ref().map_or(&[][..], |s| &s.edges[..]);
     let mut red = red;
-    raw_pieces_with(tx, guild, w, edges, cat, now, &mut pieces, &first, |i, r| {
+    raw_pieces(tx, guild, w, edges, cat, now, &mut pieces, &first, |i, r| {
         match (i, red.as_deref_mut()) {
             (0, Some(red)) => {
                 red.insert(r.get(0)?);
@@ -376,7 +363,7 @@ fn top_all_time(
     red: &HashSet<i64>,
 ) -> Result<Vec<(i64, i64)>> {
     let mut pieces = Vec::new();
-    raw_pieces(tx, guild, Window { from: None, to: None }, &[], cat, now, &mut pieces)?;
+    raw_pieces(tx, guild, Window { from: None, to: None }, &[], cat, now, &mut pieces, &[], |_, _| Ok(()))?;
     let mut running: HashMap<i64, i64> = HashMap::new();
     for p in pieces {
         *running.entry(p.user_id).or_default() += (p.end - p.start) / 1000;
@@ -451,7 +438,7 @@ fn seconds_by_day(
             *cells.entry((r.get(0)?, r.get(1)?, r.get(2)?)).or_default() += r.get::<i64>(3)?;
         }
     }
-    raw_pieces(tx, guild, w, &edges, cat, now, &mut pieces)?;
+    raw_pieces(tx, guild, w, &edges, cat, now, &mut pieces, &[], |_, _| Ok(()))?;
     for p in pieces.into_iter().filter(|p| user.is_none_or(|u| u == p.user_id)) {
         time::split_by_day(guild.tz, p.start, p.end, |day, a, b| {
             *cells.entry((day, p.user_id, p.category_id)).or_default() += (b - a) / 1000;

@@ -1309,7 +1309,7 @@ impl Engine {
             let mut generation: Option<i64> = None;
             let (chain, windows) = match &known {
                 Some((chain, seen)) => {
-                    let windows = load_windows_with(tx, chain, &[(KEY_STATE, &[])], |_, r| {
+                    let windows = load_windows(tx, chain, &[(KEY_STATE, &[])], |_, r| {
                         generation = Some(r.get(0)?);
                         Ok(())
                     })?;
@@ -1323,7 +1323,7 @@ impl Engine {
             };
             let windows = match windows {
                 Some(w) => w,
-                None => load_windows(tx, &chain)?,
+                None => load_windows(tx, &chain, &[], |_, _| Ok(()))?,
             };
             let (grant, updates) = decide(
                 &chain,
@@ -1705,18 +1705,13 @@ fn extract_key(sources: &KeySources) -> Result<Option<String>> {
     }
 }
 
-/// The stored rate-limit windows of every key of `chain`, by (key, period).
 /// The key-state counter: moves with every change to a key's validity, tier or parent, or to
 /// the tiers.
 const KEY_STATE: &str = "SELECT generation FROM key_state WHERE id = 1";
 
-fn load_windows<'c>(tx: &Tx<'_>, chain: &'c [(KeyRow, TierDef)]) -> Result<HashMap<(&'c str, Millis), WindowState>> {
-    load_windows_with(tx, chain, &[], |_, _| Ok(()))
-}
-
-/// [`load_windows`], with `first` (queries read by `on_first(i, row)`) sent ahead of it, together
-/// (one round trip on PostgreSQL).
-fn load_windows_with<'c>(
+/// The stored rate-limit windows of every key of `chain`, by (key, period), in one query; `first` (queries read by
+/// `on_first(i, row)`) go out ahead of it, together (one round trip on PostgreSQL).
+fn load_windows<'c>(
     tx: &Tx<'_>,
     chain: &'c [(KeyRow, TierDef)],
     first: &[(&str, &[&dyn crate::storage::Param])],
