@@ -86,7 +86,11 @@ fn ingest(url: &str, rounds: usize) -> Result<()> {
            user_agent TEXT)",
     )
     .expect("bare table");
-    for &size in &[25usize, 1_000] {
+    // `BENCH_SIZES=25` (or `1000`) runs one bulk size only (for a profiler).
+    let sizes: Vec<usize> = std::env::var("BENCH_SIZES")
+        .map(|v| v.split(',').filter_map(|s| s.trim().parse().ok()).collect())
+        .unwrap_or_else(|_| vec![25, 1_000]);
+    for &size in &sizes {
         let total = if size == 25 { 20_000u64 } else { 50_000 };
         let statement = {
             let rows: Vec<String> = (0..size)
