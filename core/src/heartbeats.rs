@@ -334,6 +334,94 @@ impl<'a> RawHb<'a> {
     }
 }
 
+impl<'a> RawHb<'a> {
+    /// The fields a binding read from one of its own objects ([`FieldValue`]): what the same
+    /// object as JSON would give (a repeated name: the last one counts, as in a JSON object).
+    fn of_fields(fields: &[(&str, FieldValue<'a>)]) -> RawHb<'a> {
+        let mut raw = RawHb::default();
+        for (key, value) in fields {
+            let slot = match *key {
+                "entity" => &mut raw.entity,
+                "time" => &mut raw.time,
+                "type" => &mut raw.kind,
+                "category" => &mut raw.category,
+                "project" => &mut raw.project,
+                "branch" => &mut raw.branch,
+                "language" => &mut raw.language,
+                "is_write" => &mut raw.is_write,
+                "editor" => &mut raw.editor,
+                "operating_system" => &mut raw.operating_system,
+                "machine" => &mut raw.machine,
+                "user_agent" => &mut raw.user_agent,
+                "lines" => &mut raw.lines,
+                "lineno" => &mut raw.lineno,
+                "cursorpos" => &mut raw.cursorpos,
+                "line_additions" => &mut raw.line_additions,
+                "line_deletions" => &mut raw.line_deletions,
+                "project_root_count" => &mut raw.project_root_count,
+                "dependencies" => &mut raw.dependencies,
+                _ => continue,
+            };
+            *slot = match value {
+                FieldValue::Null => Field::Absent,
+                FieldValue::Bool(b) => Field::Bool(*b),
+                FieldValue::Int(n) => Field::Num((*n).into()),
+                FieldValue::UInt(n) => Field::Num((*n).into()),
+                FieldValue::Float(x) => serde_json::Number::from_f64(*x).map_or(Field::Other, Field::Num),
+                FieldValue::Str(s) => Field::Str(Cow::Borrowed(s)),
+                FieldValue::List(items) => {
+                    Field::List(items.as_ref().map(|v| v.iter().map(|s| Cow::Borrowed(*s)).collect()))
+                }
+                FieldValue::Other => Field::Other,
+            };
+        }
+        raw
+    }
+}
+
+/// One field of a heartbeat as a host language holds it, for [`Engine::ingest_heartbeat_fields`]
+/// (bindings that read their own objects instead of going through JSON text). Each variant
+/// stands for the JSON value the object would serialise to.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FieldValue<'a> {
+    /// `null` (`None`): the same as leaving the field out.
+    Null,
+    /// `true` or `false`.
+    Bool(bool),
+    /// An integer.
+    Int(i64),
+    /// An integer above `i64::MAX`.
+    UInt(u64),
+    /// A floating-point number; a non-finite one is refused like any value of the wrong kind.
+    Float(f64),
+    /// A string.
+    Str(&'a str),
+    /// A list: its strings, or `None` when an element is not a string (only `dependencies` is a
+    /// list; elsewhere any list is a value of the wrong kind).
+    List(Option<Vec<&'a str>>),
+    /// Anything else (an object): a value of the wrong kind for every field.
+    Other,
+}
+
+/// Arguments of [`Engine::ingest_heartbeat_fields`]: [`HeartbeatBatch`] with the heartbeats as
+/// a binding read them from its own objects.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct HeartbeatFields<'a> {
+    /// The guild.
+    pub guild_id: i64,
+    /// The user the heartbeats belong to.
+    pub user_id: i64,
+    /// One item per heartbeat, in order: its `(name, value)` pairs (unknown names are ignored),
+    /// or `None` for an item that is not an object (answered 400, as in a JSON bulk).
+    pub heartbeats: Vec<Option<Vec<(&'a str, FieldValue<'a>)>>>,
+    /// The request's `User-Agent`, used when a heartbeat has no `user_agent`.
+    pub user_agent: Option<&'a str>,
+    /// The request's `X-Machine-Name`, used when a heartbeat has no `machine`.
+    pub machine_name: Option<&'a str>,
+    /// The request's `TimeZone`: becomes the user's zone while the user has none.
+    pub time_zone: Option<&'a str>,
+}
+
 /// Trims a string field, keeping it borrowed when it was.
 fn trimmed(s: Cow<'_, str>) -> Cow<'_, str> {
     match s {
@@ -1432,6 +1520,35 @@ impl Engine {
         Ok(outcomes(parsed, saved))
     }
 
+    /// [`Engine::ingest_heartbeats`] on heartbeats a binding read field by field from its own
+    /// objects (strings borrowed from them): the same validation, storage and outcomes as the
+    /// same objects sent as JSON, without the JSON text in between. Python's binding takes this
+    /// road for lists of dicts.
+    ///
+    /// ```
+    /// use timeledger::{Engine, FieldValue, HeartbeatFields};
+    /// let engine = Engine::open(":memory:").unwrap();
+    /// let beat = vec![("entity", FieldValue::Str("src/main.rs")), ("time", FieldValue::Float(1760000000.5))];
+    /// let batch = HeartbeatFields {
+    ///     guild_id: 1,
+    ///     user_id: 7,
+    ///     heartbeats: vec![Some(beat), Some(vec![("time", FieldValue::Int(1))]), None],
+    ///     ..Default::default()
+    /// };
+    /// let out = engine.ingest_heartbeat_fields(&batch).unwrap();
+    /// let statuses: Vec<u16> = out.iter().map(|o| o.status).collect();
+    /// assert_eq!(statuses, [201, 400, 400]);
+    /// assert_eq!(out[1].heartbeat.as_ref().unwrap_err(), "entity is required");
+    /// ```
+    pub fn ingest_heartbeat_fields(&self, batch: &HeartbeatFields<'_>) -> Result<Vec<IngestOutcome>> {
+        let parsed = parse_batch(&batch.heartbeats.iter().collect::<Vec<_>>(), |item, memo| match item {
+            Some(fields) => normalize_raw(RawHb::of_fields(fields), batch.user_agent, batch.machine_name, memo),
+            None => Err("heartbeat must be a JSON object".into()),
+        })?;
+        let saved = self.ingest_parsed(batch.guild_id, batch.user_id, batch.time_zone, &parsed)?;
+        Ok(outcomes(parsed, saved))
+    }
+
     /// Stores parsed heartbeats in one transaction; per item `(status, identity)`: 201 stored,
     /// 202 duplicate, 400 for an `Err` item (identity 0).
     ///
@@ -1945,6 +2062,55 @@ mod tests {
             let serde = RawHb::deserialize(o).unwrap();
             assert_eq!(format!("{direct:?}"), format!("{serde:?}"), "{o}");
         }
+    }
+
+    /// What a binding reading a JSON-like object field by field would hand over.
+    fn host_fields(o: &Value) -> Vec<(&str, FieldValue<'_>)> {
+        o.as_object()
+            .unwrap()
+            .iter()
+            .map(|(k, v)| {
+                let f = match v {
+                    Value::Null => FieldValue::Null,
+                    Value::Bool(b) => FieldValue::Bool(*b),
+                    Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+                        (Some(i), _) => FieldValue::Int(i),
+                        (None, Some(u)) => FieldValue::UInt(u),
+                        _ => FieldValue::Float(n.as_f64().unwrap()),
+                    },
+                    Value::String(s) => FieldValue::Str(s),
+                    Value::Array(a) => FieldValue::List(a.iter().map(Value::as_str).collect()),
+                    Value::Object(_) => FieldValue::Other,
+                };
+                (k.as_str(), f)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn fields_from_a_host_give_what_the_same_object_as_json_gives() {
+        let objects = [
+            json!({}),
+            json!({"entity": "/a.rs", "time": 1700000000.125, "type": "file", "is_write": true, "lines": 10,
+                   "lineno": -3, "cursorpos": 18446744073709551615u64, "project": null, "x": {"y": 1}}),
+            json!({"entity": 5, "time": "1700000000", "dependencies": ["a", "b"], "branch": ["a"], "machine": [1],
+                   "language": {"n": 1}, "editor": false, "category": "coding", "user_agent": "ua",
+                   "operating_system": "Linux", "line_additions": 1.5, "line_deletions": 0, "project_root_count": 2}),
+            json!({"dependencies": ["a", 2], "lines": [], "lineno": null}),
+            json!({"entity": "  spaced  ", "time": 1700000000123u64, "type": "APP", "is_write": "yes"}),
+        ];
+        for o in &objects {
+            let fields = RawHb::of_fields(&host_fields(o));
+            let direct = RawHb::of(o.as_object().unwrap());
+            assert_eq!(format!("{fields:?}"), format!("{direct:?}"), "{o}");
+        }
+        // Not finite: refused as a value of the wrong kind, never a panic.
+        let raw = RawHb::of_fields(&[("entity", FieldValue::Str("a")), ("time", FieldValue::Float(f64::NAN))]);
+        let err = normalize_raw(raw, None, None, &mut UaMemo::new()).unwrap_err();
+        assert_eq!(err, "time must be a number of Unix seconds");
+        // A repeated name: the last counts, as in a JSON object.
+        let raw = RawHb::of_fields(&[("entity", FieldValue::Str("a")), ("entity", FieldValue::Str("b"))]);
+        assert_eq!(format!("{:?}", raw.entity), format!("{:?}", Field::Str(Cow::Borrowed("b"))));
     }
 
     #[test]

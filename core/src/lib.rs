@@ -57,8 +57,8 @@ pub use guilds::{
     GuildSettings, GuildUpdate, Member, MembersQuery, User, UserInput, DEFAULT_HEARTBEAT_TIMEOUT, TRUST_LEVELS,
 };
 pub use heartbeats::{
-    BulkResult, CodingLeaderboardQuery, Heartbeat, HeartbeatBatch, HeartbeatQuery, IngestOutcome, IngestedHeartbeat,
-    SummariesQuery, UserWindow,
+    BulkResult, CodingLeaderboardQuery, FieldValue, Heartbeat, HeartbeatBatch, HeartbeatFields, HeartbeatQuery,
+    IngestOutcome, IngestedHeartbeat, SummariesQuery, UserWindow,
 };
 pub use keys::{
     default_tiers, AuthorizeRequest, GenerateKey, Grant, KeyInfo, KeySources, MintSubKey, NewKey, TierDef, ACTIONS,

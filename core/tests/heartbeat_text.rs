@@ -1,11 +1,11 @@
-//! The two ingest roads agree: `ingest_heartbeats_json` (heartbeats read straight from the
-//! request text, responses written straight to text) and `ingest_heartbeats` (a JSON tree) give
-//! the same responses, the same stored heartbeats and the same totals, for good items and for
-//! every kind of bad one.
+//! The three ingest roads agree: `ingest_heartbeats_json` (heartbeats read straight from the
+//! request text, responses written straight to text), `ingest_heartbeats` (a JSON tree) and
+//! `ingest_heartbeat_fields` (objects a binding read field by field) give the same responses,
+//! the same stored heartbeats and the same totals, for good items and for every kind of bad one.
 
 use proptest::prelude::*;
 use serde_json::{json, Value};
-use timeledger::{Engine, HeartbeatBatch, HeartbeatQuery};
+use timeledger::{BulkResult, Engine, FieldValue, HeartbeatBatch, HeartbeatFields, HeartbeatQuery};
 
 const T0: f64 = 1_760_000_000.0;
 
@@ -76,7 +76,47 @@ fn both(items: &[String], ua: Option<&str>) -> (Value, Value, Engine, Engine) {
         time_zone: None,
     };
     let tree = serde_json::to_value(tree_engine.ingest_heartbeats(&batch).unwrap()).unwrap();
+
+    // The road of a binding that reads its own objects (Python's dicts).
+    let fields_engine = Engine::open(":memory:").unwrap();
+    let parsed: Vec<Value> = serde_json::from_str(&body).unwrap();
+    let fields = HeartbeatFields {
+        guild_id: 5,
+        user_id: 9,
+        heartbeats: parsed.iter().map(host_fields).collect(),
+        user_agent: ua,
+        machine_name: ua.map(|_| "laptop"),
+        time_zone: None,
+    };
+    let responses = fields_engine.ingest_heartbeat_fields(&fields).unwrap();
+    let by_fields = serde_json::to_value(BulkResult { responses }).unwrap();
+    assert_eq!(by_fields, tree, "fields road");
+    assert_eq!(stored(&fields_engine), stored(&tree_engine), "fields road");
     (text, tree, text_engine, tree_engine)
+}
+
+/// An item as a binding reading a JSON-like object field by field hands it over.
+fn host_fields(v: &Value) -> Option<Vec<(&str, FieldValue<'_>)>> {
+    let o = v.as_object()?;
+    Some(
+        o.iter()
+            .map(|(k, v)| {
+                let f = match v {
+                    Value::Null => FieldValue::Null,
+                    Value::Bool(b) => FieldValue::Bool(*b),
+                    Value::Number(n) => match (n.as_i64(), n.as_u64()) {
+                        (Some(i), _) => FieldValue::Int(i),
+                        (None, Some(u)) => FieldValue::UInt(u),
+                        _ => FieldValue::Float(n.as_f64().unwrap_or(f64::NAN)),
+                    },
+                    Value::String(s) => FieldValue::Str(s),
+                    Value::Array(a) => FieldValue::List(a.iter().map(Value::as_str).collect()),
+                    Value::Object(_) => FieldValue::Other,
+                };
+                (k.as_str(), f)
+            })
+            .collect(),
+    )
 }
 
 fn stored(e: &Engine) -> Value {
