@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the release artifacts into dist/:
-#   dist/timeledger-<v>-cp39-abi3-<platform>.whl     Python wheel (CPython 3.9+, no Rust needed)
+#   dist/timeledger-<v>-cp310-abi3-<platform>.whl    Python wheel (CPython 3.10+, no Rust needed)
 #   dist/timeledger-<v>.tgz                          npm package with the prebuilt addon inside
 #   dist/timeledger-c-<v>-<platform>.tar.gz          C SDK: lib/libtimeledger.{a,so}, include/,
 #                                                    lib/pkgconfig/timeledger.pc, README

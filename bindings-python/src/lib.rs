@@ -12,6 +12,7 @@ use pyo3::exceptions::{PyException, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBool, PyDict, PyFloat, PyInt, PyList, PyString, PyTuple};
 use serde_json::{Map, Number, Value};
+use timeledger::{FieldValue, HeartbeatFields};
 
 create_exception!(
     _native,
@@ -101,6 +102,46 @@ fn to_py<'py>(py: Python<'py>, v: &Value) -> PyResult<Bound<'py, PyAny>> {
     })
 }
 
+/// The engine's outcomes as `{"responses": [[body, status], ...]}`, built directly as Python
+/// objects (repeated keys and types interned, no JSON text in between).
+fn responses_to_py<'py>(py: Python<'py>, outcomes: Vec<timeledger::IngestOutcome>) -> PyResult<Bound<'py, PyAny>> {
+    let (k_data, k_error) = (PyString::intern(py, "data"), PyString::intern(py, "error"));
+    let (k_id, k_entity, k_type, k_time) = (
+        PyString::intern(py, "id"),
+        PyString::intern(py, "entity"),
+        PyString::intern(py, "type"),
+        PyString::intern(py, "time"),
+    );
+    let mut kinds: Vec<(&str, Bound<'py, PyString>)> = Vec::new();
+    let mut items = Vec::with_capacity(outcomes.len());
+    for o in outcomes {
+        let body = PyDict::new(py);
+        match o.heartbeat {
+            Ok(h) => {
+                let kind = match kinds.iter().find(|(k, _)| *k == h.kind) {
+                    Some((_, s)) => s.clone(),
+                    None => {
+                        let s = PyString::new(py, h.kind);
+                        kinds.push((h.kind, s.clone()));
+                        s
+                    }
+                };
+                let data = PyDict::new(py);
+                data.set_item(&k_entity, h.entity)?;
+                data.set_item(&k_id, h.id)?;
+                data.set_item(&k_time, h.time)?;
+                data.set_item(&k_type, kind)?;
+                body.set_item(&k_data, data)?;
+            }
+            Err(msg) => body.set_item(&k_error, msg)?,
+        }
+        items.push(PyList::new(py, [body.into_any(), o.status.into_pyobject(py)?.into_any()])?);
+    }
+    let out = PyDict::new(py);
+    out.set_item(PyString::intern(py, "responses"), PyList::new(py, items)?)?;
+    Ok(out.into_any())
+}
+
 /// An open engine. Share it between threads freely.
 #[pyclass(frozen, module = "timeledger._native")]
 struct NativeEngine {
@@ -137,41 +178,104 @@ impl NativeEngine {
     fn ingest_text<'py>(&self, py: Python<'py>, args_json: String) -> PyResult<Bound<'py, PyAny>> {
         let engine = Arc::clone(&self.inner);
         let outcomes = py.detach(move || engine.ingest_heartbeats_text(&args_json)).map_err(error_to_py)?;
-        let (k_data, k_error) = (PyString::intern(py, "data"), PyString::intern(py, "error"));
-        let (k_id, k_entity, k_type, k_time) = (
-            PyString::intern(py, "id"),
-            PyString::intern(py, "entity"),
-            PyString::intern(py, "type"),
-            PyString::intern(py, "time"),
-        );
-        let mut kinds: Vec<(&str, Bound<'py, PyString>)> = Vec::new();
-        let mut items = Vec::with_capacity(outcomes.len());
-        for o in outcomes {
-            let body = PyDict::new(py);
-            match o.heartbeat {
-                Ok(h) => {
-                    let kind = match kinds.iter().find(|(k, _)| *k == h.kind) {
-                        Some((_, s)) => s.clone(),
-                        None => {
-                            let s = PyString::new(py, h.kind);
-                            kinds.push((h.kind, s.clone()));
-                            s
+        responses_to_py(py, outcomes)
+    }
+
+    /// Bulk heartbeat ingest of a list of dicts read field by field (strings borrowed, no JSON
+    /// text), GIL released while the engine works; the same answer as `ingest_text`. `None`,
+    /// before anything is stored, when an item or a value is one this road does not read
+    /// exactly as `json.dumps` would hand it over (not a dict, a key that is not a str, an
+    /// integer beyond 64 bits, a float that is not finite, a nested dict, a list holding other
+    /// than str, an object of another type): the caller then takes the JSON road.
+    #[pyo3(signature = (guild_id, user_id, heartbeats, user_agent=None, machine_name=None, time_zone=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn ingest_dicts<'py>(
+        &self,
+        py: Python<'py>,
+        guild_id: i64,
+        user_id: i64,
+        heartbeats: &Bound<'py, PyList>,
+        user_agent: Option<String>,
+        machine_name: Option<String>,
+        time_zone: Option<String>,
+    ) -> PyResult<Option<Bound<'py, PyAny>>> {
+        // First every object whose text is borrowed is held here (another thread may change the
+        // dicts once the GIL is released: these references keep the strings alive), then the
+        // fields borrow from them.
+        let mut items: Vec<std::ops::Range<usize>> = Vec::with_capacity(heartbeats.len());
+        let mut pairs: Vec<(Bound<'py, PyString>, Bound<'py, PyAny>, Option<std::ops::Range<usize>>)> = Vec::new();
+        let mut elements: Vec<Bound<'py, PyString>> = Vec::new();
+        for item in heartbeats.iter() {
+            let Ok(d) = item.cast::<PyDict>() else { return Ok(None) };
+            let start = pairs.len();
+            for (k, v) in d.iter() {
+                let Ok(k) = k.cast_into::<PyString>() else { return Ok(None) };
+                let list = match v.cast::<PyList>() {
+                    Ok(l) => {
+                        let from = elements.len();
+                        for x in l.iter() {
+                            let Ok(x) = x.cast_into::<PyString>() else { return Ok(None) };
+                            elements.push(x);
                         }
-                    };
-                    let data = PyDict::new(py);
-                    data.set_item(&k_entity, h.entity)?;
-                    data.set_item(&k_id, h.id)?;
-                    data.set_item(&k_time, h.time)?;
-                    data.set_item(&k_type, kind)?;
-                    body.set_item(&k_data, data)?;
-                }
-                Err(msg) => body.set_item(&k_error, msg)?,
+                        Some(from..elements.len())
+                    }
+                    Err(_) => None,
+                };
+                pairs.push((k, v, list));
             }
-            items.push(PyList::new(py, [body.into_any(), o.status.into_pyobject(py)?.into_any()])?);
+            items.push(start..pairs.len());
         }
-        let out = PyDict::new(py);
-        out.set_item(PyString::intern(py, "responses"), PyList::new(py, items)?)?;
-        Ok(out.into_any())
+        let mut fields: Vec<Option<Vec<(&str, FieldValue<'_>)>>> = Vec::with_capacity(items.len());
+        for range in items {
+            let mut one = Vec::with_capacity(range.len());
+            for (k, v, list) in &pairs[range] {
+                let Ok(key) = k.to_str() else { return Ok(None) };
+                let value = if let Some(r) = list {
+                    let mut strs = Vec::with_capacity(r.len());
+                    for x in &elements[r.clone()] {
+                        let Ok(s) = x.to_str() else { return Ok(None) };
+                        strs.push(s);
+                    }
+                    FieldValue::List(Some(strs))
+                } else if v.is_none() {
+                    FieldValue::Null
+                } else if let Ok(b) = v.cast::<PyBool>() {
+                    FieldValue::Bool(b.is_true())
+                } else if let Ok(s) = v.cast::<PyString>() {
+                    let Ok(s) = s.to_str() else { return Ok(None) };
+                    FieldValue::Str(s)
+                } else if let Ok(f) = v.cast::<PyFloat>() {
+                    let x = f.value();
+                    if !x.is_finite() {
+                        return Ok(None);
+                    }
+                    FieldValue::Float(x)
+                } else if v.is_instance_of::<PyInt>() {
+                    match (v.extract::<i64>(), v.extract::<u64>()) {
+                        (Ok(i), _) => FieldValue::Int(i),
+                        (_, Ok(u)) => FieldValue::UInt(u),
+                        _ => return Ok(None),
+                    }
+                } else {
+                    return Ok(None);
+                };
+                one.push((key, value));
+            }
+            fields.push(Some(one));
+        }
+        let engine = Arc::clone(&self.inner);
+        let batch = HeartbeatFields {
+            guild_id,
+            user_id,
+            heartbeats: fields,
+            user_agent: user_agent.as_deref(),
+            machine_name: machine_name.as_deref(),
+            time_zone: time_zone.as_deref(),
+        };
+        let outcomes = py.detach(|| engine.ingest_heartbeat_fields(&batch)).map_err(error_to_py)?;
+        drop(batch);
+        drop((pairs, elements));
+        responses_to_py(py, outcomes).map(Some)
     }
 
     /// Freezes the clock at `ms` (Unix milliseconds), or returns to the wall clock with `None`.

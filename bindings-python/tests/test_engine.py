@@ -167,6 +167,63 @@ def test_bulk_responses_are_the_engine_shape_whatever_the_input_form(engine: tim
         engine.ingest_heartbeats(1, 7, [{"entity": "a", "time": dt.datetime.now(UTC)}])
 
 
+def test_dicts_read_field_by_field_answer_as_the_json_text_does() -> None:
+    import enum
+
+    class Kind(str, enum.Enum):
+        FILE = "file"
+
+    class Lines(enum.IntEnum):
+        TEN = 10
+
+    t0 = 1760083200
+    tricky = [
+        {"entity": "src/main.rs", "time": t0 + 0.5, "project": "tk", "language": "Rust", "is_write": True},
+        {"entity": "src/\u00e9\"q\".rs", "time": t0 + 10, "branch": "main", "lines": Lines.TEN, "type": Kind.FILE},
+        {"entity": "a.rs", "time": str(t0 + 20), "is_write": "1", "lines": "42", "lineno": 7.9},
+        {"entity": "b.rs", "time": (t0 + 30) * 1000, "project": 123, "dependencies": ["serde", "tokio"]},
+        {"entity": "c.rs", "time": (t0 + 40) * 10**6, "dependencies": "a, b,,c", "extra": None},
+        {"entity": "e.rs", "time": t0 + 60, "type": "DOMAIN", "category": ""},
+        {"entity": "f.rs", "time": t0 + 70, "user_agent": "wakatime/1.0 (Linux) neovim/0.9", "machine": "box"},
+        {"entity": "g.rs", "time": t0 + 80, "editor": "Helix", "operating_system": None, "cursorpos": None},
+        {"time": t0 + 90}, {"entity": "h.rs"}, {"entity": "i.rs", "time": True}, {"entity": "j.rs", "time": 12},
+        {"entity": "k.rs", "time": t0 + 100, "type": "folder"}, {"entity": "l.rs", "time": t0 + 110, "project": ["x"]},
+        {"entity": "o.rs", "time": t0 + 140, "is_write": "maybe"}, {"entity": "p.rs", "time": t0 + 150, "lines": "many"},
+        {"entity": "", "time": t0 + 160}, {"entity": "x" * 5000, "time": t0 + 170},
+        {"entity": "q.rs", "time": t0 + 180, "cursorpos": 2**64 - 1},
+    ]
+    # Values the extension leaves to the JSON road (it answers None for them).
+    odd = [
+        {"entity": "m.rs", "time": t0 + 120, "dependencies": [1, "a"]},
+        {"entity": "n.rs", "time": t0 + 130, "dependencies": {"a": 1}},
+        {"entity": "r.rs", "time": t0 + 190, "lines": 2**70},
+        {"entity": "s.rs", "time": t0 + 200, "branch": ("a", "b")},
+        {"entity": "t\ud800.rs", "time": t0 + 210},
+        {1: "x", "entity": "u.rs", "time": t0 + 220},
+        [1, 2], "just a string", None,
+    ]
+    plain = timeledger.Engine(":memory:")
+    assert plain._engine().ingest_dicts(1, 7, tricky) is not None
+    for item in odd:
+        assert timeledger.Engine(":memory:")._engine().ingest_dicts(1, 7, [tricky[0], item]) is None, item
+    for ua in [None, "wakatime/1.2 (Darwin) vscode/1.90"]:
+        for beats in [tricky, tricky + odd[:4], list(reversed(tricky))]:
+            by_dicts, by_text = timeledger.Engine(":memory:"), timeledger.Engine(":memory:")
+            try:
+                text = json.dumps(beats)
+            except (TypeError, ValueError):
+                continue
+            a = by_dicts.ingest_heartbeats(1, 7, beats, user_agent=ua, machine_name="laptop" if ua else None)
+            b = by_text.ingest_heartbeats(1, 7, text, user_agent=ua, machine_name="laptop" if ua else None)
+            assert a.to_dict() == b.to_dict()
+            assert 201 in [s for _, s in a.responses] and 400 in [s for _, s in a.responses]
+            window = {"start": dt.datetime(2001, 1, 1, tzinfo=UTC), "end": dt.datetime(2099, 1, 1, tzinfo=UTC), "limit": 100}
+            assert by_dicts.list_heartbeats(1, 7, **window).to_dict() == by_text.list_heartbeats(1, 7, **window).to_dict()
+    # A lone surrogate is not UTF-8: the item takes the JSON road and is refused there.
+    r = plain.ingest_heartbeats(1, 7, [{"entity": "t\ud800.rs", "time": t0}])
+    assert r.responses[0][1] == 400 and "not valid JSON" in r.responses[0][0].error
+
+
 def test_threads_share_one_engine_without_losing_writes(tmp_path: pathlib.Path) -> None:
     e = timeledger.Engine(tmp_path / "threads.db")
     e.create_category(1, "Dev")

@@ -499,6 +499,18 @@ class Engine:
                 value = heartbeats if isinstance(heartbeats, list) else list(heartbeats)
             else:
                 value = heartbeats  # the engine answers INVALID_INPUT (a ValueError)
+            if type(head["guild_id"]) is int and type(head["user_id"]) is int and isinstance(value, (list, dict)):
+                # Plain dicts are read field by field by the extension, without JSON text; it
+                # answers None for anything it does not read exactly as json.dumps would, and
+                # the list then takes the JSON road below.
+                try:
+                    out = self._engine().ingest_dicts(head["guild_id"], head["user_id"],
+                                                      value if isinstance(value, list) else [value],
+                                                      user_agent, machine_name, time_zone)
+                except _native.NativeError as e:
+                    raise _error(e) from None
+                if out is not None:
+                    return _wrap(out)  # type: ignore[no-any-return]
             # Bulk bodies cross as JSON text both ways: the C encoder and decoder of the json
             # module are faster than converting thousands of small objects one by one, and the
             # engine reads heartbeats straight from the text.
