@@ -142,6 +142,10 @@ fn responses_to_py<'py>(py: Python<'py>, outcomes: Vec<timeledger::IngestOutcome
     Ok(out.into_any())
 }
 
+/// A dict entry held for [`NativeEngine::ingest_dicts`]: key, value, and for a list value the
+/// range of its elements among the held strings.
+type Pair<'py> = (Bound<'py, PyString>, Bound<'py, PyAny>, Option<std::ops::Range<usize>>);
+
 /// An open engine. Share it between threads freely.
 #[pyclass(frozen, module = "timeledger._native")]
 struct NativeEngine {
@@ -203,7 +207,7 @@ impl NativeEngine {
         // dicts once the GIL is released: these references keep the strings alive), then the
         // fields borrow from them.
         let mut items: Vec<std::ops::Range<usize>> = Vec::with_capacity(heartbeats.len());
-        let mut pairs: Vec<(Bound<'py, PyString>, Bound<'py, PyAny>, Option<std::ops::Range<usize>>)> = Vec::new();
+        let mut pairs: Vec<Pair<'py>> = Vec::new();
         let mut elements: Vec<Bound<'py, PyString>> = Vec::new();
         for item in heartbeats.iter() {
             let Ok(d) = item.cast::<PyDict>() else { return Ok(None) };
