@@ -23,7 +23,7 @@ fn beats(batch: u64, n: u64) -> Value {
             .map(|i| {
                 let k = batch * n + i;
                 json!({"entity": format!("src/file{}.rs", k % 17), "time": 1_735_689_600.0 + k as f64 * 30.0,
-                       "project": "bench", "language": "Rust", "is_write": k % 5 == 0})
+                       "project": "bench", "language": "Rust", "is_write": k.is_multiple_of(5)})
             })
             .collect(),
     )

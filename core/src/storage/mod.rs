@@ -213,7 +213,7 @@ impl MultiRow {
         rows: &[&dyn Param],
         mut f: impl FnMut(&str, &[&dyn Param]) -> Result<()>,
     ) -> Result<()> {
-        if fixed.len() != self.fixed || self.columns == 0 || rows.len() % self.columns != 0 {
+        if fixed.len() != self.fixed || self.columns == 0 || !rows.len().is_multiple_of(self.columns) {
             return Err(Error::Storage(format!("{}: parameters do not match the statement", self.head)));
         }
         let total = rows.len() / self.columns;
