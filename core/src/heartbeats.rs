@@ -825,6 +825,16 @@ const NEIGHBOURS: &str = "SELECT time_ms, ident, dim_id FROM heartbeats WHERE gu
 /// A user's latest heartbeat (`NULL` if none).
 const LATEST: &str = "SELECT MAX(time_ms) FROM heartbeats WHERE guild_id = ?1 AND user_id = ?2";
 
+/// [`TAIL_CHECK`]'s expression, also the condition of [`HB_INSERT_CHECKED`].
+macro_rules! tail_check {
+    () => {
+        "1 / CASE WHEN EXISTS (SELECT 1 FROM guilds WHERE guild_id = ?1 AND timezone = ?3 AND heartbeat_timeout_seconds = ?4)
+       AND (SELECT COALESCE(array_agg(ARRAY[time_ms, ident, dim_id]), '{}') FROM (SELECT time_ms, ident, dim_id
+            FROM heartbeats WHERE guild_id = ?1 AND user_id = ?2 AND time_ms >= ?5 ORDER BY time_ms, ident) tail)
+         = CAST(?6 AS TEXT)::bigint[] THEN 1 ELSE 0 END"
+    };
+}
+
 /// PostgreSQL only: fails (division by zero, [`crate::storage::pg::is_failed_check`]) unless the
 /// guild's zone and timeout are `?3`, `?4` and the user's heartbeats from `?5` on are exactly
 /// `?6` (an array literal of `{time, ident, dim}` rows in order: [`tail_literal`]). Integers
@@ -832,10 +842,7 @@ const LATEST: &str = "SELECT MAX(time_ms) FROM heartbeats WHERE guild_id = ?1 AN
 /// in order from the primary key's index, unsorted by the aggregate (about 10 us less on the
 /// server); were they ever aggregated out of order, the check would fail and the bulk take the
 /// two-round-trip way, never pass wrongly.
-const TAIL_CHECK: &str = "SELECT 1 / CASE WHEN EXISTS (SELECT 1 FROM guilds WHERE guild_id = ?1 AND timezone = ?3 AND heartbeat_timeout_seconds = ?4)
-       AND (SELECT COALESCE(array_agg(ARRAY[time_ms, ident, dim_id]), '{}') FROM (SELECT time_ms, ident, dim_id
-            FROM heartbeats WHERE guild_id = ?1 AND user_id = ?2 AND time_ms >= ?5 ORDER BY time_ms, ident) tail)
-         = CAST(?6 AS TEXT)::bigint[] THEN 1 ELSE 0 END";
+const TAIL_CHECK: &str = concat!("SELECT ", tail_check!());
 
 /// `rows` as the array literal [`TAIL_CHECK`] compares with: `{{time,ident,dim},...}`.
 fn tail_literal<'r>(rows: impl Iterator<Item = &'r (Millis, i64, i64)>) -> String {
@@ -1708,6 +1715,8 @@ impl Engine {
         // the history in between. Every heartbeat of the bulk lies inside what is read, so what
         // is read also tells which of them are stored already (writers take turns: nothing can
         // store one in between).
+        // With the tail: what the database must hold, checked before anything is written.
+        let mut check: Option<(&str, i64, Millis, String)> = None;
         let (guild, ranges, around, latest) = match tail {
             Some(t) => {
                 // From what this engine wrote last; checked by the database before the writes.
@@ -1718,10 +1727,7 @@ impl Engine {
                     .collect();
                 let from = ranges.first().map_or(t.latest, |r| r.0);
                 let expected = tail_literal(t.rows.iter().filter(|r| r.0 >= from));
-                tx.execute_later(
-                    TAIL_CHECK,
-                    params![guild_id, user_id, t.guild.tz.name(), t.guild.heartbeat_timeout_s, from, expected],
-                )?;
+                check = Some((t.guild.tz.name(), t.guild.heartbeat_timeout_s, from, expected));
                 (t.guild.clone(), ranges, around, Some(t.latest))
             }
             None => {
@@ -1825,8 +1831,22 @@ impl Engine {
                 add_sequence(&guild, user_id, &seq(old), -1, &mut d);
             }
             // The rows and their rollups: on PostgreSQL sent with the commit.
-            HB_INSERT.execute(tx, params![guild_id, user_id], &new_rows)?;
+            match check.take() {
+                Some((tz, timeout, from, expected)) if fresh.len() == MultiRow::chunk(tx, fresh.len()) => {
+                    let fixed = params![guild_id, user_id, tz, timeout, from, expected];
+                    HB_INSERT_CHECKED.execute(tx, fixed, &new_rows)?;
+                }
+                Some((tz, timeout, from, expected)) => {
+                    tx.execute_later(TAIL_CHECK, params![guild_id, user_id, tz, timeout, from, expected])?;
+                    HB_INSERT.execute(tx, params![guild_id, user_id], &new_rows)?;
+                }
+                None => HB_INSERT.execute(tx, params![guild_id, user_id], &new_rows)?,
+            }
             write_deltas(tx, &guild, d)?;
+        }
+        if let Some((tz, timeout, from, expected)) = check {
+            // Nothing new to write: the answers (all duplicates) still rest on the check.
+            tx.execute_later(TAIL_CHECK, params![guild_id, user_id, tz, timeout, from, expected])?;
         }
         Ok(saved)
     }
@@ -2033,6 +2053,22 @@ const HB_INSERT_HEAD: &str =
 
 /// One heartbeat's row: the bulk's guild and user (`?1`, `?2`, bound once) and 13 parameters.
 const HB_ROW: &str = "(?1, ?2, #, #, #, #, #, #, #, #, #, #, #, #, #)";
+
+/// PostgreSQL only: [`HB_INSERT`] behind [`TAIL_CHECK`] in one statement (one statement less
+/// in a one-round-trip bulk): `?1`-`?6` are the check's, the rows' 13 parameters follow. The
+/// check is an uncorrelated subquery, run once, before the first row is inserted and on the
+/// statement's snapshot (which does not see its own rows); a bulk of more rows than one
+/// statement takes ([`MultiRow::chunk`]) sends the check alone instead, since a second
+/// statement's check would see the first one's rows.
+static HB_INSERT_CHECKED: MultiRow = MultiRow::new(
+    "INSERT INTO heartbeats (guild_id, user_id, time_ms, ident, entity_id, type, is_write, dim_id, lines, lineno,
+       cursorpos, line_additions, line_deletions, project_root_count, dependencies) SELECT * FROM (VALUES",
+    6,
+    "(CAST(?1 AS BIGINT), CAST(?2 AS BIGINT), CAST(# AS BIGINT), CAST(# AS BIGINT), CAST(# AS BIGINT), CAST(# AS TEXT),
+      CAST(# AS BIGINT), CAST(# AS BIGINT), CAST(# AS BIGINT), CAST(# AS BIGINT), CAST(# AS BIGINT), CAST(# AS BIGINT),
+      CAST(# AS BIGINT), CAST(# AS BIGINT), CAST(# AS TEXT))",
+    concat!(") AS v WHERE (SELECT ", tail_check!(), ") = 1"),
+);
 
 /// The statement adding rows `(user, kind, bucket, dim, ms)` to the rollups.
 static HB_ROLLUP: MultiRow = MultiRow::new(
