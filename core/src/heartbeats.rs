@@ -1655,10 +1655,10 @@ impl Engine {
                 params![user_id, z.name()],
             )?;
         }
-        // The bulk's latest distinct dimensions and entities with their ids.
+        // The bulk's latest distinct dimensions with their ids, and its latest entity.
         const RECENT: usize = 8;
         let mut recent_dims: Vec<(&Hb<'_>, i64)> = Vec::with_capacity(RECENT);
-        let mut recent_entities: Vec<(&str, i64)> = Vec::with_capacity(RECENT);
+        let mut last_entity: Option<(&str, i64)> = None;
         let mut saved = Vec::with_capacity(parsed.len());
         let known = self.dim_cache().lock().unwrap_or_else(|p| p.into_inner());
         let known_entities = self.entity_cache().lock().unwrap_or_else(|p| p.into_inner());
@@ -1689,17 +1689,12 @@ impl Engine {
                     id
                 }
             };
-            let entity = match recent_entities.iter().find(|(prev, _)| *prev == hb.entity) {
-                Some(&(_, id)) => id,
-                None => {
-                    let id = entity_id(tx, &hb.entity, new_entities, &known_entities)?;
-                    if recent_entities.len() == RECENT {
-                        recent_entities.remove(0);
-                    }
-                    recent_entities.push((&hb.entity, id));
-                    id
-                }
+            // Entities are many and cheap to hash: only a run of the same one is compared.
+            let entity = match last_entity {
+                Some((prev, id)) if prev == hb.entity => id,
+                _ => entity_id(tx, &hb.entity, new_entities, &known_entities)?,
             };
+            last_entity = Some((&hb.entity, entity));
             let deps = hb.dependencies.as_ref().map(|d| serde_json::to_string(d).unwrap_or_default());
             rows.push((hb, ident, entity, dim, deps));
             saved.push((0, ident));
