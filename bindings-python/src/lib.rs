@@ -188,7 +188,7 @@ impl NativeEngine {
     /// Bulk heartbeat ingest of a list of dicts read field by field (strings borrowed, no JSON
     /// text), GIL released while the engine works; the same answer as `ingest_text`. `None`,
     /// before anything is stored, when an item or a value is one this road does not read
-    /// exactly as `json.dumps` would hand it over (not a dict, a key that is not a str, an
+    /// exactly as `json.dumps` would hand it over (not exactly a dict, a key that is not a str, an
     /// integer beyond 64 bits, a float that is not finite, a nested dict, a list holding other
     /// than str, an object of another type): the caller then takes the JSON road.
     #[pyo3(signature = (guild_id, user_id, heartbeats, user_agent=None, machine_name=None, time_zone=None))]
@@ -210,6 +210,10 @@ impl NativeEngine {
         let mut pairs: Vec<Pair<'py>> = Vec::new();
         let mut elements: Vec<Bound<'py, PyString>> = Vec::new();
         for item in heartbeats.iter() {
+            // Exactly a dict: json.dumps reads a subclass through its own items().
+            if !item.is_exact_instance_of::<PyDict>() {
+                return Ok(None);
+            }
             let Ok(d) = item.cast::<PyDict>() else { return Ok(None) };
             let start = pairs.len();
             for (k, v) in d.iter() {

@@ -168,6 +168,7 @@ def test_bulk_responses_are_the_engine_shape_whatever_the_input_form(engine: tim
 
 
 def test_dicts_read_field_by_field_answer_as_the_json_text_does() -> None:
+    import collections
     import enum
 
     class Kind(str, enum.Enum):
@@ -201,6 +202,7 @@ def test_dicts_read_field_by_field_answer_as_the_json_text_does() -> None:
         {"entity": "t\ud800.rs", "time": t0 + 210},
         {1: "x", "entity": "u.rs", "time": t0 + 220},
         [1, 2], "just a string", None,
+        collections.OrderedDict(entity="v.rs", time=t0 + 230),
     ]
     plain = timeledger.Engine(":memory:")
     assert plain._engine().ingest_dicts(1, 7, tricky) is not None
