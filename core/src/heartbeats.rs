@@ -306,62 +306,45 @@ impl<'a> RawHb<'a> {
     fn of(object: &'a Map<String, Value>) -> RawHb<'a> {
         let mut raw = RawHb::default();
         for (key, value) in object {
-            let slot = match key.as_str() {
-                "entity" => &mut raw.entity,
-                "time" => &mut raw.time,
-                "type" => &mut raw.kind,
-                "category" => &mut raw.category,
-                "project" => &mut raw.project,
-                "branch" => &mut raw.branch,
-                "language" => &mut raw.language,
-                "is_write" => &mut raw.is_write,
-                "editor" => &mut raw.editor,
-                "operating_system" => &mut raw.operating_system,
-                "machine" => &mut raw.machine,
-                "user_agent" => &mut raw.user_agent,
-                "lines" => &mut raw.lines,
-                "lineno" => &mut raw.lineno,
-                "cursorpos" => &mut raw.cursorpos,
-                "line_additions" => &mut raw.line_additions,
-                "line_deletions" => &mut raw.line_deletions,
-                "project_root_count" => &mut raw.project_root_count,
-                "dependencies" => &mut raw.dependencies,
-                _ => continue,
-            };
-            *slot = Field::of(value);
+            if let Some(slot) = raw.slot(key) {
+                *slot = Field::of(value);
+            }
         }
         raw
     }
-}
 
-impl<'a> RawHb<'a> {
+    /// The field a heartbeat object's key names (`None` for a key the engine ignores).
+    fn slot(&mut self, key: &str) -> Option<&mut Field<'a>> {
+        Some(match key {
+            "entity" => &mut self.entity,
+            "time" => &mut self.time,
+            "type" => &mut self.kind,
+            "category" => &mut self.category,
+            "project" => &mut self.project,
+            "branch" => &mut self.branch,
+            "language" => &mut self.language,
+            "is_write" => &mut self.is_write,
+            "editor" => &mut self.editor,
+            "operating_system" => &mut self.operating_system,
+            "machine" => &mut self.machine,
+            "user_agent" => &mut self.user_agent,
+            "lines" => &mut self.lines,
+            "lineno" => &mut self.lineno,
+            "cursorpos" => &mut self.cursorpos,
+            "line_additions" => &mut self.line_additions,
+            "line_deletions" => &mut self.line_deletions,
+            "project_root_count" => &mut self.project_root_count,
+            "dependencies" => &mut self.dependencies,
+            _ => return None,
+        })
+    }
+
     /// The fields a binding read from one of its own objects ([`FieldValue`]): what the same
     /// object as JSON would give (a repeated name: the last one counts, as in a JSON object).
     fn of_fields(fields: &[(&str, FieldValue<'a>)]) -> RawHb<'a> {
         let mut raw = RawHb::default();
         for (key, value) in fields {
-            let slot = match *key {
-                "entity" => &mut raw.entity,
-                "time" => &mut raw.time,
-                "type" => &mut raw.kind,
-                "category" => &mut raw.category,
-                "project" => &mut raw.project,
-                "branch" => &mut raw.branch,
-                "language" => &mut raw.language,
-                "is_write" => &mut raw.is_write,
-                "editor" => &mut raw.editor,
-                "operating_system" => &mut raw.operating_system,
-                "machine" => &mut raw.machine,
-                "user_agent" => &mut raw.user_agent,
-                "lines" => &mut raw.lines,
-                "lineno" => &mut raw.lineno,
-                "cursorpos" => &mut raw.cursorpos,
-                "line_additions" => &mut raw.line_additions,
-                "line_deletions" => &mut raw.line_deletions,
-                "project_root_count" => &mut raw.project_root_count,
-                "dependencies" => &mut raw.dependencies,
-                _ => continue,
-            };
+            let Some(slot) = raw.slot(key) else { continue };
             *slot = match value {
                 FieldValue::Null => Field::Absent,
                 FieldValue::Bool(b) => Field::Bool(*b),
@@ -2042,9 +2025,16 @@ impl Engine {
 /// (measured: multi-row statements cost 1.3-2x as much per bulk).
 static HB_INSERT: MultiRow = MultiRow::new(HB_INSERT_HEAD, 2, HB_ROW, "");
 
-const HB_INSERT_HEAD: &str =
-    "INSERT INTO heartbeats (guild_id, user_id, time_ms, ident, entity_id, type, is_write, dim_id, lines, lineno,
-       cursorpos, line_additions, line_deletions, project_root_count, dependencies) VALUES";
+/// The start of every heartbeat `INSERT`: the table and its columns, in the rows' order.
+macro_rules! hb_insert_into {
+    () => {
+        "INSERT INTO heartbeats (guild_id, user_id, time_ms, ident, entity_id, type, is_write, dim_id, lines, lineno,
+       cursorpos, line_additions, line_deletions, project_root_count, dependencies)"
+    };
+}
+
+/// [`HB_INSERT`]'s text before its rows.
+const HB_INSERT_HEAD: &str = concat!(hb_insert_into!(), " VALUES");
 
 /// One heartbeat's row: the bulk's guild and user (`?1`, `?2`, bound once) and 13 parameters.
 const HB_ROW: &str = "(?1, ?2, #, #, #, #, #, #, #, #, #, #, #, #, #)";
@@ -2056,8 +2046,7 @@ const HB_ROW: &str = "(?1, ?2, #, #, #, #, #, #, #, #, #, #, #, #, #)";
 /// statement takes ([`MultiRow::chunk`]) sends the check alone instead, since a second
 /// statement's check would see the first one's rows.
 static HB_INSERT_CHECKED: MultiRow = MultiRow::new(
-    "INSERT INTO heartbeats (guild_id, user_id, time_ms, ident, entity_id, type, is_write, dim_id, lines, lineno,
-       cursorpos, line_additions, line_deletions, project_root_count, dependencies) SELECT * FROM (VALUES",
+    concat!(hb_insert_into!(), " SELECT * FROM (VALUES"),
     6,
     "(CAST(?1 AS BIGINT), CAST(?2 AS BIGINT), CAST(# AS BIGINT), CAST(# AS BIGINT), CAST(# AS BIGINT), CAST(# AS TEXT),
       CAST(# AS BIGINT), CAST(# AS BIGINT), CAST(# AS BIGINT), CAST(# AS BIGINT), CAST(# AS BIGINT), CAST(# AS BIGINT),
