@@ -6,7 +6,8 @@
 //!    start time, bounded by the guild's longest session), clipped;
 //! 3. running sessions, clipped to `[start, now)`.
 //!
-//! `all` uses the all-time totals instead of part 1 and has no edges.
+//! `all` uses the all-time totals instead of part 1 and has no edges. A leaderboard over a whole
+//! local week (the `week` timeframe) reads the week's rollup instead of its seven days.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -16,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use crate::categories;
 use crate::error::{Error, Result};
 use crate::guilds::Guild;
+use crate::rollup;
 use crate::store::Engine;
 use crate::time::{self, floor_second, Millis, Timeframe};
 use crate::wire::{self, hours, Timestamp};
@@ -349,37 +351,77 @@ pub(crate) fn seconds_by_user(
     Ok(totals)
 }
 
-/// All-time totals of the users who can rank among the first `need` (red users excluded):
-/// read from the closed totals in descending order through an index, stopping at the first user
-/// below the `need`-th total; users with a running session are added whatever their closed
-/// total. Every user with a total at least the `need`-th is returned, so ranks and ties come out
-/// as from all members.
-fn top_all_time(
+/// Where a top-N board reads users' closed seconds in descending order.
+#[derive(Clone, Copy)]
+enum Ranked {
+    /// All time, from the totals (of one category, or of all).
+    AllTime(Option<i64>),
+    /// One whole local week (keyed by its first day), from `rollup_week`; all categories.
+    Week(i32),
+}
+
+/// The week key when `w` is exactly one whole local week of the guild (as the `week` timeframe
+/// resolves): seven whole days, no edges, starting on the guild's week start.
+fn whole_week(guild: &Guild, w: Window) -> Option<i32> {
+    let (from, to) = (w.from?, w.to?);
+    match split_window(guild, from, to) {
+        Split { days: Some((d0, d1)), edges }
+            if edges.is_empty() && d1 - d0 == 7 && rollup::week_of(guild, d0) == d0 =>
+        {
+            Some(d0)
+        }
+        _ => None,
+    }
+}
+
+/// Totals of the users who can rank among the first `need` (red users excluded) over all time
+/// or over one whole week (`w`): read from the closed seconds in descending order through an
+/// index, stopping at the first user below the `need`-th total; users with a running session
+/// are added whatever their closed seconds (their running piece clipped to `w`). Every user with
+/// a total at least the `need`-th is returned, so ranks and ties come out as from all members.
+#[allow(clippy::too_many_arguments)]
+fn top_ranked(
     tx: &Tx<'_>,
     guild: &Guild,
-    cat: Option<i64>,
+    source: Ranked,
+    w: Window,
     now: Millis,
     need: usize,
     red: &HashSet<i64>,
 ) -> Result<Vec<(i64, i64)>> {
+    let cat = match source {
+        Ranked::AllTime(cat) => cat,
+        Ranked::Week(_) => None,
+    };
     let mut pieces = Vec::new();
-    raw_pieces(tx, guild, Window { from: None, to: None }, &[], cat, now, &mut pieces, &[], |_, _| Ok(()))?;
+    raw_pieces(tx, guild, w, &[], cat, now, &mut pieces, &[], |_, _| Ok(()))?;
     let mut running: HashMap<i64, i64> = HashMap::new();
     for p in pieces {
         *running.entry(p.user_id).or_default() += (p.end - p.start) / 1000;
     }
-    let mut stmt = tx.prepare_cached(
-        "SELECT user_id, seconds FROM totals_user INDEXED BY totals_user_rank WHERE guild_id = ?1 AND CAST(?2 AS BIGINT) IS NULL
-         ORDER BY seconds DESC",
-    )?;
-    let mut cat_stmt = tx.prepare_cached(
-        "SELECT user_id, seconds FROM totals_user_cat INDEXED BY totals_user_cat_rank WHERE guild_id = ?1 AND category_id = ?2
-         ORDER BY seconds DESC",
-    )?;
-    let mut rows = match cat {
-        None => stmt.query(params![guild.id, cat])?,
-        Some(c) => cat_stmt.query(params![guild.id, c])?,
+    // (ranked read, closed seconds of one user `?3`), both keyed by the guild and `?2`.
+    let (ranked, one, key): (&str, &str, Option<i64>) = match source {
+        Ranked::AllTime(None) => (
+            "SELECT user_id, seconds FROM totals_user INDEXED BY totals_user_rank WHERE guild_id = ?1 AND CAST(?2 AS BIGINT) IS NULL
+             ORDER BY seconds DESC",
+            "SELECT COALESCE((SELECT seconds FROM totals_user WHERE guild_id = ?1 AND user_id = ?3 AND CAST(?2 AS BIGINT) IS NULL), 0)",
+            None,
+        ),
+        Ranked::AllTime(Some(c)) => (
+            "SELECT user_id, seconds FROM totals_user_cat INDEXED BY totals_user_cat_rank WHERE guild_id = ?1 AND category_id = ?2
+             ORDER BY seconds DESC",
+            "SELECT COALESCE((SELECT seconds FROM totals_user_cat WHERE guild_id = ?1 AND user_id = ?3 AND category_id = ?2), 0)",
+            Some(c),
+        ),
+        Ranked::Week(week) => (
+            "SELECT user_id, seconds FROM rollup_week INDEXED BY rollup_week_rank WHERE guild_id = ?1 AND week = ?2
+             ORDER BY seconds DESC",
+            "SELECT COALESCE((SELECT seconds FROM rollup_week WHERE guild_id = ?1 AND week = ?2 AND user_id = ?3), 0)",
+            Some(i64::from(week)),
+        ),
     };
+    let mut stmt = tx.prepare_cached(ranked)?;
+    let mut rows = stmt.query(params![guild.id, key])?;
     let mut out: Vec<(i64, i64)> = Vec::new();
     let mut seen = HashSet::new();
     // The non-red totals collected so far, smallest first once `need` are held.
@@ -401,14 +443,11 @@ fn top_all_time(
         }
     }
     drop(rows);
-    // Users with a running session not reached by the scan (their closed total was lower).
-    let mut closed_of = tx.prepare_cached(
-        "SELECT COALESCE((SELECT seconds FROM totals_user WHERE guild_id = ?1 AND user_id = ?2 AND CAST(?3 AS BIGINT) IS NULL), 0)
-              + COALESCE((SELECT seconds FROM totals_user_cat WHERE guild_id = ?1 AND user_id = ?2 AND category_id = ?3), 0)",
-    )?;
+    // Users with a running session not reached by the scan (their closed seconds were lower).
+    let mut closed_of = tx.prepare_cached(one)?;
     for (&user, &run) in &running {
         if !seen.contains(&user) && !red.contains(&user) {
-            let closed: i64 = closed_of.query_row(params![guild.id, user, cat], |r| r.get(0))?;
+            let closed: i64 = closed_of.query_row(params![guild.id, key, user], |r| r.get(0))?;
             out.push((user, closed + run));
         }
     }
@@ -580,11 +619,16 @@ impl Engine {
             let cat_id = cat.as_ref().map(|c| c.id);
             let need = q.offset.unwrap_or(0) as usize + limit as usize;
             let mut red = HashSet::new();
-            let totals: Vec<(i64, i64)> = match (w.from, w.to) {
-                // All time: the first `need` from the index on totals, not every member.
-                (None, None) => {
+            let ranked = match (w.from, w.to, cat_id) {
+                (None, None, _) => Some(Ranked::AllTime(cat_id)),
+                (_, _, None) => whole_week(guild, w).map(Ranked::Week),
+                _ => None,
+            };
+            let totals: Vec<(i64, i64)> = match ranked {
+                // All time or one whole week: the first `need` from an index, not every member.
+                Some(source) => {
                     red = red_users(tx)?;
-                    top_all_time(tx, guild, cat_id, now, need, &red)?
+                    top_ranked(tx, guild, source, w, now, need, &red)?
                 }
                 // The red users read with the window's totals.
                 _ => seconds_by_user(tx, guild, w, cat_id, now, Some(&mut red))?.into_iter().collect(),

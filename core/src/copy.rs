@@ -23,6 +23,7 @@ const TABLES: &[(&str, &str)] = &[
     ("categories", "category_id, guild_id, name, name_key, description, color, archived, created_at"),
     ("sessions", "id, public_id, guild_id, user_id, category_id, description, start_ms, end_ms, billable, auto_closed, created_at, updated_at"),
     ("rollup_day", "guild_id, day, user_id, category_id, seconds"),
+    ("rollup_week", "guild_id, week, user_id, seconds"),
     ("totals_user_cat", "guild_id, user_id, category_id, seconds, sessions"),
     ("totals_user", "guild_id, user_id, seconds, sessions"),
     ("totals_cat", "guild_id, category_id, seconds, sessions"),

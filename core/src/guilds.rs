@@ -308,8 +308,9 @@ impl Engine {
         self.read(|tx| Ok(load_guild(tx, guild_id)?.settings()))
     }
 
-    /// Changes a guild's settings. A new time zone rebuilds the guild's day rollups in the same
-    /// transaction, so every aggregate is exact in the new zone at once.
+    /// Changes a guild's settings. A new time zone rebuilds the guild's day and week rollups in the
+    /// same transaction (a new week start its week rollups), so every aggregate is exact in the new
+    /// zone at once.
     ///
     /// ```
     /// use timeledger::{Engine, GuildUpdate};
@@ -369,6 +370,8 @@ impl Engine {
             let after = load_guild(tx, update.guild_id)?;
             if after.tz != before.tz {
                 crate::rollup::rebuild_day_rollups(tx, &after)?;
+            } else if after.week_start != before.week_start {
+                crate::rollup::rebuild_week_rollups(tx, &after)?;
             }
             if after.heartbeat_timeout_s != before.heartbeat_timeout_s || after.tz != before.tz {
                 crate::heartbeats::rebuild_rollups(tx, &after)?;

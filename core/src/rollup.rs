@@ -1,4 +1,5 @@
-//! Incremental rollups of closed sessions: per local day and per user/category totals.
+//! Incremental rollups of closed sessions: per local day, per user and local week (the weekly
+//! board's top-N read from an index), and per user/category totals.
 //!
 //! Every change to a closed session is applied as "subtract the old interval, add the new one",
 //! inside the same transaction as the change, so the rollups always equal a recomputation from
@@ -53,6 +54,23 @@ static ADD_DAYS: MultiRow = MultiRow::new(
     "(?1, #, #, #, #)",
     "ON CONFLICT (guild_id, day, user_id, category_id) DO UPDATE SET seconds = rollup_day.seconds + excluded.seconds",
 );
+
+/// Adds to one (week, user) rollup row per row of `(week, user, seconds)`, each key at most once.
+static ADD_WEEKS: MultiRow = MultiRow::new(
+    "INSERT INTO rollup_week (guild_id, week, user_id, seconds) VALUES",
+    1,
+    "(?1, #, #, #)",
+    "ON CONFLICT (guild_id, week, user_id) DO UPDATE SET seconds = rollup_week.seconds + excluded.seconds",
+);
+
+/// The first local day of the guild's week (as [`time::Timeframe::Week`] resolves it) holding
+/// local day `day`: the key of `rollup_week`.
+pub(crate) fn week_of(guild: &Guild, day: i32) -> i32 {
+    // Day 0 (1970-01-01) was a Thursday: three days after a Monday.
+    let from_monday = (i64::from(day) + 3).rem_euclid(7);
+    let back = (from_monday - i64::from(guild.week_start.num_days_from_monday())).rem_euclid(7);
+    day - back as i32
+}
 
 /// Adds to a user's totals in a category, per row of `(user, category, seconds, sessions)`.
 static ADD_USER_CAT: MultiRow = MultiRow::new(
@@ -146,9 +164,16 @@ impl Pending {
 
     /// Writes the sums.
     pub(crate) fn write(self, tx: &Tx<'_>, guild: &Guild) -> Result<()> {
+        let mut weeks: HashMap<(i32, i64), i64> = HashMap::new();
+        for (&(day, user, _), &secs) in &self.days {
+            *weeks.entry((week_of(guild, day), user)).or_default() += secs;
+        }
         let days: Vec<[i64; 4]> =
             self.days.into_iter().map(|((day, user, cat), secs)| [i64::from(day), user, cat, secs]).collect();
         ADD_DAYS.execute(tx, params![guild.id], &int_params(&days))?;
+        let weeks: Vec<[i64; 3]> =
+            weeks.into_iter().map(|((week, user), secs)| [i64::from(week), user, secs]).collect();
+        ADD_WEEKS.execute(tx, params![guild.id], &int_params(&weeks))?;
         let user_cat: Vec<_> = self.user_cat.into_iter().collect();
         write_totals(tx, guild.id, &user_cat)?;
         if self.longest > guild.longest_session_ms {
@@ -160,23 +185,38 @@ impl Pending {
 
 fn add_days(tx: &Tx<'_>, guild: &Guild, user: i64, cat: i64, start: Millis, end: Millis, sign: i64) -> Result<()> {
     let mut result = Ok(());
+    // (week, seconds), in order: a session's days are consecutive, so are its weeks.
+    let mut weeks: Vec<[i64; 3]> = Vec::new();
     time::split_by_day(guild.tz, start, end, |day, a, b| {
+        let seconds = sign * ((b - a) / 1000);
+        let week = i64::from(week_of(guild, day));
+        match weeks.last_mut() {
+            Some(w) if w[0] == week => w[2] += seconds,
+            _ => weeks.push([week, user, seconds]),
+        }
         if result.is_ok() {
-            result = add_day(tx, guild.id, day, user, cat, sign * ((b - a) / 1000));
+            result = add_day(tx, guild.id, day, user, cat, seconds);
         }
     });
     result?;
+    ADD_WEEKS.execute(tx, params![guild.id], &int_params(&weeks))?;
     if sign < 0 {
+        let (first, last) = (time::local_day(guild.tz, start), time::local_day(guild.tz, end));
         tx.prepare_cached("DELETE FROM rollup_day WHERE guild_id = ?1 AND user_id = ?2 AND category_id = ?3 AND seconds = 0 AND day BETWEEN ?4 AND ?5")?
-            .execute(params![guild.id, user, cat, time::local_day(guild.tz, start), time::local_day(guild.tz, end)])?;
+            .execute(params![guild.id, user, cat, first, last])?;
+        tx.prepare_cached(
+            "DELETE FROM rollup_week WHERE guild_id = ?1 AND user_id = ?2 AND seconds = 0 AND week BETWEEN ?3 AND ?4",
+        )?
+        .execute(params![guild.id, user, week_of(guild, first), week_of(guild, last)])?;
     }
     Ok(())
 }
 
-/// Recomputes a guild's day rollups from its closed sessions (after a change of time zone).
-/// Totals do not depend on the zone and are kept.
+/// Recomputes a guild's day and week rollups from its closed sessions (after a change of time
+/// zone). Totals do not depend on the zone and are kept.
 pub(crate) fn rebuild_day_rollups(tx: &Tx<'_>, guild: &Guild) -> Result<()> {
     tx.execute("DELETE FROM rollup_day WHERE guild_id = ?1", [guild.id])?;
+    tx.execute("DELETE FROM rollup_week WHERE guild_id = ?1", [guild.id])?;
     let mut stmt = tx.prepare_cached(
         "SELECT user_id, category_id, start_ms, end_ms FROM sessions WHERE guild_id = ?1 AND end_ms IS NOT NULL",
     )?;
@@ -184,5 +224,12 @@ pub(crate) fn rebuild_day_rollups(tx: &Tx<'_>, guild: &Guild) -> Result<()> {
     while let Some(r) = rows.next()? {
         add_days(tx, guild, r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, 1)?;
     }
+    Ok(())
+}
+
+/// Recomputes a guild's week rollups from its day rollups (after a change of week start).
+pub(crate) fn rebuild_week_rollups(tx: &Tx<'_>, guild: &Guild) -> Result<()> {
+    tx.execute("DELETE FROM rollup_week WHERE guild_id = ?1", [guild.id])?;
+    tx.execute(crate::storage::weeks_from_days!("WHERE d.guild_id = ?1"), [guild.id])?;
     Ok(())
 }

@@ -309,6 +309,22 @@ const MIGRATIONS: &[&str] = &[
     -- Red users (left out of every board) found without reading every user.
     CREATE INDEX users_red ON users(user_id) WHERE trust_level = 'red';
     "#,
+    // 7: a user's closed seconds per local week, so the weekly board reads its first ranks from
+    // an index instead of every member's days; filled from the day rollups.
+    concat!(
+        r#"
+    CREATE TABLE rollup_week (
+        guild_id INTEGER NOT NULL,
+        week INTEGER NOT NULL,
+        user_id INTEGER NOT NULL,
+        seconds INTEGER NOT NULL,
+        PRIMARY KEY (guild_id, week, user_id)
+    ) WITHOUT ROWID;
+    CREATE INDEX rollup_week_rank ON rollup_week(guild_id, week, seconds);
+    "#,
+        crate::storage::weeks_from_days!(""),
+        ";"
+    ),
 ];
 
 /// The schema version this build writes (the number of migrations).

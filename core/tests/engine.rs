@@ -6,6 +6,8 @@ use std::thread;
 use serde_json::json;
 use timeledger::*;
 
+mod common;
+
 fn temp_db(name: &str) -> std::path::PathBuf {
     let dir = std::env::temp_dir().join(format!("timeledger-test-{}-{name}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
@@ -276,13 +278,14 @@ fn a_version_3_database_keeps_its_heartbeats_and_rollups() {
     };
     assert!(expected[3]["entries"][1]["total_seconds"].as_i64().unwrap() > 0, "{expected}");
     assert_eq!(expected[4].as_array().unwrap().len(), 100);
-    // Put the database back to schema 3: no user time zones or total indexes (schema 6), no settings or
+    // Put the database back to schema 3: no week rollups (schema 7), no user time zones or total
+    // indexes (schema 6), no settings or
     // key-state counter (schema 5), entities
     // in the heartbeat rows, rollups in the version-2 tables.
     rusqlite::Connection::open(&path)
         .unwrap()
         .execute_batch(
-            "ALTER TABLE users DROP COLUMN time_zone; DROP INDEX totals_user_rank; DROP INDEX totals_user_cat_rank; DROP INDEX users_red;
+            "DROP TABLE rollup_week; ALTER TABLE users DROP COLUMN time_zone; DROP INDEX totals_user_rank; DROP INDEX totals_user_cat_rank; DROP INDEX users_red;
              DROP TRIGGER api_keys_changed; DROP TRIGGER api_keys_deleted; DROP TRIGGER tiers_inserted;
              DROP TRIGGER tiers_updated; DROP TRIGGER tiers_deleted; DROP TABLE settings; DROP TABLE key_state;
              DROP INDEX sessions_length;
@@ -312,4 +315,86 @@ fn a_version_3_database_keeps_its_heartbeats_and_rollups() {
     e.set_now(Some(now)).unwrap();
     assert_eq!(e.schema_version().unwrap(), SCHEMA_VERSION);
     assert_eq!(coding_reads(&e), expected);
+}
+
+#[test]
+fn a_version_6_database_gets_its_week_rollups() {
+    let db = match common::postgres_server() {
+        Some(server) => common::new_postgres_database(&server, "migrate6"),
+        None => temp_db("migrate6").display().to_string(),
+    };
+    // A Thursday; New York's clocks went forward on Sunday 2025-03-09, the first day of a week.
+    let now = Timestamp::parse("2025-03-13T15:00:00Z").unwrap().millis();
+    let tz: chrono_tz::Tz = "America/New_York".parse().unwrap();
+    // This week's board and the three weeks before it, each also read over a window one second
+    // longer (answered from day rollups and raw sessions, never from week rollups).
+    let boards = |e: &Engine| -> Vec<(Leaderboard, Vec<LeaderboardEntry>)> {
+        let first = e
+            .leaderboard(&LeaderboardQuery { guild_id: 1, timeframe: Some("week".into()), ..Default::default() })
+            .unwrap()
+            .start
+            .unwrap();
+        let day = chrono::DateTime::from_timestamp_millis(first.0).unwrap().with_timezone(&tz).date_naive();
+        (0..4)
+            .map(|k| {
+                let from = time::date_start(tz, day - chrono::Duration::days(7 * k));
+                let to = time::date_start(tz, day - chrono::Duration::days(7 * k - 7));
+                let q = |to: i64| LeaderboardQuery {
+                    guild_id: 1,
+                    timeframe: Some("custom".into()),
+                    from: Some(Timestamp(from)),
+                    to: Some(Timestamp(to)),
+                    limit: Some(3),
+                    ..Default::default()
+                };
+                (e.leaderboard(&q(to)).unwrap(), e.leaderboard(&q(to + 1000)).unwrap().leaderboard)
+            })
+            .collect()
+    };
+    let expected = {
+        let e = Engine::open(&db).unwrap();
+        e.set_now(Some(now)).unwrap();
+        e.update_guild(&GuildUpdate {
+            guild_id: 1,
+            timezone: Some("America/New_York".into()),
+            week_start: Some("sunday".into()),
+            allow_overlap: Some(true),
+            ..Default::default()
+        })
+        .unwrap();
+        dev(&e, 1);
+        for user in 1..=5i64 {
+            for k in 1..40i64 {
+                let start = now - k * 17 * 3_600_000 - user * 3_600_000;
+                let entry = NewEntry {
+                    guild_id: 1,
+                    user_id: user,
+                    category: "Dev".into(),
+                    start: Timestamp(start),
+                    end: Timestamp(start + (k % 5 + 1) * 20 * 60_000),
+                    ..Default::default()
+                };
+                e.add_entry(&entry).unwrap();
+            }
+        }
+        boards(&e)
+    };
+    for (board, longer) in &expected {
+        assert_eq!(board.leaderboard.len(), 3, "{board:?}");
+        assert_eq!(&board.leaderboard, longer);
+    }
+    // Back to schema 6: no week rollups.
+    if db.starts_with("postgres") {
+        let mut c = postgres::Client::connect(&db, postgres::NoTls).unwrap();
+        c.batch_execute("DROP TABLE rollup_week; UPDATE timeledger_schema SET version = 6").unwrap();
+    } else {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch("DROP TABLE rollup_week; PRAGMA user_version = 6")
+            .unwrap();
+    }
+    let e = Engine::open(&db).unwrap();
+    e.set_now(Some(now)).unwrap();
+    assert_eq!(e.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(boards(&e), expected);
 }

@@ -40,6 +40,8 @@ struct Case {
     edits: Vec<Edit>,
     windows: Vec<(i64, i64)>,
     sunday: bool,
+    /// A new week start (Sunday or Monday) set after the sessions, with or without a new zone.
+    sunday_after: Option<bool>,
 }
 
 fn case() -> impl Strategy<Value = Case> {
@@ -58,9 +60,9 @@ fn case() -> impl Strategy<Value = Case> {
             0..8,
         ),
         proptest::collection::vec((0i64..12 * 86_400, 0i64..(5 * 86_400)), 1..4),
-        any::<bool>(),
+        (any::<bool>(), proptest::option::of(any::<bool>())),
     )
-        .prop_map(|(zone, zone_after, base, sessions, running, edits, windows, sunday)| Case {
+        .prop_map(|(zone, zone_after, base, sessions, running, edits, windows, (sunday, sunday_after))| Case {
             zone,
             zone_after,
             base,
@@ -69,6 +71,7 @@ fn case() -> impl Strategy<Value = Case> {
             edits,
             windows: windows.into_iter().map(|(a, l)| (a * 1000, l * 1000)).collect(),
             sunday,
+            sunday_after,
         })
 }
 
@@ -202,9 +205,14 @@ fn run(c: Case) -> Result<(), TestCaseError> {
     }
     raw.retain(|r| r.user >= 0);
     let zone = c.zone_after.unwrap_or(c.zone);
-    if c.zone_after.is_some() {
+    if c.zone_after.is_some() || c.sunday_after.is_some() {
         engine
-            .update_guild(&GuildUpdate { guild_id: g, timezone: Some(ZONES[zone].into()), ..Default::default() })
+            .update_guild(&GuildUpdate {
+                guild_id: g,
+                timezone: c.zone_after.map(|z| ZONES[z].into()),
+                week_start: c.sunday_after.map(|s| if s { "sunday" } else { "monday" }.into()),
+                ..Default::default()
+            })
             .unwrap();
     }
     let tz: Tz = ZONES[zone].parse().unwrap();
@@ -229,6 +237,14 @@ fn run(c: Case) -> Result<(), TestCaseError> {
     for &(a, l) in &c.windows {
         frames.push(("custom".into(), Some(Timestamp(c.base + a)), Some(Timestamp(c.base + a + l))));
     }
+    // The whole week before this one, as a custom window (read from the week rollups).
+    let this_week = engine
+        .leaderboard(&LeaderboardQuery { guild_id: g, timeframe: Some("week".into()), ..Default::default() })
+        .unwrap();
+    let first = this_week.start.unwrap().0;
+    let first_day = Utc.timestamp_millis_opt(first).unwrap().with_timezone(&tz).date_naive();
+    let before = timeledger::time::date_start(tz, first_day - chrono::Duration::days(7));
+    frames.push(("custom".into(), Some(Timestamp(before)), Some(Timestamp(first))));
     for (tf, from, to) in frames {
         let q = LeaderboardQuery {
             guild_id: g,
@@ -321,19 +337,27 @@ fn top_case() -> impl Strategy<Value = TopCase> {
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, ..ProptestConfig::default() })]
 
-    /// The all-time board's top-N from the index on totals equals the same page cut from the
-    /// whole board (ranks, ties, red users, running sessions, one category or all).
+    /// The all-time and weekly boards' top-N from the indexes on totals and week rollups equal
+    /// the same page cut from the whole board (ranks, ties, red users, running sessions, one
+    /// category or all); the whole weekly board is read over a window one second longer than the
+    /// week, which the engine answers from day rollups and raw sessions.
     #[test]
-    fn all_time_top_n_equals_the_whole_board_cut((closed, running, red, limit, offset) in top_case()) {
+    fn top_n_equals_the_whole_board_cut((closed, running, red, limit, offset) in top_case()) {
         let e = common::fresh_engine("props_top");
-        let now = Utc.with_ymd_and_hms(2026, 6, 1, 12, 0, 0).unwrap().timestamp_millis();
+        // A Thursday: the week so far holds three and a half days.
+        let now = Utc.with_ymd_and_hms(2026, 6, 4, 12, 0, 0).unwrap().timestamp_millis();
         e.set_now(Some(now)).unwrap();
         for c in CATS {
             e.create_category(&NewCategory { guild_id: 1, name: (*c).into(), ..Default::default() }).unwrap();
         }
         e.update_guild(&GuildUpdate { guild_id: 1, allow_overlap: Some(true), ..Default::default() }).unwrap();
         for (u, c, hour, minutes) in closed {
-            let start = now - 3000 * 3_600_000 + hour * 3_600_000;
+            // Even hours long ago, odd ones in this week (from Sunday 22:00, across its start).
+            let start = if hour % 2 == 0 {
+                now - 3000 * 3_600_000 + hour * 3_600_000
+            } else {
+                now - 86 * 3_600_000 + (hour % 82) * 3_600_000
+            };
             // Lengths from a few values, so that ties are common.
             e.add_entry(&NewEntry { guild_id: 1, user_id: u, category: CATS[c].into(), start: Timestamp(start),
                 end: Timestamp(start + minutes * 30 * 60_000), ..Default::default() }).unwrap();
@@ -345,14 +369,20 @@ proptest! {
         for u in red {
             e.upsert_user(&UserInput { user_id: u, username: format!("u{u}"), trust_level: Some("red".into()), ..Default::default() }).unwrap();
         }
-        for category in [None, Some("Dev".to_string())] {
+        for (timeframe, category) in [("all", None), ("all", Some("Dev".to_string())), ("week", None), ("week", Some("Dev".to_string()))] {
             let board = |limit: u32, offset: u32| {
-                e.leaderboard(&LeaderboardQuery { guild_id: 1, timeframe: Some("all".into()), category: category.clone(),
-                    limit: Some(limit), offset: Some(offset), ..Default::default() }).unwrap().leaderboard
+                e.leaderboard(&LeaderboardQuery { guild_id: 1, timeframe: Some(timeframe.into()), category: category.clone(),
+                    limit: Some(limit), offset: Some(offset), ..Default::default() }).unwrap()
             };
-            let whole = board(1000, 0);
+            let top = board(limit, offset);
+            let whole = match (top.start, top.end) {
+                (Some(from), Some(to)) => e.leaderboard(&LeaderboardQuery { guild_id: 1, timeframe: Some("custom".into()),
+                    from: Some(from), to: Some(Timestamp(to.0 + 1000)), category: category.clone(), limit: Some(1000),
+                    ..Default::default() }).unwrap().leaderboard,
+                _ => board(1000, 0).leaderboard,
+            };
             let page: Vec<_> = whole.iter().skip(offset as usize).take(limit as usize).cloned().collect();
-            prop_assert_eq!(board(limit, offset), page);
+            prop_assert_eq!(top.leaderboard, page, "{}", timeframe);
         }
     }
 }

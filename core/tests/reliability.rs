@@ -118,8 +118,9 @@ fn assert_session_rollups(conn: &Connection, user: i64) {
         "SELECT COALESCE(SUM((end_ms - start_ms) / 1000), 0) FROM sessions WHERE user_id = ?1 AND end_ms IS NOT NULL",
     );
     let days = sum("SELECT COALESCE(SUM(seconds), 0) FROM rollup_day WHERE user_id = ?1");
+    let weeks = sum("SELECT COALESCE(SUM(seconds), 0) FROM rollup_week WHERE user_id = ?1");
     let total = sum("SELECT COALESCE(SUM(seconds), 0) FROM totals_user WHERE user_id = ?1");
-    assert_eq!((days, total), (raw, raw), "session rollups of user {user}");
+    assert_eq!((days, weeks, total), (raw, raw, raw), "session rollups of user {user}");
 }
 
 /// Every check made after a crash: integrity, acknowledged writes (those from line `from` on),
@@ -341,8 +342,9 @@ fn processes_and_threads_on_one_file_keep_every_rule() {
             "SELECT CAST(COALESCE(SUM((end_ms - start_ms) / 1000), 0) AS BIGINT) FROM sessions WHERE user_id = ?1 AND end_ms IS NOT NULL",
         );
         let days = sum("SELECT CAST(COALESCE(SUM(seconds), 0) AS BIGINT) FROM rollup_day WHERE user_id = ?1");
+        let weeks = sum("SELECT CAST(COALESCE(SUM(seconds), 0) AS BIGINT) FROM rollup_week WHERE user_id = ?1");
         let total = sum("SELECT CAST(COALESCE(SUM(seconds), 0) AS BIGINT) FROM totals_user WHERE user_id = ?1");
-        assert_eq!((days, total), (raw, raw), "session rollups of user {user}");
+        assert_eq!((days, weeks, total), (raw, raw, raw), "session rollups of user {user}");
     }
 }
 

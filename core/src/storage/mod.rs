@@ -78,6 +78,26 @@ macro_rules! params {
 }
 pub(crate) use params;
 
+/// The statement that fills `rollup_week` from `rollup_day`: each day's seconds added to the
+/// week holding it, weeks keyed by their first local day under the guild's week start (day 0,
+/// 1970-01-01, was a Thursday: three days after a Monday). `$filter` narrows the days read
+/// (`""`: all guilds, for the migration that creates the table; `"AND d.guild_id = ?1"`: one
+/// guild, after its week start changes). Both dialects read it as it is.
+macro_rules! weeks_from_days {
+    ($filter:literal) => {
+        concat!(
+            "INSERT INTO rollup_week (guild_id, week, user_id, seconds)
+             SELECT d.guild_id, d.day - (((d.day + 3 - g.ws) % 7) + 7) % 7, d.user_id, SUM(d.seconds)
+             FROM rollup_day d JOIN (SELECT guild_id, CASE week_start WHEN 'tuesday' THEN 1 WHEN 'wednesday' THEN 2
+                 WHEN 'thursday' THEN 3 WHEN 'friday' THEN 4 WHEN 'saturday' THEN 5 WHEN 'sunday' THEN 6 ELSE 0 END AS ws
+                 FROM guilds) g ON g.guild_id = d.guild_id ",
+            $filter,
+            " GROUP BY d.guild_id, d.day - (((d.day + 3 - g.ws) % 7) + 7) % 7, d.user_id HAVING SUM(d.seconds) <> 0"
+        )
+    };
+}
+pub(crate) use weeks_from_days;
+
 /// `(?1, ?2), (?3, ?4)` for `rows` rows of `columns` parameters: the `VALUES` of a multi-row
 /// statement, or (one row) the list of an `IN`.
 pub(crate) fn value_rows(rows: usize, columns: usize) -> String {

@@ -195,6 +195,14 @@ CREATE TABLE rollup_day (
     seconds BIGINT NOT NULL,
     PRIMARY KEY (guild_id, day, user_id, category_id)
 );
+CREATE TABLE rollup_week (
+    guild_id BIGINT NOT NULL,
+    week BIGINT NOT NULL,
+    user_id BIGINT NOT NULL,
+    seconds BIGINT NOT NULL,
+    PRIMARY KEY (guild_id, week, user_id)
+);
+CREATE INDEX rollup_week_rank ON rollup_week (guild_id, week, seconds);
 CREATE TABLE totals_user_cat (
     guild_id BIGINT NOT NULL,
     user_id BIGINT NOT NULL,
@@ -377,13 +385,42 @@ fn migrate_in_transaction(client: &mut Client) -> Result<()> {
             "database schema version {v} is newer than this engine ({}); upgrade timeledger",
             crate::SCHEMA_VERSION
         ))),
-        Some(v) if v < crate::SCHEMA_VERSION => Err(Error::Storage(format!(
+        Some(v) if v < FIRST_VERSION => Err(Error::Storage(format!(
             "database schema version {v} has no PostgreSQL migration to {} in this build",
             crate::SCHEMA_VERSION
         ))),
+        Some(v) if v < crate::SCHEMA_VERSION => {
+            for sql in &MIGRATIONS[(v - FIRST_VERSION) as usize..] {
+                client.batch_execute(sql).map_err(pg_error)?;
+            }
+            client
+                .batch_execute(&format!(
+                    "UPDATE timeledger_schema SET version = {} WHERE id = 1",
+                    crate::SCHEMA_VERSION
+                ))
+                .map_err(pg_error)
+        }
         Some(_) => Ok(()),
     }
 }
+
+/// The first schema version written to PostgreSQL (the one of the first engine that ran on it).
+const FIRST_VERSION: i64 = 6;
+
+/// Forward migrations of a PostgreSQL database: the `i`-th takes version `FIRST_VERSION + i` to
+/// the next; twins of the SQLite file's migrations from that version on.
+const MIGRATIONS: &[&str] = &[
+    // 7: a user's closed seconds per local week (the weekly board's index).
+    concat!(
+        "CREATE TABLE rollup_week (guild_id BIGINT NOT NULL, week BIGINT NOT NULL, user_id BIGINT NOT NULL,
+            seconds BIGINT NOT NULL, PRIMARY KEY (guild_id, week, user_id));
+         CREATE INDEX rollup_week_rank ON rollup_week (guild_id, week, seconds);",
+        crate::storage::weeks_from_days!(""),
+    ),
+];
+
+// Every version from the first on has its migration.
+const _: () = assert!(FIRST_VERSION + MIGRATIONS.len() as i64 == crate::SCHEMA_VERSION);
 
 /// Whether `e` is a check statement's failure (a division by zero on purpose: a statement that
 /// fails the transaction when what the engine assumed of the database is not so).
