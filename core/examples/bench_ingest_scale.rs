@@ -1,0 +1,205 @@
+//! Heartbeat bulk ingest as the database grows, against two floors in the same run: a bare
+//! `INSERT` into an unindexed table, and a bare `INSERT OR IGNORE` into a table keyed like a
+//! deduplicating store (user, time, entity: the floor for deduplicated data). All three are WAL
+//! files with the engine's settings (synchronous NORMAL, checkpoint every 4000 pages, 64 MiB page
+//! cache) and hold the same rows. At each size the three are filled to it in bulks of 1000, then
+//! measured in rounds, each round inserting the same new rows into each store in bulks of 25 and
+//! of 1000 (the stores' order rotated round by round; the rows measured stay, so the table names
+//! the rows held when each measurement began); min / median / max of the rounds'
+//! heartbeats per second, and the ratios of the medians.
+//!
+//! `cargo run --release -p timeledger --example bench_ingest_scale [sizes=1000,100000,1000000,10000000] [rounds=5] [rows_per_round=20000]`
+//!
+//! Heartbeats look like a plugin's (`core/benches/heartbeats.rs`): one every 30 s per user, 17
+//! files in 3 projects, with branch, language and a ~90-byte user agent; each bulk is one user's,
+//! the users (100) taking turns.
+
+use std::path::Path;
+use std::time::Instant;
+
+use rusqlite::{params, Connection};
+use serde_json::{json, Value};
+use timeledger::*;
+
+const START_S: f64 = 1_735_689_600.0; // 2025-01-01T00:00:00Z
+const UA: &str = "wakatime/v1.90.0 (linux-6.5.0-14-generic-x86_64) go1.21.5 vscode/1.85.1 vscode-wakatime/24.4.0";
+const USERS: i64 = 100;
+
+/// Heartbeat `i` of a user.
+fn beat(i: u64) -> Value {
+    let file = i % 17;
+    json!({
+        "entity": format!("/home/dev/project{}/src/file{file}.rs", i % 3),
+        "type": "file",
+        "time": START_S + i as f64 * 30.0 + 0.125,
+        "project": format!("project{}", i % 3),
+        "branch": "main",
+        "language": if file.is_multiple_of(4) { "Markdown" } else { "Rust" },
+        "is_write": i.is_multiple_of(5),
+        "lines": 100 + file,
+        "lineno": 10 + i % 50,
+        "cursorpos": 3 + i % 40,
+        "user_agent": UA,
+    })
+}
+
+/// A plain table on its own file, unindexed or keyed.
+struct Plain {
+    conn: Connection,
+    sql: &'static str,
+}
+
+impl Plain {
+    fn open(path: &Path, keyed: bool) -> Self {
+        let conn = Connection::open(path).expect("open");
+        let key = if keyed { ", PRIMARY KEY (guild_id, user_id, time_ms, entity)) WITHOUT ROWID" } else { ")" };
+        conn.execute_batch(&format!(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 4000;
+             PRAGMA cache_size = -65536;
+             CREATE TABLE plain (guild_id INTEGER NOT NULL, user_id INTEGER NOT NULL, time_ms INTEGER NOT NULL,
+               entity TEXT NOT NULL, type TEXT, category TEXT, project TEXT, branch TEXT, language TEXT, is_write INTEGER,
+               lines INTEGER, lineno INTEGER, cursorpos INTEGER, user_agent TEXT{key};"
+        ))
+        .expect("schema");
+        let sql = if keyed {
+            "INSERT OR IGNORE INTO plain VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+        } else {
+            "INSERT INTO plain VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
+        };
+        Plain { conn, sql }
+    }
+
+    /// The same rows, already typed, in one transaction.
+    fn insert(&mut self, user: i64, rows: &[Value]) {
+        let tx = self.conn.transaction().expect("tx");
+        {
+            let mut st = tx.prepare_cached(self.sql).expect("prepare");
+            for r in rows {
+                st.execute(params![
+                    1,
+                    user,
+                    (r["time"].as_f64().unwrap_or(0.0) * 1000.0) as i64,
+                    r["entity"].as_str(),
+                    r["type"].as_str(),
+                    "coding",
+                    r["project"].as_str(),
+                    r["branch"].as_str(),
+                    r["language"].as_str(),
+                    r["is_write"].as_bool(),
+                    r["lines"].as_i64(),
+                    r["lineno"].as_i64(),
+                    r["cursorpos"].as_i64(),
+                    r["user_agent"].as_str(),
+                ])
+                .expect("insert");
+            }
+        }
+        tx.commit().expect("commit");
+    }
+}
+
+/// The next bulks: `rows` heartbeats in bulks of `size`, the users taking turns.
+fn bulks(next: &mut [u64], turn: &mut usize, rows: usize, size: usize) -> Vec<(i64, Vec<Value>)> {
+    let mut out = Vec::new();
+    for _ in 0..rows / size {
+        let u = *turn % next.len();
+        *turn += 1;
+        let first = next[u];
+        next[u] += size as u64;
+        out.push((u as i64 + 1, (first..first + size as u64).map(beat).collect()));
+    }
+    out
+}
+
+fn ingest(engine: &Engine, user: i64, rows: &[Value]) -> Result<()> {
+    let r = engine.ingest_heartbeats(&HeartbeatBatch {
+        guild_id: 1,
+        user_id: user,
+        heartbeats: Value::Array(rows.to_vec()),
+        ..Default::default()
+    })?;
+    assert!(r.responses.iter().all(|o| o.status == 201), "every heartbeat is new");
+    Ok(())
+}
+
+fn stats(v: &mut [f64]) -> (f64, f64, f64) {
+    v.sort_by(f64::total_cmp);
+    (v[0], v[v.len() / 2], v[v.len() - 1])
+}
+
+fn main() -> Result<()> {
+    let mut args = std::env::args().skip(1);
+    let sizes: Vec<u64> = args
+        .next()
+        .unwrap_or_else(|| "1000,100000,1000000,10000000".into())
+        .split(',')
+        .filter_map(|s| s.trim().parse().ok())
+        .collect();
+    let rounds: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(5);
+    let per_round: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(20_000);
+    let dir = std::env::temp_dir().join(format!("timeledger-ingest-scale-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let engine = Engine::open(dir.join("engine.db"))?;
+    let mut bare = Plain::open(&dir.join("bare.db"), false);
+    let mut keyed = Plain::open(&dir.join("keyed.db"), true);
+    let mut next = vec![0u64; USERS as usize];
+    let mut turn = 0usize;
+    let mut held = 0u64;
+    println!("| heartbeats held | batch | engine k/s | bare unindexed k/s | bare keyed k/s | engine / unindexed | engine / keyed |");
+    println!("|---|---|---|---|---|---|---|");
+    for size in sizes {
+        let t = Instant::now();
+        while held < size {
+            let n = ((size - held) as usize).min(100_000);
+            let n = n.div_ceil(1000) * 1000;
+            for (user, rows) in bulks(&mut next, &mut turn, n, 1000) {
+                ingest(&engine, user, &rows)?;
+                bare.insert(user, &rows);
+                keyed.insert(user, &rows);
+            }
+            held += n as u64;
+        }
+        eprintln!("filled to {held} heartbeats in {:.1?}", t.elapsed());
+        for batch in [25usize, 1000] {
+            let at = held;
+            let (mut e, mut b, mut k) = (vec![], vec![], vec![]);
+            for round in 0..rounds {
+                let work = bulks(&mut next, &mut turn, per_round, batch);
+                held += (work.len() * batch) as u64;
+                for step in 0..3 {
+                    let t = Instant::now();
+                    match (round + step) % 3 {
+                        0 => {
+                            for (user, rows) in &work {
+                                ingest(&engine, *user, rows)?;
+                            }
+                            e.push(per_round as f64 / t.elapsed().as_secs_f64() / 1000.0);
+                        }
+                        1 => {
+                            for (user, rows) in &work {
+                                bare.insert(*user, rows);
+                            }
+                            b.push(per_round as f64 / t.elapsed().as_secs_f64() / 1000.0);
+                        }
+                        _ => {
+                            for (user, rows) in &work {
+                                keyed.insert(*user, rows);
+                            }
+                            k.push(per_round as f64 / t.elapsed().as_secs_f64() / 1000.0);
+                        }
+                    }
+                }
+            }
+            let ((e0, e1, e2), (b0, b1, b2), (k0, k1, k2)) = (stats(&mut e), stats(&mut b), stats(&mut k));
+            println!(
+                "| {at} | {batch} | {e0:.1} / {e1:.1} / {e2:.1} | {b0:.1} / {b1:.1} / {b2:.1} | {k0:.1} / {k1:.1} / {k2:.1} | {:.2}x | {:.2}x |",
+                e1 / b1,
+                e1 / k1
+            );
+        }
+    }
+    drop(engine);
+    let _ = std::fs::remove_dir_all(&dir);
+    Ok(())
+}
