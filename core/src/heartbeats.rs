@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use rustc_hash::{FxHashMap, FxHashSet};
 
-use crate::storage::{params, MultiRow, Tx};
+use crate::storage::{params, MultiRow, Param, Tx};
 use chrono_tz::Tz;
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Map, Value};
@@ -1240,7 +1240,10 @@ fn wakatime_total(ms: i64) -> Map<String, Value> {
 const DIM_NAMES: [&str; 7] =
     ["categories", "projects", "languages", "editors", "operating_systems", "machines", "branches"];
 
-/// Milliseconds per (user, dim) inside `[from, to)` from one user's raw heartbeats.
+/// Milliseconds per (user, dim) inside `[from, to)` from one user's raw heartbeats: those inside
+/// it, the last one before it and the first one at or after its end (each within the timeout;
+/// a pair of heartbeats crossing an end counts its part inside), in the `(time, ident)` order
+/// the rollups were made in.
 fn raw_coding(
     tx: &Tx<'_>,
     guild: &Guild,
@@ -1253,44 +1256,78 @@ fn raw_coding(
         return Ok(());
     }
     let timeout = guild.heartbeat_timeout_s * 1000;
-    let mut stmt = tx.prepare_cached(
-        "SELECT user_id, time_ms, dim_id FROM heartbeats WHERE guild_id = ?1 AND user_id = ?2
-         AND time_ms >= ?3 AND time_ms <= ?4 ORDER BY time_ms, ident",
-    )?;
-    let mut rows = stmt.query(params![guild.id, user, from - timeout, to + timeout])?;
-    let mut prev: Option<(i64, Millis, i64)> = None;
-    while let Some(r) = rows.next()? {
-        let cur: (i64, Millis, i64) = (r.get(0)?, r.get(1)?, r.get(2)?);
-        if let Some((pu, pt, pd)) = prev {
-            if pu == cur.0 && cur.1 - pt > 0 && cur.1 - pt <= timeout {
-                let (a, b) = (pt.max(from), cur.1.min(to));
-                if b > a {
-                    *out.entry((pu, pd)).or_default() += b - a;
+    let (before, after) = (from - timeout, to + timeout);
+    let inside: [&dyn Param; 4] = [&guild.id, &user, &from, &to];
+    let first: [&dyn Param; 4] = [&guild.id, &user, &before, &from];
+    let last: [&dyn Param; 4] = [&guild.id, &user, &to, &after];
+    let mut prev: Option<(Millis, i64)> = None;
+    tx.together(
+        &[
+            (
+                "SELECT time_ms, dim_id FROM heartbeats WHERE guild_id = ?1 AND user_id = ?2
+                 AND time_ms >= ?3 AND time_ms < ?4 ORDER BY time_ms DESC, ident DESC LIMIT 1",
+                &first,
+            ),
+            (
+                "SELECT time_ms, dim_id FROM heartbeats WHERE guild_id = ?1 AND user_id = ?2
+                 AND time_ms >= ?3 AND time_ms < ?4 ORDER BY time_ms, ident",
+                &inside,
+            ),
+            (
+                "SELECT time_ms, dim_id FROM heartbeats WHERE guild_id = ?1 AND user_id = ?2
+                 AND time_ms >= ?3 AND time_ms <= ?4 ORDER BY time_ms, ident LIMIT 1",
+                &last,
+            ),
+        ],
+        |_, r| {
+            let cur: (Millis, i64) = (r.get(0)?, r.get(1)?);
+            if let Some((pt, pd)) = prev {
+                if cur.0 - pt > 0 && cur.0 - pt <= timeout {
+                    let (a, b) = (pt.max(from), cur.0.min(to));
+                    if b > a {
+                        *out.entry((user, pd)).or_default() += b - a;
+                    }
                 }
             }
-        }
-        prev = Some(cur);
-    }
-    Ok(())
+            prev = Some(cur);
+            Ok(())
+        },
+    )
 }
 
-/// Raw pieces of every user inside `[from, to)`, which lies within at most two UTC hours: only
+/// Milliseconds per user inside `[from, to)`, which lies within at most two UTC hours: only
 /// members with time in those hours (per their hour rows) can have pairs there, and each is read
-/// through the per-user key.
-fn raw_partial(tx: &Tx<'_>, guild: &Guild, from: Millis, to: Millis, out: &mut HashMap<(i64, i64), i64>) -> Result<()> {
+/// through the per-user key. Inside one hour, where the rest of the hour is shorter than the
+/// range, a member's range is their hour row less the rest, read raw (half an hour at most).
+fn raw_partial(tx: &Tx<'_>, guild: &Guild, from: Millis, to: Millis, out: &mut HashMap<i64, i64>) -> Result<()> {
     if to <= from {
         return Ok(());
     }
     let (h0, h1) = (from.div_euclid(HOUR), (to - 1).div_euclid(HOUR));
-    let users: Vec<i64> = tx
+    let users: Vec<(i64, i64)> = tx
         .prepare_cached(
-            "SELECT DISTINCT m.user_id FROM guild_members m CROSS JOIN hb_rollup r
+            "SELECT m.user_id, SUM(r.ms) FROM guild_members m CROSS JOIN hb_rollup r
                ON r.guild_id = m.guild_id AND r.user_id = m.user_id AND r.kind = ?2 AND r.bucket >= ?3 AND r.bucket <= ?4
-             WHERE m.guild_id = ?1 AND r.ms > 0",
+             WHERE m.guild_id = ?1 AND r.ms > 0 GROUP BY m.user_id",
         )?
-        .query_map(params![guild.id, HOUR_ROW, h0, h1], |r| r.get(0))?;
-    for u in users {
-        raw_coding(tx, guild, u, from, to, out)?;
+        .query_map(params![guild.id, HOUR_ROW, h0, h1], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (start, end) = (h0 * HOUR, (h0 + 1) * HOUR);
+    let complement = h0 == h1 && (from - start) + (end - to) < to - from;
+    let mut cells: HashMap<(i64, i64), i64> = HashMap::new();
+    for (u, hour_ms) in users {
+        if complement {
+            cells.clear();
+            raw_coding(tx, guild, u, start, from, &mut cells)?;
+            raw_coding(tx, guild, u, to, end, &mut cells)?;
+            *out.entry(u).or_default() += hour_ms - cells.values().sum::<i64>();
+        } else {
+            raw_coding(tx, guild, u, from, to, &mut cells)?;
+        }
+    }
+    if !complement {
+        for ((u, _), ms) in cells {
+            *out.entry(u).or_default() += ms;
+        }
     }
     Ok(())
 }
@@ -1346,7 +1383,7 @@ fn coding_by_user(tx: &Tx<'_>, guild: &Guild, w: Window) -> Result<HashMap<i64, 
     if let Some((d0, d1)) = days {
         add_member_rows(tx, guild, DAY_ROW, i64::from(d0), i64::from(d1), &mut totals)?;
     }
-    let mut raw: HashMap<(i64, i64), i64> = HashMap::new();
+    let mut raw: HashMap<i64, i64> = HashMap::new();
     for (a, b) in edges {
         let (h0, h1) = ((a + HOUR - 1).div_euclid(HOUR), b.div_euclid(HOUR));
         if h0 < h1 {
@@ -1357,7 +1394,7 @@ fn coding_by_user(tx: &Tx<'_>, guild: &Guild, w: Window) -> Result<HashMap<i64, 
             raw_partial(tx, guild, a, b, &mut raw)?;
         }
     }
-    for ((u, _), ms) in raw {
+    for (u, ms) in raw {
         *totals.entry(u).or_default() += ms;
     }
     Ok(totals)
