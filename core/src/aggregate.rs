@@ -374,11 +374,14 @@ fn whole_week(guild: &Guild, w: Window) -> Option<i32> {
     }
 }
 
-/// Totals of the users who can rank among the first `need` (red users excluded) over all time
-/// or over one whole week (`w`): read from the closed seconds in descending order through an
-/// index, stopping at the first user below the `need`-th total; users with a running session
-/// are added whatever their closed seconds (their running piece clipped to `w`). Every user with
-/// a total at least the `need`-th is returned, so ranks and ties come out as from all members.
+/// Totals of the users who can rank among the first `need` (red users, read into `red`,
+/// excluded) over all time or over one whole week (`w`): read from the closed seconds in
+/// descending order through an index, stopping at the first user below the `need`-th total;
+/// users with a running session are added whatever their closed seconds (their running piece
+/// clipped to `w`). Every user with a total at least the `need`-th is returned, so ranks and ties
+/// come out as from all members. On PostgreSQL the red users, the first ranks and the running
+/// sessions go in one round trip, the closed seconds of running users below the ranks read in
+/// one more.
 #[allow(clippy::too_many_arguments)]
 fn top_ranked(
     tx: &Tx<'_>,
@@ -387,71 +390,139 @@ fn top_ranked(
     w: Window,
     now: Millis,
     need: usize,
-    red: &HashSet<i64>,
+    red: &mut HashSet<i64>,
 ) -> Result<Vec<(i64, i64)>> {
-    let cat = match source {
-        Ranked::AllTime(cat) => cat,
-        Ranked::Week(_) => None,
-    };
-    let mut pieces = Vec::new();
-    raw_pieces(tx, guild, w, &[], cat, now, &mut pieces, &[], |_, _| Ok(()))?;
-    let mut running: HashMap<i64, i64> = HashMap::new();
-    for p in pieces {
-        *running.entry(p.user_id).or_default() += (p.end - p.start) / 1000;
-    }
-    // (ranked read, closed seconds of one user `?3`), both keyed by the guild and `?2`.
-    let (ranked, one, key): (&str, &str, Option<i64>) = match source {
+    // (ranked read of at most `?3` rows, one user's (`?3`) closed seconds, the table and its
+    // key's condition), keyed by the guild and `?2`; category of the running sessions.
+    let (ranked, one, table, key_filter, key, cat): (&str, &str, &str, &str, Option<i64>, Option<i64>) = match source {
         Ranked::AllTime(None) => (
             "SELECT user_id, seconds FROM totals_user INDEXED BY totals_user_rank WHERE guild_id = ?1 AND CAST(?2 AS BIGINT) IS NULL
-             ORDER BY seconds DESC",
-            "SELECT COALESCE((SELECT seconds FROM totals_user WHERE guild_id = ?1 AND user_id = ?3 AND CAST(?2 AS BIGINT) IS NULL), 0)",
+             ORDER BY seconds DESC LIMIT ?3",
+            "SELECT seconds FROM totals_user WHERE guild_id = ?1 AND CAST(?2 AS BIGINT) IS NULL AND user_id = ?3",
+            "totals_user",
+            "CAST(?2 AS BIGINT) IS NULL",
+            None,
             None,
         ),
         Ranked::AllTime(Some(c)) => (
             "SELECT user_id, seconds FROM totals_user_cat INDEXED BY totals_user_cat_rank WHERE guild_id = ?1 AND category_id = ?2
-             ORDER BY seconds DESC",
-            "SELECT COALESCE((SELECT seconds FROM totals_user_cat WHERE guild_id = ?1 AND user_id = ?3 AND category_id = ?2), 0)",
+             ORDER BY seconds DESC LIMIT ?3",
+            "SELECT seconds FROM totals_user_cat WHERE guild_id = ?1 AND category_id = ?2 AND user_id = ?3",
+            "totals_user_cat",
+            "category_id = ?2",
+            Some(c),
             Some(c),
         ),
         Ranked::Week(week) => (
             "SELECT user_id, seconds FROM rollup_week INDEXED BY rollup_week_rank WHERE guild_id = ?1 AND week = ?2
-             ORDER BY seconds DESC",
-            "SELECT COALESCE((SELECT seconds FROM rollup_week WHERE guild_id = ?1 AND week = ?2 AND user_id = ?3), 0)",
+             ORDER BY seconds DESC LIMIT ?3",
+            "SELECT seconds FROM rollup_week WHERE guild_id = ?1 AND week = ?2 AND user_id = ?3",
+            "rollup_week",
+            "week = ?2",
             Some(i64::from(week)),
+            None,
         ),
     };
-    let mut stmt = tx.prepare_cached(ranked)?;
-    let mut rows = stmt.query(params![guild.id, key])?;
-    let mut out: Vec<(i64, i64)> = Vec::new();
-    let mut seen = HashSet::new();
-    // The non-red totals collected so far, smallest first once `need` are held.
-    let mut best: std::collections::BinaryHeap<std::cmp::Reverse<i64>> = std::collections::BinaryHeap::new();
-    while let Some(r) = rows.next()? {
-        let (user, closed): (i64, i64) = (r.get(0)?, r.get(1)?);
-        if best.len() >= need && best.peek().is_some_and(|k| closed < k.0) {
-            break;
-        }
-        seen.insert(user);
-        let total = closed + running.get(&user).copied().unwrap_or(0);
-        if red.contains(&user) {
-            continue;
-        }
-        out.push((user, total));
-        best.push(std::cmp::Reverse(total));
-        if best.len() > need {
-            best.pop();
-        }
+    // SQLite steps through the ranked rows as they are read and stops early. A PostgreSQL query
+    // answers all its rows at once, so there they are asked for in pages that grow (enough for
+    // the page and a few red users and ties first, which nearly always reaches a row below the
+    // page's last total; more, from the start, when not), the first page with the red users and
+    // the running sessions.
+    let pg = tx.is_postgres();
+    let mut limit = if pg { (need + 32) as i64 } else { i64::MAX };
+    let mut pieces = Vec::new();
+    let mut page: Vec<(i64, i64)> = Vec::new();
+    {
+        let ranked_params: [&dyn Param; 3] = [&guild.id, &key, &limit];
+        let both: [(&str, &[&dyn Param]); 2] = [(RED_USERS, &[]), (ranked, &ranked_params)];
+        let first = if pg { &both[..] } else { &both[..1] };
+        raw_pieces(tx, guild, w, &[], cat, now, &mut pieces, first, |i, r| {
+            if i == 0 {
+                red.insert(r.get(0)?);
+            } else {
+                page.push((r.get(0)?, r.get(1)?));
+            }
+            Ok(())
+        })?;
     }
-    drop(rows);
-    // Users with a running session not reached by the scan (their closed seconds were lower).
-    let mut closed_of = tx.prepare_cached(one)?;
-    for (&user, &run) in &running {
-        if !seen.contains(&user) && !red.contains(&user) {
-            let closed: i64 = closed_of.query_row(params![guild.id, key, user], |r| r.get(0))?;
-            out.push((user, closed + run));
-        }
+    let mut running: HashMap<i64, i64> = HashMap::new();
+    for p in pieces {
+        *running.entry(p.user_id).or_default() += (p.end - p.start) / 1000;
     }
-    Ok(out)
+    loop {
+        let mut out: Vec<(i64, i64)> = Vec::new();
+        let mut seen = HashSet::new();
+        // The non-red totals collected so far, smallest first once `need` are held.
+        let mut best: std::collections::BinaryHeap<std::cmp::Reverse<i64>> = std::collections::BinaryHeap::new();
+        let (mut read, mut stopped) = (0i64, false);
+        // One ranked row; true once it is below the `need`-th total (the scan stops).
+        let mut offer = |user: i64, closed: i64| -> bool {
+            read += 1;
+            if best.len() >= need && best.peek().is_some_and(|k| closed < k.0) {
+                return true;
+            }
+            seen.insert(user);
+            let total = closed + running.get(&user).copied().unwrap_or(0);
+            if !red.contains(&user) {
+                out.push((user, total));
+                best.push(std::cmp::Reverse(total));
+                if best.len() > need {
+                    best.pop();
+                }
+            }
+            false
+        };
+        if pg {
+            stopped = page.iter().any(|&(user, closed)| offer(user, closed));
+        } else {
+            let mut stmt = tx.prepare_cached(ranked)?;
+            let mut rows = stmt.query(params![guild.id, key, limit])?;
+            while let Some(r) = rows.next()? {
+                if offer(r.get(0)?, r.get(1)?) {
+                    stopped = true;
+                    break;
+                }
+            }
+        }
+        if stopped || read < limit {
+            // Users with a running session not reached (their closed seconds were lower), read
+            // together: a list of ids is looked up key by key on both backends.
+            let missing: Vec<i64> = running.keys().copied().filter(|u| !seen.contains(u) && !red.contains(u)).collect();
+            let mut closed: HashMap<i64, i64> = HashMap::new();
+            if tx.is_postgres() {
+                // One list, one round trip.
+                for chunk in missing.chunks(500) {
+                    let sql = format!(
+                        "SELECT user_id, seconds FROM {table} WHERE guild_id = ?1 AND {key_filter} AND user_id IN {}",
+                        crate::storage::value_list_after(chunk.len(), 2)
+                    );
+                    let mut values: Vec<&dyn Param> = vec![&guild.id, &key];
+                    values.extend(chunk.iter().map(|u| u as &dyn Param));
+                    for (u, secs) in
+                        tx.prepare_cached(&sql)?.query_map(&values[..], |r| Ok((r.get::<i64>(0)?, r.get::<i64>(1)?)))?
+                    {
+                        closed.insert(u, secs);
+                    }
+                }
+            } else if !missing.is_empty() {
+                // In process, one prepared point query per user costs less than a list.
+                let mut one = tx.prepare_cached(one)?;
+                for &u in &missing {
+                    if let Some(secs) = one.query_opt(params![guild.id, key, u], |r| r.get::<i64>(0))? {
+                        closed.insert(u, secs);
+                    }
+                }
+            }
+            for u in missing {
+                out.push((u, closed.get(&u).copied().unwrap_or(0) + running[&u]));
+            }
+            return Ok(out);
+        }
+        limit = limit.saturating_mul(4);
+        page = tx
+            .prepare_cached(ranked)?
+            .query_map(params![guild.id, key, limit], |r| Ok((r.get::<i64>(0)?, r.get::<i64>(1)?)))?;
+    }
 }
 
 /// Seconds per (day, user, category) in a window, the report's finest grain.
@@ -626,10 +697,7 @@ impl Engine {
             };
             let totals: Vec<(i64, i64)> = match ranked {
                 // All time or one whole week: the first `need` from an index, not every member.
-                Some(source) => {
-                    red = red_users(tx)?;
-                    top_ranked(tx, guild, source, w, now, need, &red)?
-                }
+                Some(source) => top_ranked(tx, guild, source, w, now, need, &mut red)?,
                 // The red users read with the window's totals.
                 _ => seconds_by_user(tx, guild, w, cat_id, now, Some(&mut red))?.into_iter().collect(),
             }

@@ -105,6 +105,12 @@ pub(crate) fn value_rows(rows: usize, columns: usize) -> String {
     fill_rows(&row, rows, 0)
 }
 
+/// `(?{after + 1}, ?{after + 2}, ...)`: a list of `n` parameters numbered after the statement's
+/// first `after` (the list of an `IN` that follows fixed parameters).
+pub(crate) fn value_list_after(n: usize, after: usize) -> String {
+    fill_rows(&format!("({})", vec!["#"; n].join(", ")), 1, after)
+}
+
 /// `rows` copies of `row`, joined by commas, each `#` replaced by the next parameter after
 /// `?{after}`: the one place parameter lists are numbered.
 fn fill_rows(row: &str, rows: usize, after: usize) -> String {
