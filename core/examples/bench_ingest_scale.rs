@@ -19,30 +19,14 @@ use std::path::Path;
 use std::time::Instant;
 
 use rusqlite::{params, Connection};
-use serde_json::{json, Value};
+use serde_json::Value;
 use timeledger::*;
 
-const START_S: f64 = 1_735_689_600.0; // 2025-01-01T00:00:00Z
-const UA: &str = "wakatime/v1.90.0 (linux-6.5.0-14-generic-x86_64) go1.21.5 vscode/1.85.1 vscode-wakatime/24.4.0";
-const USERS: i64 = 100;
+#[path = "../benches/common/plugin_beat.rs"]
+mod plugin_beat;
+use plugin_beat::beat;
 
-/// Heartbeat `i` of a user.
-fn beat(i: u64) -> Value {
-    let file = i % 17;
-    json!({
-        "entity": format!("/home/dev/project{}/src/file{file}.rs", i % 3),
-        "type": "file",
-        "time": START_S + i as f64 * 30.0 + 0.125,
-        "project": format!("project{}", i % 3),
-        "branch": "main",
-        "language": if file.is_multiple_of(4) { "Markdown" } else { "Rust" },
-        "is_write": i.is_multiple_of(5),
-        "lines": 100 + file,
-        "lineno": 10 + i % 50,
-        "cursorpos": 3 + i % 40,
-        "user_agent": UA,
-    })
-}
+const USERS: i64 = 100;
 
 /// A plain table on its own file, unindexed or keyed.
 struct Plain {

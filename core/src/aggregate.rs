@@ -485,19 +485,22 @@ fn top_ranked(
             }
         }
         if stopped || read < limit {
-            // Users with a running session not reached (their closed seconds were lower), read
-            // together: a list of ids is looked up key by key on both backends.
+            // Users with a running session not reached (their closed seconds were lower).
             let missing: Vec<i64> = running.keys().copied().filter(|u| !seen.contains(u) && !red.contains(u)).collect();
             let mut closed: HashMap<i64, i64> = HashMap::new();
-            if tx.is_postgres() {
-                // One list, one round trip.
-                for chunk in missing.chunks(500) {
+            if pg {
+                // One list, one round trip. Lists are padded to a power of two (repeating the last
+                // id), so a few statements serve every count.
+                for chunk in missing.chunks(512) {
+                    let n = chunk.len().next_power_of_two();
                     let sql = format!(
                         "SELECT user_id, seconds FROM {table} WHERE guild_id = ?1 AND {key_filter} AND user_id IN {}",
-                        crate::storage::value_list_after(chunk.len(), 2)
+                        crate::storage::value_list_after(n, 2)
                     );
                     let mut values: Vec<&dyn Param> = vec![&guild.id, &key];
-                    values.extend(chunk.iter().map(|u| u as &dyn Param));
+                    values.extend(
+                        chunk.iter().chain(std::iter::repeat(&chunk[chunk.len() - 1])).take(n).map(|u| u as &dyn Param),
+                    );
                     for (u, secs) in
                         tx.prepare_cached(&sql)?.query_map(&values[..], |r| Ok((r.get::<i64>(0)?, r.get::<i64>(1)?)))?
                     {
