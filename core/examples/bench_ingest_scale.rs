@@ -2,7 +2,11 @@
 //! `INSERT` into an unindexed table, and a bare `INSERT OR IGNORE` into a table keyed like a
 //! deduplicating store (user, time, entity: the floor for deduplicated data). All three are WAL
 //! files with the engine's settings (synchronous NORMAL, checkpoint every 4000 pages, 64 MiB page
-//! cache) and hold the same rows. At each size the three are filled to it in bulks of 1000, then
+//! cache) and hold the same rows. Each floor runs in a process of its own (this program started
+//! again with `--floor`, taking orders on stdin): SQLite as bundled here pools the page caches of
+//! every connection in a process (`SQLITE_ENABLE_MEMORY_MANAGEMENT`), and with the floors' filled
+//! caches beside it the engine's hot pages were read back from the OS (135 against 221 k/s at
+//! 10 M, batch 25); `SCALE_INPROC=1` runs them in this process, to show it. At each size the three are filled to it in bulks of 1000, then
 //! measured in rounds, each round inserting the same new rows into each store in bulks of 25 and
 //! of 1000 (the stores' order rotated round by round; the rows measured stay, so the table names
 //! the rows held when each measurement began); min / median / max of the rounds'
@@ -15,7 +19,9 @@
 //! the users (100) taking turns. `SCALE_FLOORS=0` fills and measures the engine alone (to profile
 //! it); the ratios need the floors.
 
+use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Instant;
 
 use rusqlite::{params, Connection};
@@ -83,6 +89,134 @@ impl Plain {
     }
 }
 
+/// The rows a store is given: the same sequence in every process (users taking turns).
+struct Stream {
+    next: Vec<u64>,
+    turn: usize,
+}
+
+impl Stream {
+    fn new() -> Self {
+        Stream { next: vec![0u64; USERS as usize], turn: 0 }
+    }
+
+    fn bulks(&mut self, rows: usize, size: usize) -> Vec<(i64, Vec<Value>)> {
+        bulks(&mut self.next, &mut self.turn, rows, size)
+    }
+}
+
+/// The bulks that fill a store from `held` to at least `size` heartbeats, 100,000 at a time.
+fn fill_steps(held: u64, size: u64) -> Vec<usize> {
+    let mut steps = Vec::new();
+    let mut h = held;
+    while h < size {
+        let n = ((size - h) as usize).min(100_000).div_ceil(1000) * 1000;
+        steps.push(n);
+        h += n as u64;
+    }
+    steps
+}
+
+/// A floor: its table, its copy of the stream and the round it was last given. Orders:
+/// `fill <held> <size>` fills, `gen <rows> <batch>` makes the next round's bulks, `run` inserts
+/// them and answers the rate in k heartbeats/s.
+struct FloorState {
+    plain: Plain,
+    stream: Stream,
+    pending: Vec<(i64, Vec<Value>)>,
+}
+
+impl FloorState {
+    fn open(kind: &str, path: &Path) -> Self {
+        FloorState { plain: Plain::open(path, kind == "keyed"), stream: Stream::new(), pending: Vec::new() }
+    }
+
+    fn order(&mut self, line: &str) -> Option<String> {
+        let words: Vec<u64> = line.split(' ').skip(1).filter_map(|w| w.parse().ok()).collect();
+        Some(match line.split(' ').next() {
+            Some("fill") => {
+                for n in fill_steps(words[0], words[1]) {
+                    for (user, rows) in self.stream.bulks(n, 1000) {
+                        self.plain.insert(user, &rows);
+                    }
+                }
+                "ok".to_string()
+            }
+            Some("gen") => {
+                self.pending = self.stream.bulks(words[0] as usize, words[1] as usize);
+                "ok".to_string()
+            }
+            Some("run") => {
+                let rows: usize = self.pending.iter().map(|(_, r)| r.len()).sum();
+                let t = Instant::now();
+                for (user, r) in &self.pending {
+                    self.plain.insert(*user, r);
+                }
+                format!("{}", rows as f64 / t.elapsed().as_secs_f64() / 1000.0)
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// A floor's process (`--floor <kind> <path>`): orders on stdin, answers on stdout.
+fn floor_process(kind: &str, path: &Path) {
+    let mut floor = FloorState::open(kind, path);
+    let mut out = std::io::stdout().lock();
+    for line in std::io::stdin().lock().lines() {
+        let Some(answer) = floor.order(&line.expect("order")) else { break };
+        writeln!(out, "{answer}").and_then(|_| out.flush()).expect("answer");
+    }
+}
+
+/// The parent's handle on a floor: its own process, or (`SCALE_INPROC=1`) a connection in
+/// this one, which shares SQLite's page cache pool with the engine.
+enum Floor {
+    Process { child: Child, to: ChildStdin, from: BufReader<ChildStdout> },
+    Here(Box<FloorState>),
+}
+
+impl Floor {
+    fn start(kind: &str, path: &Path, here: bool) -> Self {
+        if here {
+            return Floor::Here(Box::new(FloorState::open(kind, path)));
+        }
+        let exe = std::env::current_exe().expect("own path");
+        let mut child = Command::new(exe)
+            .arg("--floor")
+            .arg(kind)
+            .arg(path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("floor process");
+        let to = child.stdin.take().expect("stdin");
+        let from = BufReader::new(child.stdout.take().expect("stdout"));
+        Floor::Process { child, to, from }
+    }
+
+    fn ask(&mut self, order: &str) -> String {
+        match self {
+            Floor::Here(state) => state.order(order).expect("known order"),
+            Floor::Process { to, from, .. } => {
+                writeln!(to, "{order}").and_then(|_| to.flush()).expect("order");
+                let mut line = String::new();
+                from.read_line(&mut line).expect("answer");
+                line.trim().to_string()
+            }
+        }
+    }
+}
+
+impl Drop for Floor {
+    fn drop(&mut self) {
+        if let Floor::Process { child, to, .. } = self {
+            let _ = writeln!(to, "quit");
+            let _ = child.wait();
+        }
+    }
+}
+
 /// The next bulks: `rows` heartbeats in bulks of `size`, the users taking turns.
 fn bulks(next: &mut [u64], turn: &mut usize, rows: usize, size: usize) -> Vec<(i64, Vec<Value>)> {
     let mut out = Vec::new();
@@ -114,6 +248,11 @@ fn stats(v: &mut [f64]) -> (f64, f64, f64) {
 }
 
 fn main() -> Result<()> {
+    let all: Vec<String> = std::env::args().collect();
+    if all.get(1).map(String::as_str) == Some("--floor") && all.len() == 4 {
+        floor_process(&all[2], Path::new(&all[3]));
+        return Ok(());
+    }
     let mut args = std::env::args().skip(1);
     let sizes: Vec<u64> = args
         .next()
@@ -129,24 +268,21 @@ fn main() -> Result<()> {
     // `SCALE_FLOORS=0` measures the engine alone (to profile it).
     let floors = std::env::var("SCALE_FLOORS").map_or(true, |v| v != "0");
     let engine = Engine::open(dir.join("engine.db"))?;
-    let mut bare = Plain::open(&dir.join("bare.db"), false);
-    let mut keyed = Plain::open(&dir.join("keyed.db"), true);
-    let mut next = vec![0u64; USERS as usize];
-    let mut turn = 0usize;
+    let here = std::env::var("SCALE_INPROC").is_ok_and(|v| v == "1");
+    let mut bare = floors.then(|| Floor::start("bare", &dir.join("bare.db"), here));
+    let mut keyed = floors.then(|| Floor::start("keyed", &dir.join("keyed.db"), here));
+    let mut stream = Stream::new();
     let mut held = 0u64;
     println!("| heartbeats held | batch | engine k/s | bare unindexed k/s | bare keyed k/s | engine / unindexed | engine / keyed |");
     println!("|---|---|---|---|---|---|---|");
     for size in sizes {
         let t = Instant::now();
-        while held < size {
-            let n = ((size - held) as usize).min(100_000);
-            let n = n.div_ceil(1000) * 1000;
-            for (user, rows) in bulks(&mut next, &mut turn, n, 1000) {
+        for floor in bare.iter_mut().chain(keyed.iter_mut()) {
+            floor.ask(&format!("fill {held} {size}"));
+        }
+        for n in fill_steps(held, size) {
+            for (user, rows) in stream.bulks(n, 1000) {
                 ingest(&engine, &batch_of(user, &rows))?;
-                if floors {
-                    bare.insert(user, &rows);
-                    keyed.insert(user, &rows);
-                }
             }
             held += n as u64;
         }
@@ -155,30 +291,25 @@ fn main() -> Result<()> {
             let at = held;
             let (mut e, mut b, mut k) = (vec![], vec![], vec![]);
             for round in 0..rounds {
-                let work = bulks(&mut next, &mut turn, per_round, batch);
+                let work = stream.bulks(per_round, batch);
                 let batches: Vec<HeartbeatBatch> = work.iter().map(|(user, rows)| batch_of(*user, rows)).collect();
                 held += (work.len() * batch) as u64;
+                for floor in bare.iter_mut().chain(keyed.iter_mut()) {
+                    floor.ask(&format!("gen {per_round} {batch}"));
+                }
+                let rate =
+                    |floor: &mut Option<Floor>| floor.as_mut().map(|f| f.ask("run").parse::<f64>().expect("rate"));
                 for step in 0..if floors { 3 } else { 1 } {
-                    let t = Instant::now();
                     match if floors { (round + step) % 3 } else { 0 } {
                         0 => {
+                            let t = Instant::now();
                             for b in &batches {
                                 ingest(&engine, b)?;
                             }
                             e.push(per_round as f64 / t.elapsed().as_secs_f64() / 1000.0);
                         }
-                        1 => {
-                            for (user, rows) in &work {
-                                bare.insert(*user, rows);
-                            }
-                            b.push(per_round as f64 / t.elapsed().as_secs_f64() / 1000.0);
-                        }
-                        _ => {
-                            for (user, rows) in &work {
-                                keyed.insert(*user, rows);
-                            }
-                            k.push(per_round as f64 / t.elapsed().as_secs_f64() / 1000.0);
-                        }
+                        1 => b.extend(rate(&mut bare)),
+                        _ => k.extend(rate(&mut keyed)),
                     }
                 }
             }
@@ -195,7 +326,7 @@ fn main() -> Result<()> {
             );
         }
     }
-    drop(engine);
+    drop((engine, bare, keyed));
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }
