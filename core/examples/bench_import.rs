@@ -3,7 +3,15 @@
 //! start, holding the same past rows (one transaction per batch), interleaved round by round; entries per second and the ratio, min / median / max.
 //!
 //! `cargo run --release -p timeledger --example bench_import [past_sessions=1000000] [rounds=5]`
+//!
+//! The plain table lives in a process of its own (this program started again with `--plain`,
+//! taking orders on stdin): SQLite as bundled here pools the page caches of every connection in a
+//! process (`SQLITE_ENABLE_MEMORY_MANAGEMENT`), so a floor beside the engine would take pages from
+//! the engine's cache (or give it its own). `IMPORT_INPROC=1` keeps it in this process.
 
+use std::io::{BufRead, BufReader, Write};
+use std::path::Path;
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Instant;
 
 use serde_json::{json, Value};
@@ -28,7 +36,95 @@ fn batch_json(rows: &[(i64, i64, i64)]) -> Vec<Value> {
         .collect()
 }
 
+/// The plain table a bot author would write, with one index by user and start.
+fn open_plain(path: &Path) -> rusqlite::Connection {
+    let plain = rusqlite::Connection::open(path).expect("plain db");
+    plain
+        .execute_batch(
+            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
+             CREATE TABLE IF NOT EXISTS sessions (id INTEGER PRIMARY KEY, guild_id INTEGER NOT NULL, user_id INTEGER NOT NULL,
+               category_id INTEGER NOT NULL, start_ms INTEGER NOT NULL, end_ms INTEGER, billable INTEGER NOT NULL,
+               description TEXT);
+             CREATE INDEX IF NOT EXISTS sessions_user ON sessions(guild_id, user_id, start_ms);",
+        )
+        .expect("plain schema");
+    plain
+}
+
+/// Inserts the rows in batches, one transaction each; answers rows per second.
+fn plain_insert(plain: &rusqlite::Connection, rows: &[(i64, i64, i64)]) -> f64 {
+    let t = Instant::now();
+    for chunk in rows.chunks(BATCH) {
+        let tx = plain.unchecked_transaction().expect("tx");
+        {
+            let mut ins = tx
+                .prepare_cached("INSERT INTO sessions (guild_id, user_id, category_id, start_ms, end_ms, billable) VALUES (1, ?1, 1, ?2, ?3, 1)")
+                .expect("prepare");
+            for (u, s, en) in chunk {
+                ins.execute([u, s, en]).expect("insert");
+            }
+        }
+        tx.commit().expect("commit");
+    }
+    rows.len() as f64 / t.elapsed().as_secs_f64()
+}
+
+/// The plain table's process (`--plain <path> <origin>`): `rows <first> <n>` inserts entries
+/// `first..first + n` and answers the rate.
+fn plain_process(path: &Path, origin: i64) {
+    let plain = open_plain(path);
+    let mut out = std::io::stdout().lock();
+    for line in std::io::stdin().lock().lines() {
+        let line = line.expect("order");
+        let w: Vec<i64> = line.split(' ').skip(1).filter_map(|x| x.parse().ok()).collect();
+        if !line.starts_with("rows ") || w.len() != 2 {
+            break;
+        }
+        let rows: Vec<(i64, i64, i64)> = (w[0]..w[0] + w[1]).map(|i| entry(origin, i)).collect();
+        let rate = plain_insert(&plain, &rows);
+        writeln!(out, "{rate}").and_then(|_| out.flush()).expect("answer");
+    }
+}
+
+/// The plain table: in its own process, or (`IMPORT_INPROC=1`) a connection in this one.
+enum Plain {
+    Process { child: Child, to: ChildStdin, from: BufReader<ChildStdout> },
+    Here(rusqlite::Connection, i64),
+}
+
+impl Plain {
+    fn insert(&mut self, first: i64, n: i64) -> f64 {
+        match self {
+            Plain::Here(conn, origin) => {
+                let rows: Vec<(i64, i64, i64)> = (first..first + n).map(|i| entry(*origin, i)).collect();
+                plain_insert(conn, &rows)
+            }
+            Plain::Process { to, from, .. } => {
+                writeln!(to, "rows {first} {n}").and_then(|_| to.flush()).expect("order");
+                let mut line = String::new();
+                from.read_line(&mut line).expect("answer");
+                line.trim().parse().expect("rate")
+            }
+        }
+    }
+}
+
+impl Drop for Plain {
+    fn drop(&mut self) {
+        if let Plain::Process { child, to, .. } = self {
+            let _ = writeln!(to, "quit");
+            let _ = child.wait();
+        }
+    }
+}
+
 fn main() -> Result<()> {
+    let origin = Timestamp::parse("2000-01-01T00:00:00Z")?.millis();
+    let all: Vec<String> = std::env::args().collect();
+    if all.get(1).map(String::as_str) == Some("--plain") && all.len() == 3 {
+        plain_process(Path::new(&all[2]), origin);
+        return Ok(());
+    }
     let mut args = std::env::args().skip(1);
     let past: i64 = args.next().and_then(|s| s.parse().ok()).unwrap_or(1_000_000);
     let rounds: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(5);
@@ -37,50 +133,40 @@ fn main() -> Result<()> {
     std::fs::create_dir_all(&dir).expect("temp dir");
     let e = Engine::open(dir.join("engine.db"))?;
     e.create_category(&NewCategory { guild_id: 1, name: "Dev".into(), ..Default::default() })?;
-    let plain = rusqlite::Connection::open(dir.join("plain.db")).expect("plain db");
-    plain
-        .execute_batch(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;
-             CREATE TABLE sessions (id INTEGER PRIMARY KEY, guild_id INTEGER NOT NULL, user_id INTEGER NOT NULL,
-               category_id INTEGER NOT NULL, start_ms INTEGER NOT NULL, end_ms INTEGER, billable INTEGER NOT NULL,
-               description TEXT);
-             CREATE INDEX sessions_user ON sessions(guild_id, user_id, start_ms);",
-        )
-        .expect("plain schema");
-    let origin = Timestamp::parse("2000-01-01T00:00:00Z")?.millis();
+    let plain_path = dir.join("plain.db");
+    let mut plain = if std::env::var("IMPORT_INPROC").is_ok_and(|v| v == "1") {
+        Plain::Here(open_plain(&plain_path), origin)
+    } else {
+        let mut child = Command::new(std::env::current_exe().expect("own path"))
+            .arg("--plain")
+            .arg(&plain_path)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("plain process");
+        let to = child.stdin.take().expect("stdin");
+        let from = BufReader::new(child.stdout.take().expect("stdout"));
+        Plain::Process { child, to, from }
+    };
     let mut next: i64 = 0;
     let started = Instant::now();
     let (mut engine_rate, mut plain_rate) = (vec![], vec![]);
-    let fill = |e: &Engine, plain: &rusqlite::Connection, n: i64, next: &mut i64| -> Result<(f64, f64)> {
+    let mut fill = |e: &Engine, n: i64, next: &mut i64| -> Result<(f64, f64)> {
         let rows: Vec<(i64, i64, i64)> = (*next..*next + n).map(|i| entry(origin, i)).collect();
-        *next += n;
         let t = Instant::now();
         for chunk in rows.chunks(BATCH) {
             let r = e.import_entries(&EntryBatch { guild_id: 1, entries: batch_json(chunk) })?;
             assert_eq!(r.imported, chunk.len(), "{:?}", r.errors.first());
         }
-        let engine_s = t.elapsed().as_secs_f64();
-        let t = Instant::now();
-        for chunk in rows.chunks(BATCH) {
-            {
-                let tx = plain.unchecked_transaction().expect("tx");
-                {
-                    let mut ins = tx
-                        .prepare_cached("INSERT INTO sessions (guild_id, user_id, category_id, start_ms, end_ms, billable) VALUES (1, ?1, 1, ?2, ?3, 1)")
-                        .expect("prepare");
-                    for (u, s, en) in chunk {
-                        ins.execute([u, s, en]).expect("insert");
-                    }
-                }
-                tx.commit().expect("commit");
-            }
-        }
-        Ok((n as f64 / engine_s, n as f64 / t.elapsed().as_secs_f64()))
+        let engine_rate = n as f64 / t.elapsed().as_secs_f64();
+        let plain_rate = plain.insert(*next, n);
+        *next += n;
+        Ok((engine_rate, plain_rate))
     };
-    fill(&e, &plain, past, &mut next)?;
+    fill(&e, past, &mut next)?;
     eprintln!("{past} past sessions imported in {:.1} s", started.elapsed().as_secs_f64());
     for _ in 0..rounds {
-        let (a, b) = fill(&e, &plain, PER_ROUND as i64, &mut next)?;
+        let (a, b) = fill(&e, PER_ROUND as i64, &mut next)?;
         engine_rate.push(a);
         plain_rate.push(b);
     }
@@ -93,6 +179,7 @@ fn main() -> Result<()> {
     println!("import_entries after {past} sessions: {emin:.0} / {emed:.0} / {emax:.0} entries/s (min / median / max of {rounds} rounds of {PER_ROUND})");
     println!("bare INSERT into a plain indexed table, same rows: {pmin:.0} / {pmed:.0} / {pmax:.0} rows/s");
     println!("ratio of medians: {:.2}x", emed / pmed);
+    drop((e, plain));
     let _ = std::fs::remove_dir_all(&dir);
     Ok(())
 }

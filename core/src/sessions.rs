@@ -10,7 +10,7 @@ use crate::categories;
 use crate::error::{Error, Result};
 use crate::guilds::{ensure_guild, ensure_member, ensure_members, load_guild, Guild};
 use crate::rollup::{self, Contribution};
-use crate::store::{time_ordered_base62, Engine};
+use crate::store::{time_ordered_base62, time_ordered_base62_from, Engine, RandomBlock};
 use crate::time::{floor_second, Millis};
 use crate::wire::{self, Page, PageMeta, Timestamp};
 
@@ -531,7 +531,18 @@ fn close(tx: &Tx<'_>, guild: &Guild, row: &Row, end: Millis, now: Millis) -> Res
 impl Engine {
     /// Runs `f` in a write transaction on a settled guild (created if new).
     fn with_guild<T>(&self, guild_id: i64, f: impl FnOnce(&Tx<'_>, &Guild, Millis) -> Result<T>) -> Result<T> {
-        self.write(|tx| {
+        self.with_guild_in(false, guild_id, f)
+    }
+
+    /// [`Engine::with_guild`], in a bulk write (`bulk`: an import batch, see
+    /// [`Engine::write_bulk`]) or an ordinary one.
+    fn with_guild_in<T>(
+        &self,
+        bulk: bool,
+        guild_id: i64,
+        f: impl FnOnce(&Tx<'_>, &Guild, Millis) -> Result<T>,
+    ) -> Result<T> {
+        let body = |tx: &Tx<'_>| {
             // "Now" is read once the write lock is held: a write that waited for the lock acts at
             // the instant it runs, so an implicit clock-out is never before a start that another
             // thread wrote while it waited, and never carries the time it started waiting.
@@ -542,7 +553,12 @@ impl Engine {
             // `settle` may have raised the longest-session bound.
             let guild = load_guild(tx, guild_id)?;
             f(tx, &guild, now)
-        })
+        };
+        if bulk {
+            self.write_bulk(body)
+        } else {
+            self.write(body)
+        }
     }
 
     /// Clocks a user in. A second clock-in is `SESSION_ALREADY_ACTIVE` unless `switch` is set,
@@ -674,7 +690,7 @@ impl Engine {
             }
         }
         let mut ids = Vec::with_capacity(items.len());
-        let stored = self.with_guild(batch.guild_id, |tx, stored_guild, now| {
+        let stored = self.with_guild_in(true, batch.guild_id, |tx, stored_guild, now| {
             let mut guild = stored_guild.clone();
             // Each category once; an entry naming a missing or archived one is refused.
             let mut categories: HashMap<String, std::result::Result<categories::CategoryRef, serde_json::Value>> =
@@ -710,6 +726,7 @@ impl Engine {
             // New rows wait here and are written in multi-row statements: before an overlap
             // check reads the sessions table, and at the end.
             let mut rows = NewRows::default();
+            let mut random = RandomBlock::new();
             // File imports skip entries equal to a stored session or to one stored earlier in
             // this batch: the stored ones are looked up for the whole batch at once.
             let (mut stored_keys, mut batch_keys) = (HashSet::new(), HashSet::new());
@@ -731,7 +748,7 @@ impl Engine {
                     if let Some(Some(f)) = frontier.get_mut(&it.user_id) {
                         *f = (*f).max(end);
                     }
-                    let public_id = format!("ses_{}", time_ordered_base62(now, 10)?);
+                    let public_id = format!("ses_{}", time_ordered_base62_from(&mut random, now, 10)?);
                     pending
                         .add(&guild, Contribution { user_id: it.user_id, category_id: cat.id, start, end: Some(end) });
                     rows.push(public_id.clone(), it.user_id, cat.id, it.description, start, end, it.billable);

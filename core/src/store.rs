@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use rusqlite::{Connection, OpenFlags};
 
-use crate::storage::{pg, sqlite_transaction, Db, Mode, Tx};
+use crate::storage::{pg, sqlite_transaction, Db, Mode, Tx, BACKSTOP_CHECKPOINT_PAGES};
 
 use crate::error::{Error, Result};
 use crate::time::{Clock, Millis, SystemClock};
@@ -370,13 +370,6 @@ pub struct Engine {
 /// How often the background checkpointer looks for new commits to copy into the database.
 pub const CHECKPOINT_EVERY_MS: u64 = 100;
 
-/// The WAL size (pages of 4 KiB) at which a commit checkpoints in line (16 MiB). Under a steady
-/// stream of writes the background checkpoints keep copying pages but the WAL never becomes
-/// empty at the moment a write starts, so it would never restart from its beginning: this
-/// commit's checkpoint finds nearly every page copied already, and the next write restarts the
-/// WAL, trimmed to [`WAL_SIZE_LIMIT_BYTES`].
-const BACKSTOP_CHECKPOINT_PAGES: i64 = 4_096;
-
 /// The WAL is truncated to at most this many bytes after a checkpoint that emptied it.
 const WAL_SIZE_LIMIT_BYTES: i64 = 16 * 1024 * 1024;
 
@@ -607,6 +600,11 @@ impl Engine {
         self.db.transaction(Mode::Write, f)
     }
 
+    /// [`Engine::write`] for a batch that adds thousands of rows at once (see [`Mode::Bulk`]).
+    pub(crate) fn write_bulk<T>(&self, f: impl FnOnce(&Tx<'_>) -> Result<T>) -> Result<T> {
+        self.db.transaction(Mode::Bulk, f)
+    }
+
     /// Runs `f` in a read transaction on a read-only connection of its own, so a long read (an
     /// export) holds neither the engine's lock nor up any other call; WAL gives it a snapshot
     /// while writes go on. An in-memory database has one connection: [`Engine::read`] there.
@@ -754,12 +752,16 @@ fn migrate(conn: &Connection) -> Result<()> {
     }
 }
 
-/// Random base62 string from the OS's secure source.
 /// An id that sorts by creation time, as ULIDs do: 8 base62 digits of `ms` (zero-padded; good
 /// until the year 8000) and `random` random ones. Rows inserted with such ids land at the
 /// right edge of their unique index instead of at random pages of it, which at millions of
 /// sessions is most of an insert's cost.
 pub(crate) fn time_ordered_base62(ms: Millis, random: usize) -> Result<String> {
+    time_ordered_base62_from(&mut RandomBlock::new(), ms, random)
+}
+
+/// [`time_ordered_base62`] drawing its random digits from `block` (one per batch of ids).
+pub(crate) fn time_ordered_base62_from(block: &mut RandomBlock, ms: Millis, random: usize) -> Result<String> {
     const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut n = ms.max(0) as u64;
     let mut head = [b'0'; 8];
@@ -767,23 +769,87 @@ pub(crate) fn time_ordered_base62(ms: Millis, random: usize) -> Result<String> {
         *slot = ALPHABET[(n % 62) as usize];
         n /= 62;
     }
-    let mut out = String::from_utf8_lossy(&head).into_owned();
-    out.push_str(&random_base62(random)?);
+    let mut out = String::with_capacity(8 + random);
+    out.extend(head.iter().map(|&b| b as char));
+    block.base62_into(&mut out, random)?;
     Ok(out)
 }
 
+/// Random base62 string from the OS's secure source.
 pub(crate) fn random_base62(len: usize) -> Result<String> {
-    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
     let mut out = String::with_capacity(len);
-    let mut buf = [0u8; 64];
-    while out.len() < len {
-        getrandom::fill(&mut buf).map_err(|e| Error::Storage(format!("random source failed: {e}")))?;
-        for &b in &buf {
+    RandomBlock::new().base62_into(&mut out, len)?;
+    Ok(out)
+}
+
+/// Bytes from the OS's secure source, fetched a block at a time: the ids of a batch of 10,000
+/// sessions cost a few system calls instead of one each. A block lives for one call of the
+/// engine, so no two processes (a fork) ever draw the same bytes.
+pub(crate) struct RandomBlock {
+    buf: Vec<u8>,
+    used: usize,
+}
+
+impl RandomBlock {
+    /// An empty block: the first byte asked for fetches 64 bytes, later fetches 4 KiB.
+    pub(crate) fn new() -> Self {
+        RandomBlock { buf: Vec::new(), used: 0 }
+    }
+
+    fn byte(&mut self) -> Result<u8> {
+        if self.used == self.buf.len() {
+            let size = if self.buf.is_empty() { 64 } else { 4096 };
+            self.buf.resize(size, 0);
+            getrandom::fill(&mut self.buf).map_err(|e| Error::Storage(format!("random source failed: {e}")))?;
+            self.used = 0;
+        }
+        self.used += 1;
+        Ok(self.buf[self.used - 1])
+    }
+
+    /// Appends `len` uniformly random base62 digits.
+    fn base62_into(&mut self, out: &mut String, len: usize) -> Result<()> {
+        const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        let mut left = len;
+        while left > 0 {
+            let b = self.byte()?;
             // Rejection sampling keeps the distribution uniform: 248 = 62 * 4.
-            if b < 248 && out.len() < len {
+            if b < 248 {
                 out.push(ALPHABET[(b % 62) as usize] as char);
+                left -= 1;
             }
         }
+        Ok(())
     }
-    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_of_one_block_are_distinct_ordered_and_uniform() {
+        let mut block = RandomBlock::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut counts = [0u32; 62];
+        const ALPHABET: &str = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+        let mut last = "00000000".to_string();
+        // 20,000 ids of 10 random digits draw ~215,000 bytes: the block refills ~50 times.
+        for i in 0..20_000i64 {
+            let id = time_ordered_base62_from(&mut block, 1_700_000_000_000 + i / 7, 10).unwrap();
+            assert_eq!(id.len(), 18);
+            assert!(id[..8] >= last[..8], "ids sort by time: {id} after {last}");
+            for c in id[8..].chars() {
+                counts[ALPHABET.find(c).expect("base62 digit")] += 1;
+            }
+            last = id.clone();
+            assert!(seen.insert(id[8..].to_string()), "random parts repeat");
+        }
+        // 200,000 digits: each of the 62 expected 3,226 times (sd ~56); a stuck or reused block
+        // would skew this far beyond 10%.
+        for (i, &n) in counts.iter().enumerate() {
+            assert!((2_900..3_550).contains(&n), "digit {} drawn {n} times", &ALPHABET[i..=i]);
+        }
+        assert_eq!(random_base62(43).unwrap().len(), 43);
+    }
 }

@@ -508,7 +508,7 @@ fn fuzzed_arguments_for_every_operation_get_typed_errors_and_no_panic() {
     assert!(ok > cases / 50, "the fuzzer must also reach the operations' success paths: {ok}");
 }
 
-/// Commits never checkpoint in line (below the 64 MiB backstop): the engine's checkpoint thread
+/// Commits never checkpoint in line (below the 16 MiB backstop): the engine's checkpoint thread
 /// copies them into the database file shortly after, with no further call, and stops with the
 /// engine.
 #[test]

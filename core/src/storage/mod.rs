@@ -271,7 +271,24 @@ pub(crate) enum Mode {
     Read,
     /// Serialised with every other writer (of every process or host).
     Write,
+    /// A write that may add thousands of pages at once (an import batch): on SQLite its commit
+    /// leaves the WAL's copy into the database file to the checkpoint thread until the WAL
+    /// holds [`BULK_BACKSTOP_CHECKPOINT_PAGES`], instead of copying the batch's pages in line.
+    Bulk,
 }
+
+/// The WAL size (pages of 4 KiB) at which a commit checkpoints in line (16 MiB). Under a steady
+/// stream of writes the background checkpoints keep copying pages but the WAL never becomes
+/// empty at the moment a write starts, so it would never restart from its beginning: this
+/// commit's checkpoint finds nearly every page copied already, and the next write restarts the
+/// WAL, trimmed to the engine's size limit.
+pub(crate) const BACKSTOP_CHECKPOINT_PAGES: i64 = 4_096;
+
+/// The in-line checkpoint threshold of a [`Mode::Bulk`] commit (64 MiB): a 10,000-entry import
+/// batch writes thousands of pages that the checkpoint thread has not seen yet, and copying them
+/// in line held the write lock for a fifth of the import's time. Back-to-back imports let the
+/// WAL grow to about this size; the next ordinary commit over 16 MiB trims it again.
+pub(crate) const BULK_BACKSTOP_CHECKPOINT_PAGES: i64 = 16_384;
 
 impl Db {
     /// Runs `f` in a transaction, committed only if `f` succeeds.
@@ -307,13 +324,31 @@ pub(crate) fn sqlite_transaction<T>(
 ) -> Result<T> {
     let behavior = match mode {
         Mode::Read => rusqlite::TransactionBehavior::Deferred,
-        Mode::Write => rusqlite::TransactionBehavior::Immediate,
+        Mode::Write | Mode::Bulk => rusqlite::TransactionBehavior::Immediate,
     };
-    let tx = Tx::Sqlite(c.transaction_with_behavior(behavior)?);
-    let out = f(&tx)?;
-    if let Tx::Sqlite(t) = tx {
-        t.commit()?;
+    let bulk = mode == Mode::Bulk;
+    let (out, committed) = {
+        let tx = Tx::Sqlite(c.transaction_with_behavior(behavior)?);
+        let out = f(&tx)?;
+        let committed = match tx {
+            Tx::Sqlite(t) => {
+                // The threshold is the connection's: raised for this commit only, set back
+                // below whatever the commit's outcome.
+                if bulk {
+                    t.pragma_update(None, "wal_autocheckpoint", BULK_BACKSTOP_CHECKPOINT_PAGES)?;
+                }
+                t.commit()
+            }
+            Tx::Pg(_) => Ok(()),
+        };
+        (out, committed)
+    };
+    if bulk {
+        // A setting of the connection (no I/O): were it to fail, the commit above still stands
+        // and must not be reported as failed; later commits would then checkpoint later.
+        let _ = c.pragma_update(None, "wal_autocheckpoint", BACKSTOP_CHECKPOINT_PAGES);
     }
+    committed?;
     Ok(out)
 }
 
@@ -328,7 +363,7 @@ impl pg::PgConn {
         let pg::PgConn { client, statements } = self;
         let (begin, lock) = match mode {
             Mode::Read => ("START TRANSACTION ISOLATION LEVEL REPEATABLE READ READ ONLY", None),
-            Mode::Write => (
+            Mode::Write | Mode::Bulk => (
                 "START TRANSACTION ISOLATION LEVEL READ COMMITTED",
                 // Prepared once per connection: cheaper for the server than the same query as text.
                 Some(pg::prepare(client, statements, "SELECT pg_advisory_xact_lock(?1)")?),
@@ -675,5 +710,49 @@ impl Row<'_> {
             Row::Sqlite(r) => Ok(r.get::<_, Value>(index)?),
             Row::Pg(r) => pg::column(r, index),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn threshold(c: &rusqlite::Connection) -> i64 {
+        c.query_row("PRAGMA wal_autocheckpoint", [], |r| r.get(0)).unwrap()
+    }
+
+    #[test]
+    fn a_bulk_commit_raises_the_checkpoint_threshold_for_itself_only() {
+        let dir = std::env::temp_dir().join(format!("timeledger-bulk-mode-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut c = rusqlite::Connection::open(dir.join("t.db")).unwrap();
+        c.query_row("PRAGMA journal_mode = WAL", [], |r| r.get::<_, String>(0)).unwrap();
+        c.pragma_update(None, "wal_autocheckpoint", BACKSTOP_CHECKPOINT_PAGES).unwrap();
+        c.execute_batch("CREATE TABLE t (x BLOB)").unwrap();
+        // 6,000 pages in one commit: past the ordinary threshold, under the bulk one.
+        let fill = |tx: &Tx<'_>| {
+            tx.execute(
+                "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < 6000)
+                 INSERT INTO t SELECT zeroblob(4000) FROM n",
+                params![],
+            )?;
+            Ok(())
+        };
+        let file = |name: &str| std::fs::metadata(dir.join(name)).unwrap().len();
+        sqlite_transaction(&mut c, Mode::Bulk, fill).unwrap();
+        assert_eq!(threshold(&c), BACKSTOP_CHECKPOINT_PAGES, "set back after the commit");
+        assert!(file("t.db") < 1 << 20, "the bulk commit was not copied in line ({} bytes)", file("t.db"));
+        assert!(file("t.db-wal") > 6_000 * 4096, "its pages wait in the WAL ({} bytes)", file("t.db-wal"));
+        // An ordinary commit past the threshold checkpoints in line: both commits' pages reach
+        // the file.
+        sqlite_transaction(&mut c, Mode::Write, fill).unwrap();
+        assert!(file("t.db") > 12_000 * 4096, "copied in line: {} bytes", file("t.db"));
+        // A bulk write that fails leaves the threshold as it was.
+        let failed = sqlite_transaction(&mut c, Mode::Bulk, |_| -> Result<()> { Err(Error::invalid("x", "no")) });
+        assert!(failed.is_err());
+        assert_eq!(threshold(&c), BACKSTOP_CHECKPOINT_PAGES);
+        drop(c);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
