@@ -59,6 +59,26 @@ class TimeledgerError extends Error {
 exports.TimeledgerError = TimeledgerError;
 const ENGINE_ERROR = 'TimeledgerError ';
 const PANIC_ERROR = 'TimeledgerPanic ';
+/**
+ * WakaTime's bulk responses from the native flat array (`status, id, entity, type, time` per
+ * stored or duplicate heartbeat, `status, message` per refused one): the same objects, keys in
+ * the same order, as parsing the nested text would give.
+ */
+function unflatten(flat) {
+    const out = [];
+    for (let i = 0; i < flat.length;) {
+        const status = flat[i];
+        if (status >= 400) {
+            out.push([{ error: flat[i + 1] }, status]);
+            i += 2;
+        }
+        else {
+            out.push([{ data: { entity: flat[i + 2], id: flat[i + 1], time: flat[i + 4], type: flat[i + 3] } }, status]);
+            i += 5;
+        }
+    }
+    return out;
+}
 function rethrow(e) {
     if (e instanceof Error && typeof e.message === 'string') {
         if (e.message.startsWith(ENGINE_ERROR)) {
@@ -544,7 +564,15 @@ class Engine {
      * one `[body, status]` per heartbeat in order: 201 stored, 202 duplicate, 400 invalid.
      */
     ingestHeartbeats(guildId, userId, heartbeats, options) {
-        return this.#run('ingest_heartbeats', this.#ingestArgs(guildId, userId, heartbeats, options));
+        const args = this.#ingestArgs(guildId, userId, heartbeats, options);
+        let out;
+        try {
+            out = this.#native.ingest(args);
+        }
+        catch (e) {
+            rethrow(e);
+        }
+        return { responses: unflatten(JSON.parse(out)) };
     }
     /** {@link Engine.ingestHeartbeats} off the main thread. */
     ingestHeartbeatsAsync(guildId, userId, heartbeats, options) {

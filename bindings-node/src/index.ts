@@ -646,6 +646,26 @@ export class TimeledgerError extends Error {
 const ENGINE_ERROR = 'TimeledgerError '
 const PANIC_ERROR = 'TimeledgerPanic '
 
+/**
+ * WakaTime's bulk responses from the native flat array (`status, id, entity, type, time` per
+ * stored or duplicate heartbeat, `status, message` per refused one): the same objects, keys in
+ * the same order, as parsing the nested text would give.
+ */
+function unflatten(flat: Array<string | number>): IngestResponse[] {
+  const out: IngestResponse[] = []
+  for (let i = 0; i < flat.length; ) {
+    const status = flat[i] as number
+    if (status >= 400) {
+      out.push([{ error: flat[i + 1] as string }, status])
+      i += 2
+    } else {
+      out.push([{ data: { entity: flat[i + 2] as string, id: flat[i + 1] as string, time: flat[i + 4] as number, type: flat[i + 3] as string } }, status])
+      i += 5
+    }
+  }
+  return out
+}
+
 function rethrow(e: unknown): never {
   if (e instanceof Error && typeof e.message === 'string') {
     if (e.message.startsWith(ENGINE_ERROR)) {
@@ -1182,7 +1202,14 @@ export class Engine {
    * one `[body, status]` per heartbeat in order: 201 stored, 202 duplicate, 400 invalid.
    */
   ingestHeartbeats(guildId: Id, userId: Id, heartbeats: HeartbeatInput | HeartbeatInput[] | string | Uint8Array, options?: IngestOptions): IngestResult {
-    return this.#run('ingest_heartbeats', this.#ingestArgs(guildId, userId, heartbeats, options))
+    const args = this.#ingestArgs(guildId, userId, heartbeats, options)
+    let out: string
+    try {
+      out = this.#native.ingest(args)
+    } catch (e) {
+      rethrow(e)
+    }
+    return { responses: unflatten(JSON.parse(out)) }
   }
 
   /** {@link Engine.ingestHeartbeats} off the main thread. */

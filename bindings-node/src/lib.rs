@@ -61,6 +61,33 @@ fn js_safe(v: &mut Value, is_id: bool) {
     }
 }
 
+/// A bulk ingest's outcomes as one flat JSON array: five items for a stored or duplicate
+/// heartbeat (`status, id, entity, type, time`), two for a refused one (`status, message`; its
+/// status is 400 or more, the others' under 300). V8 parses this in about a third of the time of
+/// WakaTime's nested shape (`[{"data": {...}}, status]` per heartbeat), which the TypeScript layer
+/// builds from it with the same keys in the same order.
+fn flat_outcomes(outcomes: &[timeledger::IngestOutcome]) -> String {
+    let mut out = String::with_capacity(outcomes.len() * 96 + 2);
+    out.push('[');
+    for (i, o) in outcomes.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push_str(&o.status.to_string());
+        out.push(',');
+        // Strings and floats are written by serde_json, as the nested shape writes them.
+        let rest = match &o.heartbeat {
+            Ok(h) => serde_json::to_string(&(&h.id, &h.entity, h.kind, h.time)),
+            Err(message) => serde_json::to_string(&(message,)),
+        };
+        // A tuple serialises as `[...]`: its items go in without the brackets.
+        let rest = rest.unwrap_or_else(|_| "[null]".into());
+        out.push_str(&rest[1..rest.len() - 1]);
+    }
+    out.push(']');
+    out
+}
+
 /// Parses the arguments, runs the operation and writes the JS-safe JSON result.
 fn run(engine: &timeledger::Engine, op: &str, args_json: &str) -> Result<String> {
     let outcome = catch_unwind(AssertUnwindSafe(|| {
@@ -111,6 +138,20 @@ impl NativeEngine {
     #[napi]
     pub fn call(&self, op: String, args_json: String) -> Result<String> {
         run(&self.inner, &op, &args_json)
+    }
+
+    /// `ingest_heartbeats` with its outcomes as one flat JSON array (see [`flat_outcomes`]).
+    #[napi]
+    pub fn ingest(&self, args_json: String) -> Result<String> {
+        let outcome = catch_unwind(AssertUnwindSafe(|| self.inner.ingest_heartbeats_text(&args_json)));
+        match outcome {
+            Ok(Ok(outcomes)) => Ok(flat_outcomes(&outcomes)),
+            Ok(Err(e)) => Err(engine_error(e)),
+            Err(_) => Err(Error::new(
+                Status::GenericFailure,
+                format!("{PANIC_ERROR}the engine panicked in \"ingest_heartbeats\""),
+            )),
+        }
     }
 
     /// Like `call`, on libuv's thread pool: the promise resolves to the result as JSON text.

@@ -20,6 +20,11 @@ export declare class NativeEngine {
   constructor(path: string)
   /** Runs operation `op` (snake_case) with arguments as JSON text; returns the result as JSON text. */
   call(op: string, argsJson: string): string
+  /**
+   * `ingest_heartbeats` with its outcomes as one flat JSON array: `status, id, entity, type,
+   * time` per stored or duplicate heartbeat, `status, message` per refused one (status >= 400).
+   */
+  ingest(argsJson: string): string
   /** Like `call`, on libuv's thread pool: the promise resolves to the result as JSON text. */
   callAsync(op: string, argsJson: string): Promise<string>
   /** Freezes the clock at `ms` (Unix milliseconds), or returns to the wall clock with `null`. */

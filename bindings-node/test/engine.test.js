@@ -197,6 +197,25 @@ test('aggregates: status, leaderboard, report (sync and async agree)', async () 
   await assert.rejects(ledger.leaderboardAsync(G, { timeframe: 'fortnight' }), (e) => e instanceof TimeledgerError && e.code === 'INVALID_INPUT')
 })
 
+test('bulk ingest (flat native road) answers exactly what the generic JSON road answers', () => {
+  const [a, b] = [fresh(), fresh()]
+  const t0 = Date.parse('2025-10-10T12:00:00Z') / 1000
+  const beats = [
+    { entity: 'src/main.rs', type: 'file', time: t0 + 0.125, project: 'ledger' },
+    { entity: 'dir/"quoted"\\ \u00fc \ud83c\udf89.rs', time: t0 + 30 },
+    { type: 'file', time: t0 + 60 },
+    { entity: 'https://example.com/a?b=c', type: 'url', time: t0 + 90.5 },
+    { entity: 'src/main.rs', type: 'file', time: t0 + 0.125, project: 'ledger' },
+    'not an object',
+  ]
+  const flat = a.ingestHeartbeats(G, BIG, beats)
+  const nested = b.call('ingest_heartbeats', { guild_id: G, user_id: BIG, heartbeats: beats })
+  assert.equal(JSON.stringify(flat), JSON.stringify(nested))
+  assert.deepEqual(flat.responses.map((x) => x[1]), nested.responses.map((x) => x[1]))
+  assert.ok(flat.responses.some((x) => x[1] === 400) && flat.responses.some((x) => x[1] === 201))
+  assert.equal(flat.responses[1][0].data.entity, 'dir/"quoted"\\ \u00fc \ud83c\udf89.rs')
+})
+
 test('heartbeats: objects, raw JSON, Buffer; dedup; reads; stats; coding leaderboard', async () => {
   const ledger = fresh()
   ledger.upsertUser(BIG, 'alice', { guildId: G })
