@@ -4,7 +4,7 @@
 //! Durations: per user, heartbeats ordered by (time, identity); the gap to the next heartbeat
 //! counts when it is at most the guild's timeout and is credited to the earlier heartbeat's
 //! dimensions. Every such pair is an interval `[t_i, t_i+1)`, split by local day (with
-//! dimensions) and by UTC hour into `hb_rollup`. Ingesting heartbeats can only change pairs
+//! dimensions, and again over all dimensions for boards) and by UTC hour into `hb_rollup`. Ingesting heartbeats can only change pairs
 //! within one timeout of them, so a batch reloads that neighbourhood, subtracts the old pairs,
 //! adds the new ones, and the rollups always equal a recomputation from the sorted heartbeats,
 //! whatever the arrival order, batching or duplicates.
@@ -907,12 +907,20 @@ fn clusters(times: impl Iterator<Item = Millis>, timeout: Millis) -> Vec<(Millis
 const DAY_ROW: i64 = 0;
 /// `hb_rollup.kind` of a row per UTC hour.
 const HOUR_ROW: i64 = 1;
+/// `hb_rollup.kind` of a row per local day over all dimensions (`dim_id` 0): the sum of that
+/// day's [`DAY_ROW`]s, kept beside them for boards.
+const DAY_TOTAL_ROW: i64 = 2;
 
 fn write_deltas(tx: &Tx<'_>, guild: &Guild, d: Deltas) -> Result<()> {
     // Rows (user, kind, bucket, dim, ms), each key once, added by multi-row upserts.
+    let mut totals: FxHashMap<(i64, i32), i64> = FxHashMap::default();
+    for (&(user, day, _), &ms) in &d.0 {
+        *totals.entry((user, day)).or_default() += ms;
+    }
     let rows: Vec<[i64; 5]> =
         d.0.into_iter()
             .map(|((user, day, dim), ms)| [user, DAY_ROW, i64::from(day), dim, ms])
+            .chain(totals.into_iter().map(|((user, day), ms)| [user, DAY_TOTAL_ROW, i64::from(day), 0, ms]))
             .chain(d.1.into_iter().map(|((user, hour), ms)| [user, HOUR_ROW, hour, 0, ms]))
             .filter(|r| r[4] != 0)
             .collect();
@@ -1381,7 +1389,7 @@ fn coding_by_user(tx: &Tx<'_>, guild: &Guild, w: Window) -> Result<HashMap<i64, 
     let mut totals: HashMap<i64, i64> = HashMap::new();
     let Split { days, edges } = w.parts(guild);
     if let Some((d0, d1)) = days {
-        add_member_rows(tx, guild, DAY_ROW, i64::from(d0), i64::from(d1), &mut totals)?;
+        add_member_rows(tx, guild, DAY_TOTAL_ROW, i64::from(d0), i64::from(d1), &mut totals)?;
     }
     let mut raw: HashMap<i64, i64> = HashMap::new();
     for (a, b) in edges {

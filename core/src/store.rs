@@ -325,6 +325,10 @@ const MIGRATIONS: &[&str] = &[
         crate::storage::weeks_from_days!(""),
         ";"
     ),
+    // 8: a user's coding milliseconds per local day over all dimensions (`hb_rollup.kind` 2,
+    // `dim_id` 0), so coding boards read one row per member and day instead of one per
+    // dimension; filled from the rows per day and dimensions.
+    concat!(crate::storage::day_totals_from_day_rows!(), ";"),
 ];
 
 /// The schema version this build writes (the number of migrations).

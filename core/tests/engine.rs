@@ -398,3 +398,70 @@ fn a_version_6_database_gets_its_week_rollups() {
     assert_eq!(e.schema_version().unwrap(), SCHEMA_VERSION);
     assert_eq!(boards(&e), expected);
 }
+
+#[test]
+fn a_version_7_database_gets_its_coding_day_totals() {
+    let db = match common::postgres_server() {
+        Some(server) => common::new_postgres_database(&server, "migrate7"),
+        None => temp_db("migrate7").display().to_string(),
+    };
+    // Five members coding over ten days in New York (a DST change among them), in two projects
+    // and two languages, so each day has several rows per dimension.
+    let start = Timestamp::parse("2025-03-03T13:00:00Z").unwrap().millis() / 1000;
+    let nows: Vec<i64> = [(9i64, 0i64), (9, 1), (9, 29 * 60_000 + 17_345), (6, 7 * 3_600_000)]
+        .iter()
+        .map(|&(day, extra)| (start + day * 86_400) * 1000 + 3 * 3_600_000 + extra)
+        .collect();
+    let boards = |e: &Engine| -> Vec<serde_json::Value> {
+        let mut out = Vec::new();
+        for &now in &nows {
+            e.set_now(Some(now)).unwrap();
+            for period in ["daily", "weekly"] {
+                let q = CodingLeaderboardQuery { guild_id: 1, period: Some(period.into()), ..Default::default() };
+                out.push(e.coding_leaderboard(&q).unwrap());
+            }
+        }
+        out
+    };
+    let expected = {
+        let e = Engine::open(&db).unwrap();
+        e.update_guild(&GuildUpdate { guild_id: 1, timezone: Some("America/New_York".into()), ..Default::default() })
+            .unwrap();
+        for user in 1..=5i64 {
+            for day in 0..10i64 {
+                let beats: Vec<serde_json::Value> = (0..240i64)
+                    .map(|i| {
+                        json!({"entity": format!("src/f{}.rs", i % 5), "time": start + day * 86_400 + user * 900 + i * 40,
+                               "project": format!("p{}", (i / 60) % 2), "language": if i % 3 == 0 { "Go" } else { "Rust" }})
+                    })
+                    .collect();
+                let r = e
+                    .ingest_heartbeats(&HeartbeatBatch {
+                        guild_id: 1,
+                        user_id: user,
+                        heartbeats: serde_json::Value::Array(beats),
+                        ..Default::default()
+                    })
+                    .unwrap();
+                assert!(r.responses.iter().all(|o| o.status == 201));
+            }
+        }
+        boards(&e)
+    };
+    for b in &expected {
+        let entries = b["entries"].as_array().unwrap();
+        assert!(!entries.is_empty(), "{b}");
+        assert!(entries.iter().all(|x| x["total_seconds"].as_f64().unwrap() > 0.0), "{b}");
+    }
+    // Back to schema 7: no day totals.
+    let back = "DELETE FROM hb_rollup WHERE kind = 2";
+    if db.starts_with("postgres") {
+        let mut c = postgres::Client::connect(&db, postgres::NoTls).unwrap();
+        c.batch_execute(&format!("{back}; UPDATE timeledger_schema SET version = 7")).unwrap();
+    } else {
+        rusqlite::Connection::open(&db).unwrap().execute_batch(&format!("{back}; PRAGMA user_version = 7")).unwrap();
+    }
+    let e = Engine::open(&db).unwrap();
+    assert_eq!(e.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(boards(&e), expected);
+}

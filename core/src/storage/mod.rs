@@ -98,6 +98,18 @@ macro_rules! weeks_from_days {
 }
 pub(crate) use weeks_from_days;
 
+/// The statement that fills a user's coding milliseconds per local day, all dimensions together
+/// (`hb_rollup` rows of `kind` 2, `dim_id` 0), from the rows per day and dimensions (`kind` 0):
+/// the migration that adds them. Both dialects read it as it is.
+macro_rules! day_totals_from_day_rows {
+    () => {
+        "INSERT INTO hb_rollup (guild_id, user_id, kind, bucket, dim_id, ms)
+         SELECT guild_id, user_id, 2, bucket, 0, SUM(ms) FROM hb_rollup WHERE kind = 0
+         GROUP BY guild_id, user_id, bucket HAVING SUM(ms) <> 0"
+    };
+}
+pub(crate) use day_totals_from_day_rows;
+
 /// `(?1, ?2), (?3, ?4)` for `rows` rows of `columns` parameters: the `VALUES` of a multi-row
 /// statement, or (one row) the list of an `IN`.
 pub(crate) fn value_rows(rows: usize, columns: usize) -> String {

@@ -261,6 +261,9 @@ CREATE TABLE heartbeats (
     dependencies TXT,
     PRIMARY KEY (guild_id, user_id, time_ms, ident)
 );
+-- Coding milliseconds: `kind` 0 per local day (`bucket` = day number) and dimensions, 1 per UTC
+-- hour (`bucket` = hours since the epoch, `dim_id` 0), 2 per local day over all dimensions
+-- (`dim_id` 0).
 CREATE TABLE hb_rollup (
     guild_id BIGINT NOT NULL,
     user_id BIGINT NOT NULL,
@@ -417,6 +420,8 @@ const MIGRATIONS: &[&str] = &[
          CREATE INDEX rollup_week_rank ON rollup_week (guild_id, week, seconds);",
         crate::storage::weeks_from_days!(""),
     ),
+    // 8: a user's coding milliseconds per local day over all dimensions (`hb_rollup.kind` 2).
+    crate::storage::day_totals_from_day_rows!(),
 ];
 
 // Every version from the first on has its migration.
