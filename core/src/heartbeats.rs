@@ -4,7 +4,8 @@
 //! Durations: per user, heartbeats ordered by (time, identity); the gap to the next heartbeat
 //! counts when it is at most the guild's timeout and is credited to the earlier heartbeat's
 //! dimensions. Every such pair is an interval `[t_i, t_i+1)`, split by local day (with
-//! dimensions, and again over all dimensions for boards) and by UTC hour into `hb_rollup`. Ingesting heartbeats can only change pairs
+//! dimensions, and again over all dimensions for boards) and by UTC hour into `hb_rollup`.
+//! Ingesting heartbeats can only change pairs
 //! within one timeout of them, so a batch reloads that neighbourhood, subtracts the old pairs,
 //! adds the new ones, and the rollups always equal a recomputation from the sorted heartbeats,
 //! whatever the arrival order, batching or duplicates.
@@ -1362,7 +1363,8 @@ fn coding_by_dim(tx: &Tx<'_>, guild: &Guild, user: i64, w: Window) -> Result<Has
 
 /// Adds every member's rollup rows of one kind with buckets in `[from, to)` to `totals`. Each
 /// member's rows are one key range (a `CROSS JOIN` keeps the members as the outer loop: SQLite
-/// never reorders it).
+/// never reorders it), summed by the database: one row per member comes back, not one per
+/// bucket.
 fn add_member_rows(
     tx: &Tx<'_>,
     guild: &Guild,
@@ -1372,9 +1374,9 @@ fn add_member_rows(
     totals: &mut HashMap<i64, i64>,
 ) -> Result<()> {
     let mut stmt = tx.prepare_cached(
-        "SELECT m.user_id, r.ms FROM guild_members m CROSS JOIN hb_rollup r
+        "SELECT m.user_id, SUM(r.ms) FROM guild_members m CROSS JOIN hb_rollup r
            ON r.guild_id = m.guild_id AND r.user_id = m.user_id AND r.kind = ?2 AND r.bucket >= ?3 AND r.bucket < ?4
-         WHERE m.guild_id = ?1",
+         WHERE m.guild_id = ?1 GROUP BY m.user_id",
     )?;
     let mut rows = stmt.query(params![guild.id, kind, from, to])?;
     while let Some(r) = rows.next()? {
