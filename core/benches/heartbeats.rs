@@ -12,72 +12,23 @@
 #![allow(missing_docs)] // criterion's macros generate undocumented items
 
 use std::hint::black_box;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use criterion::{criterion_group, criterion_main, BatchSize, Criterion, Throughput};
-use rusqlite::{params, Connection};
 use serde_json::{json, Value};
 use timeledger::*;
 
 #[path = "common/plugin_beat.rs"]
 mod plugin_beat;
 use plugin_beat::{beat, START_S};
+#[path = "common/plain_floor.rs"]
+mod plain_floor;
+use plain_floor::Plain;
 
 fn dir() -> PathBuf {
     let d = std::env::temp_dir().join(format!("timeledger-hb-bench-{}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     d
-}
-
-struct Bare {
-    conn: Connection,
-}
-
-impl Bare {
-    fn open(path: &Path) -> Self {
-        let conn = Connection::open(path).unwrap();
-        conn.execute_batch(
-            // The engine's own settings (WAL, synchronous NORMAL, checkpoint every 4000 pages, 64 MiB
-            // page cache), so the ratio measures the engine's work, not its configuration.
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 4000;
-             PRAGMA cache_size = -65536;
-             CREATE TABLE bare (guild_id INTEGER, user_id INTEGER, time_ms INTEGER, entity TEXT, type TEXT, category TEXT,
-               project TEXT, branch TEXT, language TEXT, is_write INTEGER, lines INTEGER, lineno INTEGER, cursorpos INTEGER,
-               user_agent TEXT);",
-        )
-        .unwrap();
-        Bare { conn }
-    }
-
-    /// The floor: the same rows, already typed, into an unindexed table in one transaction.
-    fn insert(&mut self, user: i64, rows: &[Value]) {
-        let tx = self.conn.transaction().unwrap();
-        {
-            let mut st = tx
-                .prepare_cached("INSERT INTO bare VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)")
-                .unwrap();
-            for r in rows {
-                st.execute(params![
-                    1,
-                    user,
-                    (r["time"].as_f64().unwrap() * 1000.0) as i64,
-                    r["entity"].as_str(),
-                    r["type"].as_str(),
-                    "coding",
-                    r["project"].as_str(),
-                    r["branch"].as_str(),
-                    r["language"].as_str(),
-                    r["is_write"].as_bool(),
-                    r["lines"].as_i64(),
-                    r["lineno"].as_i64(),
-                    r["cursorpos"].as_i64(),
-                    r["user_agent"].as_str(),
-                ])
-                .unwrap();
-            }
-        }
-        tx.commit().unwrap();
-    }
 }
 
 /// One bulk of guild 1 through the typed API.
@@ -108,7 +59,7 @@ fn bench(c: &mut Criterion) {
     let d = dir();
     for batch in [25u64, 1000] {
         let engine = Engine::open(d.join(format!("ingest{batch}.db"))).unwrap();
-        let mut bare = Bare::open(&d.join(format!("bare{batch}.db")));
+        let mut bare = Plain::open(&d.join(format!("bare{batch}.db")), false);
         let mut g = c.benchmark_group(format!("bulk_ingest_batch_{batch}"));
         g.throughput(Throughput::Elements(batch));
         g.sample_size(30);

@@ -9,13 +9,15 @@
 //! process (`SQLITE_ENABLE_MEMORY_MANAGEMENT`), so a floor beside the engine would take pages from
 //! the engine's cache (or give it its own). `IMPORT_INPROC=1` keeps it in this process.
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Instant;
 
 use serde_json::{json, Value};
 use timeledger::*;
+
+#[path = "../benches/common/helper_process.rs"]
+mod helper_process;
+use helper_process::Helper;
 
 const BATCH: usize = 10_000;
 const PER_ROUND: usize = 100_000;
@@ -69,26 +71,21 @@ fn plain_insert(plain: &rusqlite::Connection, rows: &[(i64, i64, i64)]) -> f64 {
     rows.len() as f64 / t.elapsed().as_secs_f64()
 }
 
-/// The plain table's process (`--plain <path> <origin>`): `rows <first> <n>` inserts entries
+/// The plain table's process (`--plain <path>`): `rows <first> <n>` inserts entries
 /// `first..first + n` and answers the rate.
 fn plain_process(path: &Path, origin: i64) {
     let plain = open_plain(path);
-    let mut out = std::io::stdout().lock();
-    for line in std::io::stdin().lock().lines() {
-        let line = line.expect("order");
-        let w: Vec<i64> = line.split(' ').skip(1).filter_map(|x| x.parse().ok()).collect();
-        if !line.starts_with("rows ") || w.len() != 2 {
-            break;
-        }
-        let rows: Vec<(i64, i64, i64)> = (w[0]..w[0] + w[1]).map(|i| entry(origin, i)).collect();
-        let rate = plain_insert(&plain, &rows);
-        writeln!(out, "{rate}").and_then(|_| out.flush()).expect("answer");
-    }
+    helper_process::serve(|line| {
+        let w: Vec<i64> = line.strip_prefix("rows ")?.split(' ').filter_map(|x| x.parse().ok()).collect();
+        let [first, n] = w[..] else { return None };
+        let rows: Vec<(i64, i64, i64)> = (first..first + n).map(|i| entry(origin, i)).collect();
+        Some(plain_insert(&plain, &rows).to_string())
+    });
 }
 
 /// The plain table: in its own process, or (`IMPORT_INPROC=1`) a connection in this one.
 enum Plain {
-    Process { child: Child, to: ChildStdin, from: BufReader<ChildStdout> },
+    Process(Helper),
     Here(rusqlite::Connection, i64),
 }
 
@@ -99,21 +96,7 @@ impl Plain {
                 let rows: Vec<(i64, i64, i64)> = (first..first + n).map(|i| entry(*origin, i)).collect();
                 plain_insert(conn, &rows)
             }
-            Plain::Process { to, from, .. } => {
-                writeln!(to, "rows {first} {n}").and_then(|_| to.flush()).expect("order");
-                let mut line = String::new();
-                from.read_line(&mut line).expect("answer");
-                line.trim().parse().expect("rate")
-            }
-        }
-    }
-}
-
-impl Drop for Plain {
-    fn drop(&mut self) {
-        if let Plain::Process { child, to, .. } = self {
-            let _ = writeln!(to, "quit");
-            let _ = child.wait();
+            Plain::Process(helper) => helper.ask(&format!("rows {first} {n}")).parse().expect("rate"),
         }
     }
 }
@@ -137,16 +120,7 @@ fn main() -> Result<()> {
     let mut plain = if std::env::var("IMPORT_INPROC").is_ok_and(|v| v == "1") {
         Plain::Here(open_plain(&plain_path), origin)
     } else {
-        let mut child = Command::new(std::env::current_exe().expect("own path"))
-            .arg("--plain")
-            .arg(&plain_path)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("plain process");
-        let to = child.stdin.take().expect("stdin");
-        let from = BufReader::new(child.stdout.take().expect("stdout"));
-        Plain::Process { child, to, from }
+        Plain::Process(Helper::start(&[std::ffi::OsStr::new("--plain"), plain_path.as_os_str()]))
     };
     let mut next: i64 = 0;
     let started = Instant::now();

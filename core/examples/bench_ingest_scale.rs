@@ -19,75 +19,23 @@
 //! the users (100) taking turns. `SCALE_FLOORS=0` fills and measures the engine alone (to profile
 //! it); the ratios need the floors.
 
-use std::io::{BufRead, BufReader, Write};
 use std::path::Path;
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::Instant;
 
-use rusqlite::{params, Connection};
 use serde_json::Value;
 use timeledger::*;
 
 #[path = "../benches/common/plugin_beat.rs"]
 mod plugin_beat;
 use plugin_beat::beat;
+#[path = "../benches/common/plain_floor.rs"]
+mod plain_floor;
+use plain_floor::Plain;
+#[path = "../benches/common/helper_process.rs"]
+mod helper_process;
+use helper_process::Helper;
 
 const USERS: i64 = 100;
-
-/// A plain table on its own file, unindexed or keyed.
-struct Plain {
-    conn: Connection,
-    sql: &'static str,
-}
-
-impl Plain {
-    fn open(path: &Path, keyed: bool) -> Self {
-        let conn = Connection::open(path).expect("open");
-        let key = if keyed { ", PRIMARY KEY (guild_id, user_id, time_ms, entity)) WITHOUT ROWID" } else { ")" };
-        conn.execute_batch(&format!(
-            "PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA wal_autocheckpoint = 4000;
-             PRAGMA cache_size = -65536;
-             CREATE TABLE plain (guild_id INTEGER NOT NULL, user_id INTEGER NOT NULL, time_ms INTEGER NOT NULL,
-               entity TEXT NOT NULL, type TEXT, category TEXT, project TEXT, branch TEXT, language TEXT, is_write INTEGER,
-               lines INTEGER, lineno INTEGER, cursorpos INTEGER, user_agent TEXT{key};"
-        ))
-        .expect("schema");
-        let sql = if keyed {
-            "INSERT OR IGNORE INTO plain VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
-        } else {
-            "INSERT INTO plain VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)"
-        };
-        Plain { conn, sql }
-    }
-
-    /// The same rows, already typed, in one transaction.
-    fn insert(&mut self, user: i64, rows: &[Value]) {
-        let tx = self.conn.transaction().expect("tx");
-        {
-            let mut st = tx.prepare_cached(self.sql).expect("prepare");
-            for r in rows {
-                st.execute(params![
-                    1,
-                    user,
-                    (r["time"].as_f64().unwrap_or(0.0) * 1000.0) as i64,
-                    r["entity"].as_str(),
-                    r["type"].as_str(),
-                    "coding",
-                    r["project"].as_str(),
-                    r["branch"].as_str(),
-                    r["language"].as_str(),
-                    r["is_write"].as_bool(),
-                    r["lines"].as_i64(),
-                    r["lineno"].as_i64(),
-                    r["cursorpos"].as_i64(),
-                    r["user_agent"].as_str(),
-                ])
-                .expect("insert");
-            }
-        }
-        tx.commit().expect("commit");
-    }
-}
 
 /// The rows a store is given: the same sequence in every process (users taking turns).
 struct Stream {
@@ -162,17 +110,13 @@ impl FloorState {
 /// A floor's process (`--floor <kind> <path>`): orders on stdin, answers on stdout.
 fn floor_process(kind: &str, path: &Path) {
     let mut floor = FloorState::open(kind, path);
-    let mut out = std::io::stdout().lock();
-    for line in std::io::stdin().lock().lines() {
-        let Some(answer) = floor.order(&line.expect("order")) else { break };
-        writeln!(out, "{answer}").and_then(|_| out.flush()).expect("answer");
-    }
+    helper_process::serve(|order| floor.order(order));
 }
 
 /// The parent's handle on a floor: its own process, or (`SCALE_INPROC=1`) a connection in
 /// this one, which shares SQLite's page cache pool with the engine.
 enum Floor {
-    Process { child: Child, to: ChildStdin, from: BufReader<ChildStdout> },
+    Process(Helper),
     Here(Box<FloorState>),
 }
 
@@ -181,38 +125,13 @@ impl Floor {
         if here {
             return Floor::Here(Box::new(FloorState::open(kind, path)));
         }
-        let exe = std::env::current_exe().expect("own path");
-        let mut child = Command::new(exe)
-            .arg("--floor")
-            .arg(kind)
-            .arg(path)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .spawn()
-            .expect("floor process");
-        let to = child.stdin.take().expect("stdin");
-        let from = BufReader::new(child.stdout.take().expect("stdout"));
-        Floor::Process { child, to, from }
+        Floor::Process(Helper::start(&[std::ffi::OsStr::new("--floor"), kind.as_ref(), path.as_os_str()]))
     }
 
     fn ask(&mut self, order: &str) -> String {
         match self {
             Floor::Here(state) => state.order(order).expect("known order"),
-            Floor::Process { to, from, .. } => {
-                writeln!(to, "{order}").and_then(|_| to.flush()).expect("order");
-                let mut line = String::new();
-                from.read_line(&mut line).expect("answer");
-                line.trim().to_string()
-            }
-        }
-    }
-}
-
-impl Drop for Floor {
-    fn drop(&mut self) {
-        if let Floor::Process { child, to, .. } = self {
-            let _ = writeln!(to, "quit");
-            let _ = child.wait();
+            Floor::Process(helper) => helper.ask(order),
         }
     }
 }
