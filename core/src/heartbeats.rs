@@ -4,11 +4,16 @@
 //! Durations: per user, heartbeats ordered by (time, identity); the gap to the next heartbeat
 //! counts when it is at most the guild's timeout and is credited to the earlier heartbeat's
 //! dimensions. Every such pair is an interval `[t_i, t_i+1)`, split by local day (with
-//! dimensions, and again over all dimensions for boards) and by UTC hour into `hb_rollup`.
-//! Ingesting heartbeats can only change pairs
-//! within one timeout of them, so a batch reloads that neighbourhood, subtracts the old pairs,
-//! adds the new ones, and the rollups always equal a recomputation from the sorted heartbeats,
-//! whatever the arrival order, batching or duplicates.
+//! dimensions, and again over all dimensions for boards) into `hb_rollup`. Each heartbeat also
+//! carries its day prefix: `day_ms`, the user's coding milliseconds in its local day before it,
+//! and `joined`, whether the pair ending at it counts; so a user's time in a day before any
+//! instant is one heartbeat away (the first after the instant), and a coding board reads a
+//! member's day totals and two heartbeats whatever the window.
+//! Ingesting heartbeats can only change pairs within one timeout of them, so a batch reloads that
+//! neighbourhood, subtracts the old pairs, adds the new ones, recomputes the prefixes there and
+//! shifts those later in the same day by what the day gained; the rollups and prefixes always
+//! equal a recomputation from the sorted heartbeats, whatever the arrival order, batching or
+//! duplicates.
 
 use std::borrow::Cow;
 use std::collections::{BTreeMap, HashMap};
@@ -28,7 +33,6 @@ use crate::store::Engine;
 use crate::time::{self, Millis, Timeframe};
 use crate::wire::{self, Timestamp};
 
-const HOUR: Millis = 3_600_000;
 /// 2001-01-01T00:00:00Z and 2100-01-01T00:00:00Z in seconds: heartbeats outside are refused.
 const MIN_TIME_S: f64 = 978_307_200.0;
 const MAX_TIME_S: f64 = 4_102_444_800.0;
@@ -759,13 +763,13 @@ impl BulkResult {
     }
 }
 
-/// Rollup changes: ms per (user, local day, dim), ms per (user, UTC hour), and the bounds of the
-/// last local day used (a cache).
-type Deltas = (FxHashMap<(i64, i32, i64), i64>, FxHashMap<(i64, i64), i64>, Option<(i32, Millis, Millis)>);
+/// Rollup changes: ms per (user, local day, dim), and the bounds of the last local day used (a
+/// cache).
+type Deltas = (FxHashMap<(i64, i32, i64), i64>, Option<(i32, Millis, Millis)>);
 
 fn add_pair(guild: &Guild, user: i64, dim: i64, start: Millis, end: Millis, sign: i64, d: &mut Deltas) {
     // Most pairs fall inside the local day of the previous pair: reuse its bounds.
-    match d.2 {
+    match d.1 {
         Some((day, from, to)) if from <= start && end <= to => {
             *d.0.entry((user, day, dim)).or_default() += sign * (end - start);
         }
@@ -773,7 +777,7 @@ fn add_pair(guild: &Guild, user: i64, dim: i64, start: Millis, end: Millis, sign
             let day = time::local_day(guild.tz, start);
             let (from, to) = (time::day_start(guild.tz, day), time::day_start(guild.tz, day + 1));
             if end <= to {
-                d.2 = Some((day, from, to));
+                d.1 = Some((day, from, to));
                 *d.0.entry((user, day, dim)).or_default() += sign * (end - start);
             } else {
                 time::split_by_day(guild.tz, start, end, |day, a, b| {
@@ -781,13 +785,6 @@ fn add_pair(guild: &Guild, user: i64, dim: i64, start: Millis, end: Millis, sign
                 });
             }
         }
-    }
-    let mut a = start;
-    while a < end {
-        let hour = a.div_euclid(HOUR);
-        let b = ((hour + 1) * HOUR).min(end);
-        *d.1.entry((user, hour)).or_default() += sign * (b - a);
-        a = b;
     }
 }
 
@@ -802,9 +799,21 @@ fn add_sequence(guild: &Guild, user: i64, seq: &[(Millis, i64)], sign: i64, d: &
     }
 }
 
-/// The heartbeats of one user between two instants (inclusive), in order: `(time, ident, dim)`.
-const NEIGHBOURS: &str = "SELECT time_ms, ident, dim_id FROM heartbeats WHERE guild_id = ?1 AND user_id = ?2 AND time_ms >= ?3 AND time_ms <= ?4
+/// A stored heartbeat near a bulk's: `(time, ident, dim, day_ms, joined)`.
+type Near = (Millis, i64, i64, i64, bool);
+
+/// The heartbeats of one user between two instants (inclusive), in order: [`Near`]s.
+const NEIGHBOURS: &str = "SELECT time_ms, ident, dim_id, day_ms, joined FROM heartbeats WHERE guild_id = ?1 AND user_id = ?2 AND time_ms >= ?3 AND time_ms <= ?4
      ORDER BY time_ms, ident";
+
+/// A [`NEIGHBOURS`] row.
+fn near_from_row(r: &crate::storage::Row<'_>) -> Result<Near> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get::<i64>(4)? != 0))
+}
+
+/// A user's last heartbeat before an instant: its time and `day_ms`.
+const BEFORE: &str = "SELECT time_ms, day_ms FROM heartbeats WHERE guild_id = ?1 AND user_id = ?2 AND time_ms < ?3
+     ORDER BY time_ms DESC, ident DESC LIMIT 1";
 
 /// A user's latest heartbeat (`NULL` if none).
 const LATEST: &str = "SELECT MAX(time_ms) FROM heartbeats WHERE guild_id = ?1 AND user_id = ?2";
@@ -813,29 +822,30 @@ const LATEST: &str = "SELECT MAX(time_ms) FROM heartbeats WHERE guild_id = ?1 AN
 macro_rules! tail_check {
     () => {
         "1 / CASE WHEN EXISTS (SELECT 1 FROM guilds WHERE guild_id = ?1 AND timezone = ?3 AND heartbeat_timeout_seconds = ?4)
-       AND (SELECT COALESCE(array_agg(ARRAY[time_ms, ident, dim_id]), '{}') FROM (SELECT time_ms, ident, dim_id
-            FROM heartbeats WHERE guild_id = ?1 AND user_id = ?2 AND time_ms >= ?5 ORDER BY time_ms, ident) tail)
+       AND (SELECT COALESCE(array_agg(ARRAY[time_ms, ident, dim_id, day_ms, joined]), '{}') FROM (SELECT time_ms, ident,
+            dim_id, day_ms, joined FROM heartbeats WHERE guild_id = ?1 AND user_id = ?2 AND time_ms >= ?5 ORDER BY time_ms, ident) tail)
          = CAST(?6 AS TEXT)::bigint[] THEN 1 ELSE 0 END"
     };
 }
 
 /// PostgreSQL only: fails (division by zero, [`crate::storage::pg::is_failed_check`]) unless the
 /// guild's zone and timeout are `?3`, `?4` and the user's heartbeats from `?5` on are exactly
-/// `?6` (an array literal of `{time, ident, dim}` rows in order: [`tail_literal`]). Integers
+/// `?6` (an array literal of `{time, ident, dim, day_ms, joined}` rows in order: [`tail_literal`]). Integers
 /// compared as integers: about half the server's time of comparing them as text. The rows come
 /// in order from the primary key's index, unsorted by the aggregate (about 10 us less on the
 /// server); were they ever aggregated out of order, the check would fail and the bulk take the
 /// two-round-trip way, never pass wrongly.
 const TAIL_CHECK: &str = concat!("SELECT ", tail_check!());
 
-/// `rows` as the array literal [`TAIL_CHECK`] compares with: `{{time,ident,dim},...}`.
-fn tail_literal<'r>(rows: impl Iterator<Item = &'r (Millis, i64, i64)>) -> String {
+/// `rows` as the array literal [`TAIL_CHECK`] compares with: `{{time,ident,dim,day_ms,joined},...}`.
+fn tail_literal<'r>(rows: impl Iterator<Item = &'r Near>) -> String {
     use std::fmt::Write;
     let mut out = String::with_capacity(64);
     out.push('{');
-    for (n, (t, i, d)) in rows.enumerate() {
+    for (n, (t, i, d, dm, jn)) in rows.enumerate() {
         let sep = if n == 0 { "" } else { "," };
-        let _ = write!(out, "{sep}{{{t},{i},{d}}}"); // writing to a String cannot fail
+        let jn = i64::from(*jn);
+        let _ = write!(out, "{sep}{{{t},{i},{d},{dm},{jn}}}"); // writing to a String cannot fail
     }
     out.push('}');
     out
@@ -850,26 +860,27 @@ const HB_TAIL_ROWS_MAX: usize = 256;
 
 /// What an engine on PostgreSQL knows of a user's latest heartbeats as of its last ingest for
 /// them: the guild's settings then, the latest heartbeat's time, and every heartbeat from one
-/// timeout before it on, `(time, ident, dim)` in order.
+/// timeout before it on, [`Near`]s in order.
 #[derive(Clone, Debug)]
 pub(crate) struct HbTail {
     guild: Guild,
     latest: Millis,
-    rows: Vec<(Millis, i64, i64)>,
+    rows: Vec<Near>,
 }
 
 impl HbTail {
-    /// The tail after a bulk that stored `fresh`, when what was read (`around`, over `ranges`,
-    /// before the writes) holds all of it: the user's latest heartbeat before the bulk
-    /// (`latest`) lies inside the last range, or there was none.
+    /// The tail after a bulk that stored `fresh`, when what was read (over `ranges`, before the
+    /// writes) holds all of it: the user's latest heartbeat before the bulk (`latest`) lies inside
+    /// the last range, or there was none. `last` is the last range's heartbeats as the bulk
+    /// leaves them.
     fn after(
         guild: &Guild,
         ranges: &[(Millis, Millis)],
-        around: &[Vec<(Millis, i64, i64)>],
+        last: &[Near],
         latest: Option<Millis>,
         fresh: &FxHashMap<(Millis, i64), i64>,
     ) -> Option<HbTail> {
-        let (&(lo, hi), last) = ranges.iter().zip(around).next_back()?;
+        let &(lo, hi) = ranges.last()?;
         if latest.is_some_and(|l| l > hi) {
             return None;
         }
@@ -878,12 +889,10 @@ impl HbTail {
         if from < lo {
             return None;
         }
-        let mut rows: Vec<(Millis, i64, i64)> = last.iter().copied().filter(|r| r.0 >= from).collect();
-        rows.extend(fresh.iter().filter(|((t, _), _)| *t >= from).map(|(&(t, i), &d)| (t, i, d)));
+        let rows: Vec<Near> = last.iter().copied().filter(|r| r.0 >= from).collect();
         if rows.len() > HB_TAIL_ROWS_MAX {
             return None;
         }
-        rows.sort_unstable();
         Some(HbTail { guild: guild.clone(), latest: newest, rows })
     }
 }
@@ -906,8 +915,7 @@ fn clusters(times: impl Iterator<Item = Millis>, timeout: Millis) -> Vec<(Millis
 
 /// `hb_rollup.kind` of a row per local day and dimensions.
 const DAY_ROW: i64 = 0;
-/// `hb_rollup.kind` of a row per UTC hour.
-const HOUR_ROW: i64 = 1;
+// Kind 1 (rows per UTC hour) was read by coding boards until schema version 9; no longer written.
 /// `hb_rollup.kind` of a row per local day over all dimensions (`dim_id` 0): the sum of that
 /// day's [`DAY_ROW`]s, kept beside them for boards.
 const DAY_TOTAL_ROW: i64 = 2;
@@ -922,10 +930,155 @@ fn write_deltas(tx: &Tx<'_>, guild: &Guild, d: Deltas) -> Result<()> {
         d.0.into_iter()
             .map(|((user, day, dim), ms)| [user, DAY_ROW, i64::from(day), dim, ms])
             .chain(totals.into_iter().map(|((user, day), ms)| [user, DAY_TOTAL_ROW, i64::from(day), 0, ms]))
-            .chain(d.1.into_iter().map(|((user, hour), ms)| [user, HOUR_ROW, hour, 0, ms]))
             .filter(|r| r[4] != 0)
             .collect();
     HB_ROLLUP.execute(tx, params![guild.id], &crate::storage::int_params(&rows))
+}
+
+/// The local day holding an instant in a guild's zone, with its bounds; the last day asked for
+/// is kept (heartbeats come in runs inside one day).
+struct Days<'g> {
+    guild: &'g Guild,
+    last: Option<(i32, Millis, Millis)>,
+}
+
+impl<'g> Days<'g> {
+    fn new(guild: &'g Guild) -> Self {
+        Days { guild, last: None }
+    }
+
+    /// `(day, its start, the next day's start)` of `t`.
+    fn of(&mut self, t: Millis) -> (i32, Millis, Millis) {
+        match self.last {
+            Some(d @ (_, from, to)) if from <= t && t < to => d,
+            _ => {
+                let day = time::local_day(self.guild.tz, t);
+                let d = (day, time::day_start(self.guild.tz, day), time::day_start(self.guild.tz, day + 1));
+                self.last = Some(d);
+                d
+            }
+        }
+    }
+}
+
+/// A heartbeat's `day_ms` and `joined` from those of the heartbeat before it (`prev`: its time and
+/// `day_ms`; `None`: it is the user's first): `joined` when the gap is positive and within the
+/// timeout (the pair is credited, as [`add_sequence`] credits it), `day_ms` the coding
+/// milliseconds of the heartbeat's local day before it.
+fn day_prefix(days: &mut Days<'_>, timeout: Millis, prev: Option<(Millis, i64)>, t: Millis) -> (i64, bool) {
+    let Some((pt, pdm)) = prev else { return (0, false) };
+    let (_, from, _) = days.of(t);
+    let joined = t - pt > 0 && t - pt <= timeout;
+    // The previous heartbeat is in the same day exactly when it is not before the day's start.
+    let carried = if pt >= from { pdm } else { 0 };
+    (carried + if joined { t - pt.max(from) } else { 0 }, joined)
+}
+
+/// A heartbeat of a range read around a bulk: `(time, ident, dim, stored (day_ms, joined))`,
+/// none stored for a new one.
+type Placed = (Millis, i64, i64, Option<(i64, bool)>);
+
+/// What a bulk changes in the heartbeats' `day_ms` and `joined` columns.
+#[derive(Default)]
+struct Prefixes {
+    /// `(day_ms, joined)` of each new heartbeat, by key.
+    fresh: FxHashMap<(Millis, i64), (i64, bool)>,
+    /// Stored heartbeats read around the bulk whose values change: `(time, ident, day_ms, joined)`.
+    changed: Vec<(Millis, i64, i64, bool)>,
+    /// Stored heartbeats not read, later in a day the bulk adds to: every one with a time in
+    /// `(after, before)` gains `add` milliseconds of `day_ms`.
+    shifts: Vec<(Millis, Millis, i64)>,
+    /// The last range's heartbeats as they are after the bulk, in order.
+    last: Vec<Near>,
+}
+
+/// Works out a bulk's changes to the `day_ms` and `joined` columns, and adds its rollup deltas
+/// to `d`, range by range (`ranges` in order, `around` the stored heartbeats read in each, `fresh`
+/// the new heartbeats' keys and dimensions). `before(t)` gives the last stored heartbeat before
+/// `t` (its time and `day_ms`); it is asked only when a range starts with a new heartbeat in a
+/// local day that starts before the range. Changes to a day's credited time carry to the
+/// stored heartbeats after the range in that day ([`Prefixes::shifts`]).
+fn day_prefixes(
+    guild: &Guild,
+    user: i64,
+    ranges: &[(Millis, Millis)],
+    around: &[Vec<Near>],
+    fresh: &FxHashMap<(Millis, i64), i64>,
+    mut before: impl FnMut(Millis) -> Result<Option<(Millis, i64)>>,
+    d: &mut Deltas,
+) -> Result<Prefixes> {
+    let timeout = guild.heartbeat_timeout_s * 1000;
+    let mut days = Days::new(guild);
+    let mut out = Prefixes::default();
+    // (day, ms): what the ranges so far added to that day's credited time, not yet in the stored
+    // `day_ms` of its heartbeats after them.
+    let mut carry: Option<(i32, i64)> = None;
+    // The previous range's end and its last heartbeat as it now is (time, day_ms).
+    let mut prev_range: Option<(Millis, Option<(Millis, i64)>)> = None;
+    for (j, (&(lo, hi), old)) in ranges.iter().zip(around).enumerate() {
+        let mut seq: Vec<Placed> = old.iter().map(|&(t, i, dim, dm, jn)| (t, i, dim, Some((dm, jn)))).collect();
+        seq.extend(fresh.iter().filter(|((t, _), _)| lo <= *t && *t <= hi).map(|(&(t, i), &dim)| (t, i, dim, None)));
+        seq.sort_unstable_by_key(|r| (r.0, r.1));
+        let carried = |days: &mut Days<'_>, t: Millis| carry.filter(|c| c.0 == days.of(t).0).map_or(0, |c| c.1);
+        let mut prev: Option<(Millis, i64)> = None;
+        let mut now: Vec<Near> = Vec::with_capacity(seq.len());
+        for (k, &(t, i, dim, stored)) in seq.iter().enumerate() {
+            let (dm, jn) = match (k, stored) {
+                // Nothing before the range's first stored heartbeat changed but earlier ranges.
+                (0, Some((dm, jn))) => (dm + carried(&mut days, t), jn),
+                // A new first heartbeat: nothing stored within the timeout before it (the range
+                // starts a timeout before its first new heartbeat, and ranges are two timeouts
+                // apart), so only its day's time before it carries over.
+                (0, None) => {
+                    let (_, from, _) = days.of(t);
+                    let pred = if from < lo {
+                        let stored = before(lo)?;
+                        match (stored, prev_range) {
+                            (Some((pt, _)), Some((end, last))) if pt <= end => last,
+                            (Some((pt, pdm)), _) => Some((pt, pdm + carried(&mut days, pt))),
+                            (None, Some((_, last))) => last,
+                            (None, None) => None,
+                        }
+                    } else {
+                        None
+                    };
+                    let (dm, _) = day_prefix(&mut days, timeout, pred, t);
+                    (dm, false)
+                }
+                _ => day_prefix(&mut days, timeout, prev, t),
+            };
+            match stored {
+                None => {
+                    out.fresh.insert((t, i), (dm, jn));
+                }
+                Some(s) if s != (dm, jn) => out.changed.push((t, i, dm, jn)),
+                Some(_) => {}
+            }
+            prev = Some((t, dm));
+            now.push((t, i, dim, dm, jn));
+        }
+        // The range's rollup deltas: its pairs credited as they are, debited as they were.
+        let mut dj: Deltas = Default::default();
+        let pairs = |v: &mut dyn Iterator<Item = (Millis, i64)>| -> Vec<(Millis, i64)> { v.collect() };
+        add_sequence(guild, user, &pairs(&mut now.iter().map(|r| (r.0, r.2))), 1, &mut dj);
+        add_sequence(guild, user, &pairs(&mut old.iter().map(|r| (r.0, r.2))), -1, &mut dj);
+        let (end_day, _, end_next) = days.of(hi);
+        let added: i64 = dj.0.iter().filter(|((_, day, _), _)| *day == end_day).map(|(_, ms)| ms).sum();
+        carry = match carry {
+            Some((day, ms)) if day == end_day => Some((day, ms + added)),
+            _ => Some((end_day, added)),
+        };
+        for (k, ms) in dj.0 {
+            *d.0.entry(k).or_default() += ms;
+        }
+        if let Some((_, ms)) = carry.filter(|c| c.1 != 0) {
+            let next = ranges.get(j + 1).map_or(Millis::MAX, |r| r.0);
+            out.shifts.push((hi, next.min(end_next), ms));
+        }
+        prev_range = Some((hi, prev));
+        out.last = now;
+    }
+    Ok(out)
 }
 
 /// Interned dimension ids known to this engine, by a hash of the dimensions (each entry keeps
@@ -983,32 +1136,52 @@ fn dim_id(
     Ok(id)
 }
 
-/// Recomputes the guild's coding rollups from its heartbeats (after a change of zone or
-/// timeout).
+/// Recomputes the guild's coding rollups and its heartbeats' day prefixes (`day_ms`, `joined`)
+/// from its heartbeats (after a change of zone or timeout, and once after the migration that
+/// added the prefixes), member by member; only heartbeats whose prefixes change are written.
 pub(crate) fn rebuild_rollups(tx: &Tx<'_>, guild: &Guild) -> Result<()> {
     tx.execute("DELETE FROM hb_rollup WHERE guild_id = ?1", [guild.id])?;
-    let mut stmt = tx.prepare_cached(
-        "SELECT user_id, time_ms, dim_id FROM heartbeats WHERE guild_id = ?1 ORDER BY user_id, time_ms, ident",
-    )?;
-    let mut rows = stmt.query([guild.id])?;
+    let timeout = guild.heartbeat_timeout_s * 1000;
+    let users: Vec<i64> = tx
+        .prepare_cached("SELECT user_id FROM guild_members WHERE guild_id = ?1 ORDER BY user_id")?
+        .query_map([guild.id], |r| r.get(0))?;
     let mut d: Deltas = Default::default();
-    let mut seq: Vec<(Millis, i64)> = Vec::new();
-    let mut current: Option<i64> = None;
-    while let Some(r) = rows.next()? {
-        let user: i64 = r.get(0)?;
-        if current != Some(user) {
-            if let Some(u) = current {
-                add_sequence(guild, u, &seq, 1, &mut d);
+    let mut days = Days::new(guild);
+    for user in users {
+        let rows: Vec<Near> = tx
+            .prepare_cached(
+                "SELECT time_ms, ident, dim_id, day_ms, joined FROM heartbeats WHERE guild_id = ?1 AND user_id = ?2
+                 ORDER BY time_ms, ident",
+            )?
+            .query_map(params![guild.id, user], near_from_row)?;
+        let mut changed: Vec<[i64; 4]> = Vec::new();
+        let mut prev: Option<(Millis, i64)> = None;
+        for &(t, ident, _, dm, jn) in &rows {
+            let (day_ms, joined) = day_prefix(&mut days, timeout, prev, t);
+            if (day_ms, joined) != (dm, jn) {
+                changed.push([t, ident, day_ms, i64::from(joined)]);
             }
-            seq.clear();
-            current = Some(user);
+            prev = Some((t, day_ms));
         }
-        seq.push((r.get(1)?, r.get(2)?));
-    }
-    if let Some(u) = current {
-        add_sequence(guild, u, &seq, 1, &mut d);
+        let seq: Vec<(Millis, i64)> = rows.iter().map(|r| (r.0, r.2)).collect();
+        add_sequence(guild, user, &seq, 1, &mut d);
+        HB_PREFIX_UPDATE.execute(tx, params![guild.id, user], &crate::storage::int_params(&changed))?;
     }
     write_deltas(tx, guild, d)
+}
+
+/// Rebuilds what [`rebuild_rollups`] rebuilds for every guild a migration left in
+/// `hb_pending` (schema version 9 added the day prefixes), each guild once: the engine that
+/// takes a guild's row off the list does it, in the same transaction.
+pub(crate) fn rebuild_pending(tx: &Tx<'_>) -> Result<()> {
+    let pending: Vec<i64> =
+        tx.prepare_cached("SELECT guild_id FROM hb_pending ORDER BY guild_id")?.query_map(params![], |r| r.get(0))?;
+    for guild_id in pending {
+        if tx.execute("DELETE FROM hb_pending WHERE guild_id = ?1", [guild_id])? == 1 {
+            rebuild_rollups(tx, &load_guild(tx, guild_id)?)?;
+        }
+    }
+    Ok(())
 }
 
 /// A stored heartbeat as returned by the read calls.
@@ -1304,43 +1477,6 @@ fn raw_coding(
     )
 }
 
-/// Milliseconds per user inside `[from, to)`, which lies within at most two UTC hours: only
-/// members with time in those hours (per their hour rows) can have pairs there, and each is read
-/// through the per-user key. Inside one hour, where the rest of the hour is shorter than the
-/// range, a member's range is their hour row less the rest, read raw (half an hour at most).
-fn raw_partial(tx: &Tx<'_>, guild: &Guild, from: Millis, to: Millis, out: &mut HashMap<i64, i64>) -> Result<()> {
-    if to <= from {
-        return Ok(());
-    }
-    let (h0, h1) = (from.div_euclid(HOUR), (to - 1).div_euclid(HOUR));
-    let users: Vec<(i64, i64)> = tx
-        .prepare_cached(
-            "SELECT m.user_id, SUM(r.ms) FROM guild_members m CROSS JOIN hb_rollup r
-               ON r.guild_id = m.guild_id AND r.user_id = m.user_id AND r.kind = ?2 AND r.bucket >= ?3 AND r.bucket <= ?4
-             WHERE m.guild_id = ?1 AND r.ms > 0 GROUP BY m.user_id",
-        )?
-        .query_map(params![guild.id, HOUR_ROW, h0, h1], |r| Ok((r.get(0)?, r.get(1)?)))?;
-    let (start, end) = (h0 * HOUR, (h0 + 1) * HOUR);
-    let complement = h0 == h1 && (from - start) + (end - to) < to - from;
-    let mut cells: HashMap<(i64, i64), i64> = HashMap::new();
-    for (u, hour_ms) in users {
-        if complement {
-            cells.clear();
-            raw_coding(tx, guild, u, start, from, &mut cells)?;
-            raw_coding(tx, guild, u, to, end, &mut cells)?;
-            *out.entry(u).or_default() += hour_ms - cells.values().sum::<i64>();
-        } else {
-            raw_coding(tx, guild, u, from, to, &mut cells)?;
-        }
-    }
-    if !complement {
-        for ((u, _), ms) in cells {
-            *out.entry(u).or_default() += ms;
-        }
-    }
-    Ok(())
-}
-
 /// Milliseconds per (user, dim) in a window for one user: whole days from the day rows, edges
 /// raw.
 fn coding_by_dim(tx: &Tx<'_>, guild: &Guild, user: i64, w: Window) -> Result<HashMap<i64, i64>> {
@@ -1385,30 +1521,74 @@ fn add_member_rows(
     Ok(())
 }
 
-/// Milliseconds per user in a window, all members: whole days from the day rows, whole hours of
-/// the edges from the hour rows, partial hours raw.
+/// Milliseconds per user in a window, all members. Unbounded: every day total. Bounded, `[a, b)`:
+/// the day totals from `a`'s local day up to `b`'s, less `a`'s day's time before `a`, plus `b`'s
+/// day's time before `b` ([`day_time_before`]: one heartbeat read per member and partial day), so
+/// the cost is the same wherever "now" falls in the day.
 fn coding_by_user(tx: &Tx<'_>, guild: &Guild, w: Window) -> Result<HashMap<i64, i64>> {
     let mut totals: HashMap<i64, i64> = HashMap::new();
-    let Split { days, edges } = w.parts(guild);
-    if let Some((d0, d1)) = days {
-        add_member_rows(tx, guild, DAY_TOTAL_ROW, i64::from(d0), i64::from(d1), &mut totals)?;
+    let (Some(a), Some(b)) = (w.from, w.to) else {
+        add_member_rows(tx, guild, DAY_TOTAL_ROW, i64::from(i32::MIN), i64::from(i32::MAX), &mut totals)?;
+        return Ok(totals);
+    };
+    if b <= a {
+        return Ok(totals);
     }
-    let mut raw: HashMap<i64, i64> = HashMap::new();
-    for (a, b) in edges {
-        let (h0, h1) = ((a + HOUR - 1).div_euclid(HOUR), b.div_euclid(HOUR));
-        if h0 < h1 {
-            add_member_rows(tx, guild, HOUR_ROW, h0, h1, &mut totals)?;
-            raw_partial(tx, guild, a, h0 * HOUR, &mut raw)?;
-            raw_partial(tx, guild, h1 * HOUR, b, &mut raw)?;
-        } else {
-            raw_partial(tx, guild, a, b, &mut raw)?;
-        }
-    }
-    for (u, ms) in raw {
-        *totals.entry(u).or_default() += ms;
-    }
+    let mut days = Days::new(guild);
+    let (day_a, start_a, end_a) = days.of(a);
+    let (day_b, start_b, end_b) = days.of(b);
+    // One statement: per member with time in those days, the totals of the days from a's up to
+    // (not with) b's, less a's day's time before a, plus b's day's time before b, each from
+    // the first heartbeat after the instant (see `day_time_before!`).
+    let mut stmt = tx.prepare_cached(concat!(
+        "WITH x AS (SELECT m.user_id AS u, SUM(CASE WHEN r.bucket < ?4 THEN r.ms ELSE 0 END) AS whole,
+                SUM(CASE WHEN r.bucket = ?3 THEN r.ms ELSE 0 END) AS ta, SUM(CASE WHEN r.bucket = ?4 THEN r.ms ELSE 0 END) AS tb
+              FROM guild_members m CROSS JOIN hb_rollup r
+                ON r.guild_id = m.guild_id AND r.user_id = m.user_id AND r.kind = ?2 AND r.bucket >= ?3 AND r.bucket <= ?4
+              WHERE m.guild_id = ?1 GROUP BY m.user_id)
+         SELECT u, whole - CASE WHEN ?5 > ?6 THEN ",
+        day_time_before!("?5", "?7", "x.ta"),
+        " ELSE 0 END + CASE WHEN ?8 > ?9 THEN ",
+        day_time_before!("?8", "?10", "x.tb"),
+        " ELSE 0 END FROM x WHERE whole <> 0 OR tb <> 0"
+    ))?;
+    let rows: Vec<(i64, i64)> = stmt
+        .query_map(params![guild.id, DAY_TOTAL_ROW, day_a, day_b, a, start_a, end_a, b, start_b, end_b], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
+    totals.extend(rows);
     Ok(totals)
 }
+
+/// SQL for a member's (`x.u`) coding milliseconds in the local day of instant `$x` before it
+/// (`$end`: the next day's start, `$total`: the day's total), from the first heartbeat after `$x`
+/// (`N`): its `day_ms` less the part after `$x` of the pair ending at it (all of `[$x, N)` when
+/// `joined`), or, when `N` is in a later day or there is none, the day's total less what the
+/// pair ending at `N` credits after `$x` in the day. One index seek.
+macro_rules! day_time_before {
+    ($x:literal, $end:literal, $total:literal) => {
+        concat!(
+            "COALESCE((SELECT CASE WHEN h.time_ms < ",
+            $end,
+            " THEN h.day_ms - CASE WHEN h.joined <> 0 THEN h.time_ms - ",
+            $x,
+            " ELSE 0 END WHEN h.joined <> 0 THEN ",
+            $total,
+            " - (",
+            $end,
+            " - ",
+            $x,
+            ") ELSE ",
+            $total,
+            " END FROM heartbeats h WHERE h.guild_id = ?1 AND h.user_id = x.u AND h.time_ms > ",
+            $x,
+            " ORDER BY h.time_ms, h.ident LIMIT 1), ",
+            $total,
+            ")"
+        )
+    };
+}
+use day_time_before;
 
 /// `(name, ms)` lists per dimension name, most first.
 type Breakdown = BTreeMap<&'static str, Vec<(String, i64)>>;
@@ -1741,18 +1921,17 @@ impl Engine {
         // is read also tells which of them are stored already (writers take turns: nothing can
         // store one in between).
         // With the tail: what the database must hold, checked before anything is written.
-        let mut check: Option<(&str, i64, Millis, String)> = None;
+        let mut check: Option<(&str, i64, Millis)> = None;
         let (guild, ranges, around, latest) = match tail {
             Some(t) => {
                 // From what this engine wrote last; checked by the database before the writes.
                 let ranges = clusters(rows.iter().map(|r| r.0.time_ms), t.guild.heartbeat_timeout_s * 1000);
-                let around: Vec<Vec<(Millis, i64, i64)>> = ranges
+                let around: Vec<Vec<Near>> = ranges
                     .iter()
                     .map(|&(lo, hi)| t.rows.iter().copied().filter(|r| lo <= r.0 && r.0 <= hi).collect())
                     .collect();
                 let from = ranges.first().map_or(t.latest, |r| r.0);
-                let expected = tail_literal(t.rows.iter().filter(|r| r.0 >= from));
-                check = Some((t.guild.tz.name(), t.guild.heartbeat_timeout_s, from, expected));
+                check = Some((t.guild.tz.name(), t.guild.heartbeat_timeout_s, from));
                 (t.guild.clone(), ranges, around, Some(t.latest))
             }
             None => {
@@ -1780,12 +1959,12 @@ impl Engine {
                 queries.extend(range_refs.iter().map(|p| (NEIGHBOURS, p.as_slice())));
                 let mut guild: Option<Result<Guild>> = None;
                 let mut latest: Option<Option<Millis>> = None;
-                let mut around: Vec<Vec<(Millis, i64, i64)>> = vec![Vec::new(); ranges.len()];
+                let mut around: Vec<Vec<Near>> = vec![Vec::new(); ranges.len()];
                 tx.together(&queries, |i, r| {
                     match i {
                         0 => guild = Some(crate::guilds::guild_from_row(guild_id, r)),
                         _ if i < skip => latest = Some(r.get(0)?),
-                        _ => around[i - skip].push((r.get(0)?, r.get(1)?, r.get(2)?)),
+                        _ => around[i - skip].push(near_from_row(r)?),
                     }
                     Ok(())
                 })?;
@@ -1798,11 +1977,7 @@ impl Engine {
                     let ranges = clusters(rows.iter().map(|r| r.0.time_ms), guild.heartbeat_timeout_s * 1000);
                     let around = ranges
                         .iter()
-                        .map(|&(lo, hi)| {
-                            stmt.query_map(params![guild_id, user_id, lo, hi], |r| {
-                                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-                            })
-                        })
+                        .map(|&(lo, hi)| stmt.query_map(params![guild_id, user_id, lo, hi], near_from_row))
                         .collect::<Result<_>>()?;
                     (guild, ranges, around, latest.flatten())
                 } else {
@@ -1810,69 +1985,116 @@ impl Engine {
                 }
             }
         };
+        // Whether `latest` is known (none: the user had no heartbeat), or was not read (SQLite).
+        let latest_known = tx.is_postgres();
         // New: not stored yet, and the first of equal heartbeats in the bulk.
-        let stored: FxHashSet<(Millis, i64)> = around.iter().flatten().map(|&(t, i, _)| (t, i)).collect();
-        let mut new_rows: Vec<&dyn crate::storage::Param> = Vec::new();
+        let stored: FxHashSet<(Millis, i64)> = around.iter().flatten().map(|r| (r.0, r.1)).collect();
+        let mut fresh_rows: Vec<&(&Hb<'_>, i64, i64, i64, Option<String>)> = Vec::new();
         let mut resolved = rows.iter();
         for slot in saved.iter_mut().filter(|(status, _)| *status == 0) {
-            let Some((hb, ident, entity, dim, deps)) = resolved.next() else { break };
-            let key = (hb.time_ms, *ident);
+            let Some(row) = resolved.next() else { break };
+            let key = (row.0.time_ms, row.1);
             *slot = if stored.contains(&key) || fresh.contains_key(&key) {
-                (202, *ident)
+                (202, row.1)
             } else {
-                fresh.insert(key, *dim);
-                new_rows.extend_from_slice(&[
-                    &hb.time_ms,
-                    ident,
-                    entity,
-                    &hb.kind,
-                    &hb.is_write,
-                    dim,
-                    &hb.lines,
-                    &hb.lineno,
-                    &hb.cursorpos,
-                    &hb.line_additions,
-                    &hb.line_deletions,
-                    &hb.project_root_count,
-                    deps,
-                ]);
-                (201, *ident)
+                fresh.insert(key, row.3);
+                fresh_rows.push(row);
+                (201, row.1)
             };
         }
+        if fresh.is_empty() {
+            if tx.is_postgres() {
+                let last = around.last().cloned().unwrap_or_default();
+                *next_tail = HbTail::after(&guild, &ranges, &last, latest, &fresh);
+            }
+            if let Some((tz, timeout, from)) = check {
+                // Nothing new to write: the answers (all duplicates) still rest on the check.
+                let expected = tail.map(|t| tail_literal(t.rows.iter().filter(|r| r.0 >= from))).unwrap_or_default();
+                tx.execute_later(TAIL_CHECK, params![guild_id, user_id, tz, timeout, from, expected])?;
+            }
+            return Ok(saved);
+        }
+        // Each range's pairs are credited as they are with the new heartbeats, and debited as
+        // they were without them (pairs away from them cancel out); the heartbeats' day prefixes
+        // follow.
+        let mut d: Deltas = Default::default();
+        let mut asked: Option<Millis> = None;
+        let prefixes = {
+            let mut before_stmt = None;
+            let before = |t: Millis| -> Result<Option<(Millis, i64)>> {
+                // The tail holds every stored heartbeat from its first on: one of them before `t`
+                // is the last one before it (and the check then covers it).
+                if let Some(r) = tail.and_then(|tl| tl.rows.iter().rev().find(|r| r.0 < t)) {
+                    asked = Some(asked.map_or(r.0, |a| a.min(r.0)));
+                    return Ok(Some((r.0, r.3)));
+                }
+                let stmt = match &mut before_stmt {
+                    Some(s) => s,
+                    None => before_stmt.insert(tx.prepare_cached(BEFORE)?),
+                };
+                stmt.query_opt(params![guild_id, user_id, t], |r| Ok((r.get(0)?, r.get(1)?)))
+            };
+            day_prefixes(&guild, user_id, &ranges, &around, &fresh, before, &mut d)?
+        };
         if tx.is_postgres() {
-            *next_tail = HbTail::after(&guild, &ranges, &around, latest, &fresh);
+            *next_tail = HbTail::after(&guild, &ranges, &prefixes.last, latest, &fresh);
         }
-        if !fresh.is_empty() {
-            // Each neighbourhood's pairs are credited as they are with the new heartbeats, and
-            // debited as they were without them (pairs away from them cancel out).
-            let mut d: Deltas = Default::default();
-            for (&(lo, hi), old) in ranges.iter().zip(&around) {
-                let mut new: Vec<(Millis, i64, i64)> = old.clone();
-                new.extend(fresh.iter().filter(|((t, _), _)| lo <= *t && *t <= hi).map(|(&(t, i), &d)| (t, i, d)));
-                new.sort_unstable();
-                let seq =
-                    |v: &[(Millis, i64, i64)]| -> Vec<(Millis, i64)> { v.iter().map(|&(t, _, d)| (t, d)).collect() };
-                add_sequence(&guild, user_id, &seq(&new), 1, &mut d);
-                add_sequence(&guild, user_id, &seq(old), -1, &mut d);
+        let values: Vec<(i64, bool)> =
+            fresh_rows.iter().map(|r| prefixes.fresh.get(&(r.0.time_ms, r.1)).copied().unwrap_or_default()).collect();
+        let mut new_rows: Vec<&dyn crate::storage::Param> = Vec::with_capacity(fresh_rows.len() * 15);
+        for ((hb, ident, entity, dim, deps), (day_ms, joined)) in fresh_rows.iter().copied().zip(&values) {
+            new_rows.extend_from_slice(&[
+                &hb.time_ms,
+                ident,
+                entity,
+                &hb.kind,
+                &hb.is_write,
+                dim,
+                &hb.lines,
+                &hb.lineno,
+                &hb.cursorpos,
+                &hb.line_additions,
+                &hb.line_deletions,
+                &hb.project_root_count,
+                deps,
+                day_ms,
+                joined,
+            ]);
+        }
+        // The rows and their rollups: on PostgreSQL sent with the commit. The check covers the
+        // stored heartbeat the day prefixes were taken from, when one before the ranges was asked
+        // for.
+        let check = check.map(|(tz, timeout, from)| {
+            let from = asked.map_or(from, |a| a.min(from));
+            let expected = tail.map(|t| tail_literal(t.rows.iter().filter(|r| r.0 >= from))).unwrap_or_default();
+            (tz, timeout, from, expected)
+        });
+        match check {
+            Some((tz, timeout, from, expected)) if fresh.len() == MultiRow::chunk(tx, fresh.len()) => {
+                let fixed = params![guild_id, user_id, tz, timeout, from, expected];
+                HB_INSERT_CHECKED.execute(tx, fixed, &new_rows)?;
             }
-            // The rows and their rollups: on PostgreSQL sent with the commit.
-            match check.take() {
-                Some((tz, timeout, from, expected)) if fresh.len() == MultiRow::chunk(tx, fresh.len()) => {
-                    let fixed = params![guild_id, user_id, tz, timeout, from, expected];
-                    HB_INSERT_CHECKED.execute(tx, fixed, &new_rows)?;
-                }
-                Some((tz, timeout, from, expected)) => {
-                    tx.execute_later(TAIL_CHECK, params![guild_id, user_id, tz, timeout, from, expected])?;
-                    HB_INSERT.execute(tx, params![guild_id, user_id], &new_rows)?;
-                }
-                None => HB_INSERT.execute(tx, params![guild_id, user_id], &new_rows)?,
+            Some((tz, timeout, from, expected)) => {
+                tx.execute_later(TAIL_CHECK, params![guild_id, user_id, tz, timeout, from, expected])?;
+                HB_INSERT.execute(tx, params![guild_id, user_id], &new_rows)?;
             }
-            write_deltas(tx, &guild, d)?;
+            None => HB_INSERT.execute(tx, params![guild_id, user_id], &new_rows)?,
         }
-        if let Some((tz, timeout, from, expected)) = check {
-            // Nothing new to write: the answers (all duplicates) still rest on the check.
-            tx.execute_later(TAIL_CHECK, params![guild_id, user_id, tz, timeout, from, expected])?;
+        if !prefixes.changed.is_empty() {
+            let changed: Vec<[i64; 4]> =
+                prefixes.changed.iter().map(|&(t, i, dm, jn)| [t, i, dm, i64::from(jn)]).collect();
+            HB_PREFIX_UPDATE.execute(tx, params![guild_id, user_id], &crate::storage::int_params(&changed))?;
         }
+        for &(after, until, add) in &prefixes.shifts {
+            if latest_known && latest.is_none_or(|l| l <= after) {
+                continue; // nothing stored after the range
+            }
+            tx.execute_later(
+                "UPDATE heartbeats SET day_ms = day_ms + ?5 WHERE guild_id = ?1 AND user_id = ?2 AND time_ms > ?3 AND time_ms < ?4",
+                params![guild_id, user_id, after, until, add],
+            )?;
+        }
+        write_deltas(tx, &guild, d)?;
         Ok(saved)
     }
 
@@ -2076,18 +2298,18 @@ static HB_INSERT: MultiRow = MultiRow::new(HB_INSERT_HEAD, 2, HB_ROW, "");
 macro_rules! hb_insert_into {
     () => {
         "INSERT INTO heartbeats (guild_id, user_id, time_ms, ident, entity_id, type, is_write, dim_id, lines, lineno,
-       cursorpos, line_additions, line_deletions, project_root_count, dependencies)"
+       cursorpos, line_additions, line_deletions, project_root_count, dependencies, day_ms, joined)"
     };
 }
 
 /// [`HB_INSERT`]'s text before its rows.
 const HB_INSERT_HEAD: &str = concat!(hb_insert_into!(), " VALUES");
 
-/// One heartbeat's row: the bulk's guild and user (`?1`, `?2`, bound once) and 13 parameters.
-const HB_ROW: &str = "(?1, ?2, #, #, #, #, #, #, #, #, #, #, #, #, #)";
+/// One heartbeat's row: the bulk's guild and user (`?1`, `?2`, bound once) and 15 parameters.
+const HB_ROW: &str = "(?1, ?2, #, #, #, #, #, #, #, #, #, #, #, #, #, #, #)";
 
 /// PostgreSQL only: [`HB_INSERT`] behind [`TAIL_CHECK`] in one statement (one statement less
-/// in a one-round-trip bulk): `?1`-`?6` are the check's, the rows' 13 parameters follow. The
+/// in a one-round-trip bulk): `?1`-`?6` are the check's, the rows' 15 parameters follow. The
 /// check is an uncorrelated subquery, run once, before the first row is inserted and on the
 /// statement's snapshot (which does not see its own rows); a bulk of more rows than one
 /// statement takes ([`MultiRow::chunk`]) sends the check alone instead, since a second
@@ -2097,8 +2319,18 @@ static HB_INSERT_CHECKED: MultiRow = MultiRow::new(
     6,
     "(CAST(?1 AS BIGINT), CAST(?2 AS BIGINT), CAST(# AS BIGINT), CAST(# AS BIGINT), CAST(# AS BIGINT), CAST(# AS TEXT),
       CAST(# AS BIGINT), CAST(# AS BIGINT), CAST(# AS BIGINT), CAST(# AS BIGINT), CAST(# AS BIGINT), CAST(# AS BIGINT),
-      CAST(# AS BIGINT), CAST(# AS BIGINT), CAST(# AS TEXT))",
+      CAST(# AS BIGINT), CAST(# AS BIGINT), CAST(# AS TEXT), CAST(# AS BIGINT), CAST(# AS BIGINT))",
     concat!(") AS v WHERE (SELECT ", tail_check!(), ") = 1"),
+);
+
+/// The statement setting stored heartbeats' day prefixes: rows `(time, ident, day_ms, joined)` of
+/// the user `?2` of guild `?1`.
+static HB_PREFIX_UPDATE: MultiRow = MultiRow::new(
+    "UPDATE heartbeats SET day_ms = v.column3, joined = v.column4 FROM (VALUES",
+    2,
+    "(CAST(# AS BIGINT), CAST(# AS BIGINT), CAST(# AS BIGINT), CAST(# AS BIGINT))",
+    ") AS v WHERE heartbeats.guild_id = ?1 AND heartbeats.user_id = ?2 AND heartbeats.time_ms = v.column1
+       AND heartbeats.ident = v.column2",
 );
 
 /// The statement adding rows `(user, kind, bucket, dim, ms)` to the rollups.

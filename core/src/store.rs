@@ -329,6 +329,19 @@ const MIGRATIONS: &[&str] = &[
     // `dim_id` 0), so coding boards read one row per member and day instead of one per
     // dimension; filled from the rows per day and dimensions.
     concat!(crate::storage::day_totals_from_day_rows!(), ";"),
+    // 9: each heartbeat's day prefix (`day_ms`: the user's coding milliseconds in the heartbeat's
+    // local day before it; `joined`: the pair ending at it is credited), so a coding board reads
+    // one heartbeat per member and partial day instead of the raw heartbeats around its edges;
+    // the rows per UTC hour (`hb_rollup.kind` 1) are no longer needed. The prefixes depend on
+    // the guild's zone, so each guild with heartbeats is listed in `hb_pending` and rebuilt by
+    // the first engine that opens the database.
+    r#"
+    ALTER TABLE heartbeats ADD COLUMN day_ms INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE heartbeats ADD COLUMN joined INTEGER NOT NULL DEFAULT 0;
+    DELETE FROM hb_rollup WHERE kind = 1;
+    CREATE TABLE hb_pending (guild_id INTEGER PRIMARY KEY);
+    INSERT INTO hb_pending SELECT DISTINCT guild_id FROM heartbeats;
+    "#,
 ];
 
 /// The schema version this build writes (the number of migrations).
@@ -482,8 +495,12 @@ impl Engine {
             hb_timeouts: Default::default(),
             hb_tails: Default::default(),
         };
-        // A new database gets the default tiers (every tier one indexed row away).
-        engine.write(crate::keys::seed_default_tiers)?;
+        // A new database gets the default tiers (every tier one indexed row away); a migrated
+        // one its heartbeats' day prefixes.
+        engine.write(|tx| {
+            crate::keys::seed_default_tiers(tx)?;
+            crate::heartbeats::rebuild_pending(tx)
+        })?;
         Ok(engine)
     }
 

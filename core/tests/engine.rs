@@ -278,7 +278,8 @@ fn a_version_3_database_keeps_its_heartbeats_and_rollups() {
     };
     assert!(expected[3]["entries"][1]["total_seconds"].as_i64().unwrap() > 0, "{expected}");
     assert_eq!(expected[4].as_array().unwrap().len(), 100);
-    // Put the database back to schema 3: no week rollups (schema 7), no user time zones or total
+    // Put the database back to schema 3: no day prefixes (schema 9), no week rollups (schema 7),
+    // no user time zones or total
     // indexes (schema 6), no settings or
     // key-state counter (schema 5), entities
     // in the heartbeat rows, rollups in the version-2 tables.
@@ -288,7 +289,7 @@ fn a_version_3_database_keeps_its_heartbeats_and_rollups() {
             "DROP TABLE rollup_week; ALTER TABLE users DROP COLUMN time_zone; DROP INDEX totals_user_rank; DROP INDEX totals_user_cat_rank; DROP INDEX users_red;
              DROP TRIGGER api_keys_changed; DROP TRIGGER api_keys_deleted; DROP TRIGGER tiers_inserted;
              DROP TRIGGER tiers_updated; DROP TRIGGER tiers_deleted; DROP TABLE settings; DROP TABLE key_state;
-             DROP INDEX sessions_length;
+             DROP INDEX sessions_length; DROP TABLE hb_pending;
              CREATE TABLE heartbeats_v3 (guild_id INTEGER NOT NULL, user_id INTEGER NOT NULL, time_ms INTEGER NOT NULL,
                ident INTEGER NOT NULL, entity TEXT NOT NULL, type TEXT NOT NULL, is_write INTEGER NOT NULL,
                dim_id INTEGER NOT NULL REFERENCES hb_dims(dim_id), lines INTEGER, lineno INTEGER, cursorpos INTEGER,
@@ -383,15 +384,15 @@ fn a_version_6_database_gets_its_week_rollups() {
         assert_eq!(board.leaderboard.len(), 3, "{board:?}");
         assert_eq!(&board.leaderboard, longer);
     }
-    // Back to schema 6: no week rollups.
+    // Back to schema 6: no week rollups (nor what versions 8 and 9 add: no heartbeats here).
+    let back =
+        "DROP TABLE rollup_week; ALTER TABLE heartbeats DROP COLUMN day_ms; ALTER TABLE heartbeats DROP COLUMN joined;
+        DROP TABLE hb_pending";
     if db.starts_with("postgres") {
         let mut c = postgres::Client::connect(&db, postgres::NoTls).unwrap();
-        c.batch_execute("DROP TABLE rollup_week; UPDATE timeledger_schema SET version = 6").unwrap();
+        c.batch_execute(&format!("{back}; UPDATE timeledger_schema SET version = 6")).unwrap();
     } else {
-        rusqlite::Connection::open(&db)
-            .unwrap()
-            .execute_batch("DROP TABLE rollup_week; PRAGMA user_version = 6")
-            .unwrap();
+        rusqlite::Connection::open(&db).unwrap().execute_batch(&format!("{back}; PRAGMA user_version = 6")).unwrap();
     }
     let e = Engine::open(&db).unwrap();
     e.set_now(Some(now)).unwrap();
@@ -400,7 +401,7 @@ fn a_version_6_database_gets_its_week_rollups() {
 }
 
 #[test]
-fn a_version_7_database_gets_its_coding_day_totals() {
+fn a_version_7_database_gets_its_coding_day_totals_and_day_prefixes() {
     let db = match common::postgres_server() {
         Some(server) => common::new_postgres_database(&server, "migrate7"),
         None => temp_db("migrate7").display().to_string(),
@@ -453,8 +454,9 @@ fn a_version_7_database_gets_its_coding_day_totals() {
         assert!(!entries.is_empty(), "{b}");
         assert!(entries.iter().all(|x| x["total_seconds"].as_f64().unwrap() > 0.0), "{b}");
     }
-    // Back to schema 7: no day totals.
-    let back = "DELETE FROM hb_rollup WHERE kind = 2";
+    // Back to schema 7: no day totals, no day prefixes.
+    let back = "DELETE FROM hb_rollup WHERE kind = 2; ALTER TABLE heartbeats DROP COLUMN day_ms;
+        ALTER TABLE heartbeats DROP COLUMN joined; DROP TABLE hb_pending";
     if db.starts_with("postgres") {
         let mut c = postgres::Client::connect(&db, postgres::NoTls).unwrap();
         c.batch_execute(&format!("{back}; UPDATE timeledger_schema SET version = 7")).unwrap();

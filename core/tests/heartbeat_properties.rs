@@ -282,6 +282,39 @@ fn run(c: Case) -> Result<(), TestCaseError> {
             .collect();
         prop_assert_eq!(got, per_user, "leaderboard {}", k);
     }
+    // Boards at more "now"s, where the windows' ends fall on, just before and just after
+    // heartbeats, and inside the windows of the case, on both engines.
+    let mut nows: Vec<i64> = c.windows.iter().map(|&(a, l)| BASE + a + l).collect();
+    for b in c.beats.iter().step_by(7) {
+        nows.extend([b.time - 1, b.time, b.time + 1, b.time + 86_400_000, b.time + 7 * 86_400_000 + 1]);
+    }
+    for now in nows {
+        for engine in [&sorted_engine, &shuffled_engine] {
+            engine.set_now(Some(now)).unwrap();
+            for (period, span) in [("daily", 86_400_000i64), ("weekly", 7 * 86_400_000)] {
+                let mut per_user: BTreeMap<i64, i64> = BTreeMap::new();
+                for ((u, _), ms) in brute(&c.beats, timeout_ms, now - span, now) {
+                    *per_user.entry(u).or_default() += ms;
+                }
+                let per_user: BTreeMap<i64, i64> =
+                    per_user.into_iter().map(|(u, ms)| (u, ms / 1000)).filter(|(_, s)| *s > 0).collect();
+                let lb = engine
+                    .coding_leaderboard(&CodingLeaderboardQuery {
+                        guild_id: 1,
+                        period: Some(period.into()),
+                        ..Default::default()
+                    })
+                    .unwrap();
+                let got: BTreeMap<i64, i64> = lb["entries"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|e| (e["user"]["id"].as_i64().unwrap(), e["total_seconds"].as_i64().unwrap()))
+                    .collect();
+                prop_assert_eq!(got, per_user, "{} board at {}", period, now);
+            }
+        }
+    }
     Ok(())
 }
 

@@ -259,11 +259,14 @@ CREATE TABLE heartbeats (
     line_deletions BIGINT,
     project_root_count BIGINT,
     dependencies TXT,
+    day_ms BIGINT NOT NULL DEFAULT 0,
+    joined BIGINT NOT NULL DEFAULT 0,
     PRIMARY KEY (guild_id, user_id, time_ms, ident)
 );
--- Coding milliseconds: `kind` 0 per local day (`bucket` = day number) and dimensions, 1 per UTC
--- hour (`bucket` = hours since the epoch, `dim_id` 0), 2 per local day over all dimensions
--- (`dim_id` 0).
+-- Guilds whose heartbeats' day prefixes a migration left to rebuild.
+CREATE TABLE hb_pending (guild_id BIGINT PRIMARY KEY);
+-- Coding milliseconds: `kind` 0 per local day (`bucket` = day number) and dimensions, 2 per
+-- local day over all dimensions (`dim_id` 0). (`kind` 1, per UTC hour, was dropped in version 9.)
 CREATE TABLE hb_rollup (
     guild_id BIGINT NOT NULL,
     user_id BIGINT NOT NULL,
@@ -422,6 +425,11 @@ const MIGRATIONS: &[&str] = &[
     ),
     // 8: a user's coding milliseconds per local day over all dimensions (`hb_rollup.kind` 2).
     crate::storage::day_totals_from_day_rows!(),
+    // 9: each heartbeat's day prefix; the rows per UTC hour go; guilds listed for a rebuild.
+    "ALTER TABLE heartbeats ADD COLUMN day_ms BIGINT NOT NULL DEFAULT 0, ADD COLUMN joined BIGINT NOT NULL DEFAULT 0;
+     DELETE FROM hb_rollup WHERE kind = 1;
+     CREATE TABLE hb_pending (guild_id BIGINT PRIMARY KEY);
+     INSERT INTO hb_pending SELECT DISTINCT guild_id FROM heartbeats",
 ];
 
 // Every version from the first on has its migration.
