@@ -1546,10 +1546,10 @@ fn coding_by_user(tx: &Tx<'_>, guild: &Guild, w: Window) -> Result<HashMap<i64, 
               FROM guild_members m CROSS JOIN hb_rollup r
                 ON r.guild_id = m.guild_id AND r.user_id = m.user_id AND r.kind = ?2 AND r.bucket >= ?3 AND r.bucket <= ?4
               WHERE m.guild_id = ?1 GROUP BY m.user_id)
-         SELECT u, whole - CASE WHEN ?5 > ?6 THEN ",
-        day_time_before!("?5", "?7", "x.ta"),
-        " ELSE 0 END + CASE WHEN ?8 > ?9 THEN ",
-        day_time_before!("?8", "?10", "x.tb"),
+         SELECT u, whole - CASE WHEN CAST(?5 AS BIGINT) > CAST(?6 AS BIGINT) THEN ",
+        day_time_before!("CAST(?5 AS BIGINT)", "CAST(?7 AS BIGINT)", "x.ta"),
+        " ELSE 0 END + CASE WHEN CAST(?8 AS BIGINT) > CAST(?9 AS BIGINT) THEN ",
+        day_time_before!("CAST(?8 AS BIGINT)", "CAST(?10 AS BIGINT)", "x.tb"),
         " ELSE 0 END FROM x WHERE whole <> 0 OR tb <> 0"
     ))?;
     let rows: Vec<(i64, i64)> = stmt
