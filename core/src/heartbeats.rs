@@ -763,28 +763,18 @@ impl BulkResult {
     }
 }
 
-/// Rollup changes: ms per (user, local day, dim), and the bounds of the last local day used (a
-/// cache).
-type Deltas = (FxHashMap<(i64, i32, i64), i64>, Option<(i32, Millis, Millis)>);
+/// Rollup changes: ms per (user, local day, dim), and the last local day used (a cache).
+type Deltas = (FxHashMap<(i64, i32, i64), i64>, Days);
 
 fn add_pair(guild: &Guild, user: i64, dim: i64, start: Millis, end: Millis, sign: i64, d: &mut Deltas) {
-    // Most pairs fall inside the local day of the previous pair: reuse its bounds.
-    match d.1 {
-        Some((day, from, to)) if from <= start && end <= to => {
-            *d.0.entry((user, day, dim)).or_default() += sign * (end - start);
-        }
-        _ => {
-            let day = time::local_day(guild.tz, start);
-            let (from, to) = (time::day_start(guild.tz, day), time::day_start(guild.tz, day + 1));
-            if end <= to {
-                d.1 = Some((day, from, to));
-                *d.0.entry((user, day, dim)).or_default() += sign * (end - start);
-            } else {
-                time::split_by_day(guild.tz, start, end, |day, a, b| {
-                    *d.0.entry((user, day, dim)).or_default() += sign * (b - a);
-                });
-            }
-        }
+    // Most pairs fall inside the local day of the previous pair: its bounds are kept.
+    let (day, _, to) = d.1.of(guild.tz, start);
+    if end <= to {
+        *d.0.entry((user, day, dim)).or_default() += sign * (end - start);
+    } else {
+        time::split_by_day(guild.tz, start, end, |day, a, b| {
+            *d.0.entry((user, day, dim)).or_default() += sign * (b - a);
+        });
     }
 }
 
@@ -935,25 +925,21 @@ fn write_deltas(tx: &Tx<'_>, guild: &Guild, d: Deltas) -> Result<()> {
     HB_ROLLUP.execute(tx, params![guild.id], &crate::storage::int_params(&rows))
 }
 
-/// The local day holding an instant in a guild's zone, with its bounds; the last day asked for
-/// is kept (heartbeats come in runs inside one day).
-struct Days<'g> {
-    guild: &'g Guild,
+/// The local day holding an instant in a zone, with its bounds; the last day asked for is kept
+/// (heartbeats and their pairs come in runs inside one day).
+#[derive(Debug, Default, Clone, Copy)]
+struct Days {
     last: Option<(i32, Millis, Millis)>,
 }
 
-impl<'g> Days<'g> {
-    fn new(guild: &'g Guild) -> Self {
-        Days { guild, last: None }
-    }
-
-    /// `(day, its start, the next day's start)` of `t`.
-    fn of(&mut self, t: Millis) -> (i32, Millis, Millis) {
+impl Days {
+    /// `(day, its start, the next day's start)` of `t` in `tz`.
+    fn of(&mut self, tz: Tz, t: Millis) -> (i32, Millis, Millis) {
         match self.last {
             Some(d @ (_, from, to)) if from <= t && t < to => d,
             _ => {
-                let day = time::local_day(self.guild.tz, t);
-                let d = (day, time::day_start(self.guild.tz, day), time::day_start(self.guild.tz, day + 1));
+                let day = time::local_day(tz, t);
+                let d = (day, time::day_start(tz, day), time::day_start(tz, day + 1));
                 self.last = Some(d);
                 d
             }
@@ -965,9 +951,9 @@ impl<'g> Days<'g> {
 /// `day_ms`; `None`: it is the user's first): `joined` when the gap is positive and within the
 /// timeout (the pair is credited, as [`add_sequence`] credits it), `day_ms` the coding
 /// milliseconds of the heartbeat's local day before it.
-fn day_prefix(days: &mut Days<'_>, timeout: Millis, prev: Option<(Millis, i64)>, t: Millis) -> (i64, bool) {
+fn day_prefix(days: &mut Days, tz: Tz, timeout: Millis, prev: Option<(Millis, i64)>, t: Millis) -> (i64, bool) {
     let Some((pt, pdm)) = prev else { return (0, false) };
-    let (_, from, _) = days.of(t);
+    let (_, from, _) = days.of(tz, t);
     let joined = t - pt > 0 && t - pt <= timeout;
     // The previous heartbeat is in the same day exactly when it is not before the day's start.
     let carried = if pt >= from { pdm } else { 0 };
@@ -1008,7 +994,7 @@ fn day_prefixes(
     d: &mut Deltas,
 ) -> Result<Prefixes> {
     let timeout = guild.heartbeat_timeout_s * 1000;
-    let mut days = Days::new(guild);
+    let mut days = Days::default();
     let mut out = Prefixes::default();
     // (day, ms): what the ranges so far added to that day's credited time, not yet in the stored
     // `day_ms` of its heartbeats after them.
@@ -1019,7 +1005,7 @@ fn day_prefixes(
         let mut seq: Vec<Placed> = old.iter().map(|&(t, i, dim, dm, jn)| (t, i, dim, Some((dm, jn)))).collect();
         seq.extend(fresh.iter().filter(|((t, _), _)| lo <= *t && *t <= hi).map(|(&(t, i), &dim)| (t, i, dim, None)));
         seq.sort_unstable_by_key(|r| (r.0, r.1));
-        let carried = |days: &mut Days<'_>, t: Millis| carry.filter(|c| c.0 == days.of(t).0).map_or(0, |c| c.1);
+        let carried = |days: &mut Days, t: Millis| carry.filter(|c| c.0 == days.of(guild.tz, t).0).map_or(0, |c| c.1);
         let mut prev: Option<(Millis, i64)> = None;
         let mut now: Vec<Near> = Vec::with_capacity(seq.len());
         for (k, &(t, i, dim, stored)) in seq.iter().enumerate() {
@@ -1030,7 +1016,7 @@ fn day_prefixes(
                 // starts a timeout before its first new heartbeat, and ranges are two timeouts
                 // apart), so only its day's time before it carries over.
                 (0, None) => {
-                    let (_, from, _) = days.of(t);
+                    let (_, from, _) = days.of(guild.tz, t);
                     let pred = if from < lo {
                         let stored = before(lo)?;
                         match (stored, prev_range) {
@@ -1042,10 +1028,10 @@ fn day_prefixes(
                     } else {
                         None
                     };
-                    let (dm, _) = day_prefix(&mut days, timeout, pred, t);
+                    let (dm, _) = day_prefix(&mut days, guild.tz, timeout, pred, t);
                     (dm, false)
                 }
-                _ => day_prefix(&mut days, timeout, prev, t),
+                _ => day_prefix(&mut days, guild.tz, timeout, prev, t),
             };
             match stored {
                 None => {
@@ -1059,10 +1045,10 @@ fn day_prefixes(
         }
         // The range's rollup deltas: its pairs credited as they are, debited as they were.
         let mut dj: Deltas = Default::default();
-        let pairs = |v: &mut dyn Iterator<Item = (Millis, i64)>| -> Vec<(Millis, i64)> { v.collect() };
-        add_sequence(guild, user, &pairs(&mut now.iter().map(|r| (r.0, r.2))), 1, &mut dj);
-        add_sequence(guild, user, &pairs(&mut old.iter().map(|r| (r.0, r.2))), -1, &mut dj);
-        let (end_day, _, end_next) = days.of(hi);
+        let pairs = |v: &[Near]| -> Vec<(Millis, i64)> { v.iter().map(|r| (r.0, r.2)).collect() };
+        add_sequence(guild, user, &pairs(&now), 1, &mut dj);
+        add_sequence(guild, user, &pairs(old), -1, &mut dj);
+        let (end_day, _, end_next) = days.of(guild.tz, hi);
         let added: i64 = dj.0.iter().filter(|((_, day, _), _)| *day == end_day).map(|(_, ms)| ms).sum();
         carry = match carry {
             Some((day, ms)) if day == end_day => Some((day, ms + added)),
@@ -1146,7 +1132,7 @@ pub(crate) fn rebuild_rollups(tx: &Tx<'_>, guild: &Guild) -> Result<()> {
         .prepare_cached("SELECT user_id FROM guild_members WHERE guild_id = ?1 ORDER BY user_id")?
         .query_map([guild.id], |r| r.get(0))?;
     let mut d: Deltas = Default::default();
-    let mut days = Days::new(guild);
+    let mut days = Days::default();
     for user in users {
         let rows: Vec<Near> = tx
             .prepare_cached(
@@ -1157,7 +1143,7 @@ pub(crate) fn rebuild_rollups(tx: &Tx<'_>, guild: &Guild) -> Result<()> {
         let mut changed: Vec<[i64; 4]> = Vec::new();
         let mut prev: Option<(Millis, i64)> = None;
         for &(t, ident, _, dm, jn) in &rows {
-            let (day_ms, joined) = day_prefix(&mut days, timeout, prev, t);
+            let (day_ms, joined) = day_prefix(&mut days, guild.tz, timeout, prev, t);
             if (day_ms, joined) != (dm, jn) {
                 changed.push([t, ident, day_ms, i64::from(joined)]);
             }
@@ -1534,9 +1520,9 @@ fn coding_by_user(tx: &Tx<'_>, guild: &Guild, w: Window) -> Result<HashMap<i64, 
     if b <= a {
         return Ok(totals);
     }
-    let mut days = Days::new(guild);
-    let (day_a, start_a, end_a) = days.of(a);
-    let (day_b, start_b, end_b) = days.of(b);
+    let mut days = Days::default();
+    let (day_a, start_a, end_a) = days.of(guild.tz, a);
+    let (day_b, start_b, end_b) = days.of(guild.tz, b);
     // One statement: per member with time in those days, the totals of the days from a's up to
     // (not with) b's, less a's day's time before a, plus b's day's time before b, each from
     // the first heartbeat after the instant (see `day_time_before!`).

@@ -104,6 +104,25 @@ fn brute(beats: &[Beat], timeout_ms: i64, from: i64, to: i64) -> BTreeMap<(i64, 
     out
 }
 
+/// Brute force of a coding board over [from, to): whole seconds per user, users with none left out.
+fn board_seconds(beats: &[Beat], timeout_ms: i64, from: i64, to: i64) -> BTreeMap<i64, i64> {
+    let mut per_user: BTreeMap<i64, i64> = BTreeMap::new();
+    for ((u, _), ms) in brute(beats, timeout_ms, from, to) {
+        *per_user.entry(u).or_default() += ms;
+    }
+    per_user.into_iter().map(|(u, ms)| (u, ms / 1000)).filter(|(_, s)| *s > 0).collect()
+}
+
+/// A coding board's entries: total seconds per user.
+fn board_entries(board: &Value) -> BTreeMap<i64, i64> {
+    board["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| (e["user"]["id"].as_i64().unwrap(), e["total_seconds"].as_i64().unwrap()))
+        .collect()
+}
+
 fn ingest(engine: &Engine, c: &Case, order: &[usize], with_dups: bool) {
     let mut seq: Vec<usize> = order.to_vec();
     if with_dups {
@@ -266,21 +285,8 @@ fn run(c: Case) -> Result<(), TestCaseError> {
     }
     // Leaderboards: daily = [now - 24h, now), weekly = [now - 7d, now).
     for (k, span) in [(0usize, 86_400_000i64), (1, 7 * 86_400_000)] {
-        let exp = brute(&c.beats, timeout_ms, now - span, now);
-        let mut per_user: BTreeMap<i64, i64> = BTreeMap::new();
-        for ((u, _), ms) in exp {
-            *per_user.entry(u).or_default() += ms;
-        }
-        let per_user: BTreeMap<i64, i64> =
-            per_user.into_iter().map(|(u, ms)| (u, ms / 1000)).filter(|(_, s)| *s > 0).collect();
-        let lb = &a[a.len() - 2 + k];
-        let got: BTreeMap<i64, i64> = lb["entries"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|e| (e["user"]["id"].as_i64().unwrap(), e["total_seconds"].as_i64().unwrap()))
-            .collect();
-        prop_assert_eq!(got, per_user, "leaderboard {}", k);
+        let per_user = board_seconds(&c.beats, timeout_ms, now - span, now);
+        prop_assert_eq!(board_entries(&a[a.len() - 2 + k]), per_user, "leaderboard {}", k);
     }
     // Boards at more "now"s, where the windows' ends fall on, just before and just after
     // heartbeats, and inside the windows of the case, on both engines.
@@ -292,12 +298,7 @@ fn run(c: Case) -> Result<(), TestCaseError> {
         for engine in [&sorted_engine, &shuffled_engine] {
             engine.set_now(Some(now)).unwrap();
             for (period, span) in [("daily", 86_400_000i64), ("weekly", 7 * 86_400_000)] {
-                let mut per_user: BTreeMap<i64, i64> = BTreeMap::new();
-                for ((u, _), ms) in brute(&c.beats, timeout_ms, now - span, now) {
-                    *per_user.entry(u).or_default() += ms;
-                }
-                let per_user: BTreeMap<i64, i64> =
-                    per_user.into_iter().map(|(u, ms)| (u, ms / 1000)).filter(|(_, s)| *s > 0).collect();
+                let per_user = board_seconds(&c.beats, timeout_ms, now - span, now);
                 let lb = engine
                     .coding_leaderboard(&CodingLeaderboardQuery {
                         guild_id: 1,
@@ -305,13 +306,7 @@ fn run(c: Case) -> Result<(), TestCaseError> {
                         ..Default::default()
                     })
                     .unwrap();
-                let got: BTreeMap<i64, i64> = lb["entries"]
-                    .as_array()
-                    .unwrap()
-                    .iter()
-                    .map(|e| (e["user"]["id"].as_i64().unwrap(), e["total_seconds"].as_i64().unwrap()))
-                    .collect();
-                prop_assert_eq!(got, per_user, "{} board at {}", period, now);
+                prop_assert_eq!(board_entries(&lb), per_user, "{} board at {}", period, now);
             }
         }
     }
