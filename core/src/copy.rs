@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use crate::aggregate::LeaderboardQuery;
 use crate::error::{Error, Result};
+use crate::sessions::SessionQuery;
 use rusqlite::types::Value;
 
 use crate::storage::{value_rows, Param, Tx};
@@ -115,12 +116,26 @@ impl Engine {
         let mut summary = CopySummary::default();
         self.read(|src| {
             target.write(|dst| {
+                // A new database holds its default tiers and its own session id key: both give
+                // way to the source's (whose key its sessions' ids are made with).
+                let own = |table: &str| match table {
+                    "tiers" => "",
+                    "settings" => " WHERE name <> 'session_id_key'",
+                    _ => " WHERE 1 = 1",
+                };
                 for (table, _) in TABLES {
-                    if *table != "tiers" && count(dst, table)? > 0 {
+                    let filter = own(table);
+                    let n: i64 = if filter.is_empty() {
+                        0
+                    } else {
+                        dst.prepare_cached(&format!("SELECT COUNT(*) FROM {table}{filter}"))?.query_row((), |r| r.get(0))?
+                    };
+                    if n > 0 {
                         return Err(Error::invalid("to", format!("the target database is not empty (table {table})")));
                     }
                 }
                 dst.execute("DELETE FROM tiers", ())?;
+                dst.execute("DELETE FROM settings", ())?;
                 for (table, columns) in TABLES {
                     let n = columns.split(',').count();
                     // Rows go in multi-row statements (one round trip each on a server), kept
@@ -169,6 +184,7 @@ impl Engine {
         // guild is planned as nearly empty (and a user's sessions found by scanning the guild).
         // The copy is committed: a failure here is not the copy's (autovacuum catches up).
         let _ = target.db.analyze("");
+        target.set_session_key(target.write(crate::sessions::session_key)?);
         self.check_copy(target, &mut summary)?;
         Ok(summary)
     }
@@ -196,8 +212,12 @@ impl Engine {
             };
             // Both asked at one instant: a running session's time grows between two calls.
             let now = self.now_ms();
-            let here = self.at_instant(now, || Ok::<_, Error>((self.guild_status(g)?, board(self)?)))?;
-            let there = target.at_instant(now, || Ok::<_, Error>((target.guild_status(g)?, board(target)?)))?;
+            // The newest sessions with their ids: an id the source gave names the same session.
+            let newest =
+                |e: &Engine| e.list_sessions(&SessionQuery { guild_id: g, per_page: Some(100), ..Default::default() });
+            let here = self.at_instant(now, || Ok::<_, Error>((self.guild_status(g)?, board(self)?, newest(self)?)))?;
+            let there = target
+                .at_instant(now, || Ok::<_, Error>((target.guild_status(g)?, board(target)?, newest(target)?)))?;
             if here != there {
                 return Err(Error::Storage(format!("guild {g} answers differently after the copy")));
             }
@@ -222,8 +242,9 @@ mod tests {
             })
             .unwrap();
         let mut copied: Vec<&str> = TABLES.iter().map(|(t, _)| *t).collect();
-        // key_state is a counter the copy raises, never copies.
-        copied.push("key_state");
+        // key_state is a counter the copy raises, never copies; sqlite_sequence is SQLite's own
+        // (the highest session row id, raised by the copied rows).
+        copied.extend(["key_state", "sqlite_sequence"]);
         copied.sort_unstable();
         assert_eq!(tables, copied);
     }

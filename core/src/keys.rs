@@ -1333,7 +1333,7 @@ impl Engine {
                 now,
                 Who {
                     is_admin: &|g, u| is_admin_tx(tx, g, u),
-                    session_user: &|g, id| crate::sessions::session_user(tx, g, id),
+                    session_user: &|g, id| crate::sessions::session_user(tx, &self.session_ids(), g, id),
                 },
                 |key_id, period| Ok(windows.get(&(key_id, period)).copied().unwrap_or_default()),
             )?;
@@ -1385,7 +1385,7 @@ impl Engine {
             now,
             Who {
                 is_admin: &|g, u| self.is_admin(g, u),
-                session_user: &|g, id| self.read(|tx| crate::sessions::session_user(tx, g, id)),
+                session_user: &|g, id| self.read(|tx| crate::sessions::session_user(tx, &self.session_ids(), g, id)),
             },
             |key_id, period| Ok(windows.get(&(key_id.to_string(), period)).copied().unwrap_or_default()),
         )?;

@@ -35,10 +35,15 @@ pub(crate) fn apply(tx: &Tx<'_>, guild: &Guild, c: Contribution, sign: i64, coun
         } else if sign < 0 && end - c.start >= guild.longest_session_ms {
             // The longest session may be gone (the row is already changed or deleted): re-read the
             // bound from the length index, so windowed reads never look further back than the
-            // longest session that is left. One index seek.
+            // longest session that is left, or than four hours if none left is longer: the index
+            // holds only sessions longer than that (its predicate and this query spell it as the
+            // same literal, 14400000, so the index matches), and the bound stays at least every
+            // length. One seek.
             tx.prepare_cached(
                 "UPDATE guilds SET longest_session_ms = COALESCE((SELECT end_ms - start_ms FROM sessions
-                   WHERE guild_id = ?1 AND end_ms IS NOT NULL ORDER BY end_ms - start_ms DESC LIMIT 1), 0) WHERE guild_id = ?1",
+                   WHERE guild_id = ?1 AND end_ms IS NOT NULL AND end_ms - start_ms > 14400000
+                   ORDER BY end_ms - start_ms DESC LIMIT 1),
+                   CASE WHEN longest_session_ms < 14400000 THEN longest_session_ms ELSE 14400000 END) WHERE guild_id = ?1",
             )?
             .execute([guild.id])?;
         }

@@ -3,6 +3,9 @@
 
 use std::collections::{HashMap, HashSet};
 
+use aes::cipher::{generic_array::GenericArray, BlockDecrypt, BlockEncrypt, KeyInit};
+use aes::Aes128;
+
 use crate::storage::{params, MultiRow, Param, Tx};
 use serde::{Deserialize, Serialize};
 
@@ -10,7 +13,7 @@ use crate::categories;
 use crate::error::{Error, Result};
 use crate::guilds::{ensure_guild, ensure_member, ensure_members, load_guild, Guild};
 use crate::rollup::{self, Contribution};
-use crate::store::{time_ordered_base62, time_ordered_base62_from, Engine, RandomBlock};
+use crate::store::Engine;
 use crate::time::{floor_second, Millis};
 use crate::wire::{self, Page, PageMeta, Timestamp};
 
@@ -211,11 +214,111 @@ pub struct SessionQuery {
     pub per_page: Option<u32>,
 }
 
+/// The public ids of sessions: `ses_` and 22 base62 digits, the row's id and creation instant
+/// encrypted as one AES-128 block under the database's own key (`settings.session_id_key`,
+/// drawn from the OS's secure source by the first engine that opens the database). As opaque and
+/// as hard to guess as random ids, but nothing is stored for them: the row id and `created_at`
+/// are in the row already, where a stored random id cost 23 bytes in the row and 35 in its unique
+/// index. Decrypting a string that no session's id is gives a row id and instant that name no
+/// row (or, for a forged one, not this guild's). Sessions stored before schema version 10 keep
+/// the random id they were given (`public_id`, indexed only where present).
+#[derive(Clone)]
+pub(crate) struct SessionIds {
+    cipher: Aes128,
+}
+
+/// The digits of session ids and API key ids.
+const BASE62: &[u8; 62] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
+
+/// The base62 digits of a session id (62^22 > 2^128).
+const ID_DIGITS: usize = 22;
+
+impl SessionIds {
+    /// The ids of the database whose key is `key`.
+    pub(crate) fn new(key: [u8; 16]) -> Self {
+        SessionIds { cipher: Aes128::new(&GenericArray::from(key)) }
+    }
+
+    /// The public id of the session stored as row `id`, created at `created`.
+    pub(crate) fn encode(&self, id: i64, created: Millis) -> String {
+        let mut block = [0u8; 16];
+        block[..8].copy_from_slice(&id.to_be_bytes());
+        block[8..].copy_from_slice(&created.to_be_bytes());
+        let mut block = GenericArray::from(block);
+        self.cipher.encrypt_block(&mut block);
+        let mut n = u128::from_be_bytes(block.into());
+        let mut digits = [b'0'; ID_DIGITS];
+        for d in digits.iter_mut().rev() {
+            *d = BASE62[(n % 62) as usize];
+            n /= 62;
+        }
+        let mut out = String::with_capacity(4 + ID_DIGITS);
+        out.push_str("ses_");
+        out.extend(digits.iter().map(|&b| b as char));
+        out
+    }
+
+    /// The row id and creation instant `public` encodes, if it has the form of an id of this
+    /// schema (anything else may still be an id stored before it).
+    pub(crate) fn decode(&self, public: &str) -> Option<(i64, Millis)> {
+        let digits = public.strip_prefix("ses_")?.as_bytes();
+        if digits.len() != ID_DIGITS {
+            return None;
+        }
+        let mut n: u128 = 0;
+        for &c in digits {
+            let v = BASE62.iter().position(|&d| d == c)? as u128;
+            n = n.checked_mul(62)?.checked_add(v)?;
+        }
+        let mut block = GenericArray::from(n.to_be_bytes());
+        self.cipher.decrypt_block(&mut block);
+        let block: [u8; 16] = block.into();
+        let (id, created) = block.split_at(8);
+        Some((i64::from_be_bytes(id.try_into().ok()?), i64::from_be_bytes(created.try_into().ok()?)))
+    }
+}
+
+/// The database's session id key: read from `settings`, or drawn and stored by the first engine
+/// that opens the database (several opening at once store one: the others' inserts do nothing
+/// and they read the winner's).
+pub(crate) fn session_key(tx: &Tx<'_>) -> Result<[u8; 16]> {
+    const READ: &str = "SELECT value FROM settings WHERE name = 'session_id_key'";
+    let mut stored: Option<String> = tx.prepare_cached(READ)?.query_opt((), |r| r.get(0))?;
+    if stored.is_none() {
+        let mut key = [0u8; 16];
+        getrandom::fill(&mut key).map_err(|e| Error::Storage(format!("random source failed: {e}")))?;
+        let hex: String = key.iter().map(|b| format!("{b:02x}")).collect();
+        tx.prepare_cached(
+            "INSERT INTO settings (name, value) VALUES ('session_id_key', ?1) ON CONFLICT (name) DO NOTHING",
+        )?
+        .execute([hex])?;
+        stored = tx.prepare_cached(READ)?.query_opt((), |r| r.get(0))?;
+    }
+    let hex = stored.unwrap_or_default();
+    let mut key = [0u8; 16];
+    let valid = hex.len() == 32
+        && key.iter_mut().enumerate().all(|(i, b)| {
+            match hex.get(2 * i..2 * i + 2).map(|h| u8::from_str_radix(h, 16)) {
+                Some(Ok(v)) => {
+                    *b = v;
+                    true
+                }
+                _ => false,
+            }
+        });
+    if !valid {
+        return Err(Error::Storage("settings.session_id_key is not 32 hexadecimal digits".into()));
+    }
+    Ok(key)
+}
+
 /// A stored session row.
 #[derive(Debug, Clone)]
 struct Row {
     id: i64,
-    public_id: String,
+    /// The random id of a session stored before schema version 10 (see [`SessionIds`]).
+    public_id: Option<String>,
+    created: Millis,
     guild_id: i64,
     user_id: i64,
     category_id: i64,
@@ -232,10 +335,14 @@ impl Row {
         Contribution { user_id: self.user_id, category_id: self.category_id, start: self.start, end: self.end }
     }
 
-    fn to_session(&self, now: Millis) -> Session {
+    fn public_id(&self, ids: &SessionIds) -> String {
+        self.public_id.clone().unwrap_or_else(|| ids.encode(self.id, self.created))
+    }
+
+    fn to_session(&self, ids: &SessionIds, now: Millis) -> Session {
         let end = self.end.unwrap_or_else(|| floor_second(now).max(self.start));
         Session {
-            id: self.public_id.clone(),
+            id: self.public_id(ids),
             guild_id: self.guild_id,
             user_id: self.user_id,
             category: self.category.clone(),
@@ -250,7 +357,7 @@ impl Row {
     }
 }
 
-const ROW_SELECT: &str = "SELECT s.id, s.public_id, s.guild_id, s.user_id, s.category_id, c.name, s.description, s.start_ms, s.end_ms, s.billable, s.auto_closed
+const ROW_SELECT: &str = "SELECT s.id, s.public_id, s.guild_id, s.user_id, s.category_id, c.name, s.description, s.start_ms, s.end_ms, s.billable, s.auto_closed, s.created_at
      FROM sessions s JOIN categories c ON c.category_id = s.category_id";
 
 fn row_from(r: &crate::storage::Row<'_>) -> Result<Row> {
@@ -266,6 +373,7 @@ fn row_from(r: &crate::storage::Row<'_>) -> Result<Row> {
         end: r.get(8)?,
         billable: r.get(9)?,
         auto_closed: r.get(10)?,
+        created: r.get(11)?,
     })
 }
 
@@ -274,21 +382,37 @@ fn running_row(tx: &Tx<'_>, guild_id: i64, user_id: i64) -> Result<Option<Row>> 
         .query_opt(params![guild_id, user_id], row_from)
 }
 
-fn row_by_public_id(tx: &Tx<'_>, guild_id: i64, public_id: &str) -> Result<Row> {
-    tx.prepare_cached(&format!("{ROW_SELECT} WHERE s.public_id = ?1 AND s.guild_id = ?2"))?
-        .query_opt(params![public_id, guild_id], row_from)?
-        .ok_or_else(|| Error::SessionNotFound(public_id.to_string()))
+/// The session of a guild a public id names: by the row id and instant it encodes, or (an id
+/// of another form) by the random id stored before schema version 10.
+fn row_by_public_id(tx: &Tx<'_>, ids: &SessionIds, guild_id: i64, public_id: &str) -> Result<Row> {
+    let found = match ids.decode(public_id) {
+        Some((id, created)) => tx
+            .prepare_cached(&format!(
+                "{ROW_SELECT} WHERE s.id = ?1 AND s.guild_id = ?2 AND s.created_at = ?3 AND s.public_id IS NULL"
+            ))?
+            .query_opt(params![id, guild_id, created], row_from)?,
+        None => tx
+            .prepare_cached(&format!(
+                "{ROW_SELECT} WHERE s.public_id = ?1 AND s.guild_id = ?2 AND s.public_id IS NOT NULL"
+            ))?
+            .query_opt(params![public_id, guild_id], row_from)?,
+    };
+    found.ok_or_else(|| Error::SessionNotFound(public_id.to_string()))
 }
 
 /// The user of a session of a guild, if there is such a session (for `authorize`).
-pub(crate) fn session_user(tx: &Tx<'_>, guild_id: i64, public_id: &str) -> Result<Option<i64>> {
-    tx.prepare_cached("SELECT user_id FROM sessions WHERE public_id = ?1 AND guild_id = ?2")?
-        .query_opt(params![public_id, guild_id], |r| r.get(0))
+pub(crate) fn session_user(tx: &Tx<'_>, ids: &SessionIds, guild_id: i64, public_id: &str) -> Result<Option<i64>> {
+    match row_by_public_id(tx, ids, guild_id, public_id) {
+        Ok(row) => Ok(Some(row.user_id)),
+        Err(Error::SessionNotFound(_)) => Ok(None),
+        Err(e) => Err(e),
+    }
 }
 
 /// Every session of a guild in id order, for an export; `f` sees each as its public shape.
 pub(crate) fn for_each_session(
     tx: &Tx<'_>,
+    ids: &SessionIds,
     guild_id: i64,
     now: Millis,
     mut f: impl FnMut(Session) -> Result<()>,
@@ -296,7 +420,7 @@ pub(crate) fn for_each_session(
     let mut stmt = tx.prepare_cached(&format!("{ROW_SELECT} WHERE s.guild_id = ?1 ORDER BY s.id"))?;
     let mut rows = stmt.query([guild_id])?;
     while let Some(r) = rows.next()? {
-        f(row_from(&r)?.to_session(now))?;
+        f(row_from(&r)?.to_session(ids, now))?;
     }
     Ok(())
 }
@@ -435,7 +559,7 @@ fn insert(
 /// Closed sessions of an import not yet written: stored by multi-row statements.
 #[derive(Default)]
 struct NewRows {
-    ids: Vec<String>,
+    ids: Vec<i64>,
     numbers: Vec<[i64; 5]>,
     descriptions: Vec<Option<String>>,
 }
@@ -444,7 +568,7 @@ impl NewRows {
     #[allow(clippy::too_many_arguments)]
     fn push(
         &mut self,
-        id: String,
+        id: i64,
         user: i64,
         cat: i64,
         description: Option<String>,
@@ -460,7 +584,7 @@ impl NewRows {
     /// Writes the waiting rows (none is a no-op).
     fn write(&mut self, tx: &Tx<'_>, guild_id: i64, now: Millis) -> Result<()> {
         static INSERT: MultiRow = MultiRow::new(
-            "INSERT INTO sessions (public_id, guild_id, user_id, category_id, description, start_ms, end_ms, billable, created_at, updated_at) VALUES",
+            "INSERT INTO sessions (id, guild_id, user_id, category_id, description, start_ms, end_ms, billable, created_at, updated_at) VALUES",
             2,
             "(#, ?1, #, #, #, #, #, #, ?2, ?2)",
             "",
@@ -478,6 +602,30 @@ impl NewRows {
     }
 }
 
+/// Row ids for `n` new sessions, taken before their rows are written (an import answers their
+/// public ids as it goes): on SQLite the next ones above every id the table ever used (the
+/// writer holds the file's lock, and `AUTOINCREMENT` records the highest); on PostgreSQL drawn
+/// from the table's sequence, as other hosts draw theirs, in one round trip.
+fn reserve_row_ids(tx: &Tx<'_>, n: usize) -> Result<Vec<i64>> {
+    if n == 0 {
+        return Ok(Vec::new());
+    }
+    if tx.is_postgres() {
+        return tx
+            .prepare_cached(
+                "SELECT nextval(pg_get_serial_sequence('sessions', 'id')) FROM generate_series(1, CAST(?1 AS BIGINT))",
+            )?
+            .query_map([n as i64], |r| r.get(0));
+    }
+    let top: i64 = tx
+        .prepare_cached(
+            "SELECT MAX(COALESCE((SELECT seq FROM sqlite_sequence WHERE name = 'sessions'), 0),
+                        COALESCE((SELECT MAX(id) FROM sessions), 0))",
+        )?
+        .query_row((), |r| r.get(0))?;
+    Ok((1..=n as i64).map(|i| top + i).collect())
+}
+
 /// Stores a session row without its rollups (the caller adds them).
 fn insert_row(
     tx: &Tx<'_>,
@@ -487,16 +635,16 @@ fn insert_row(
     e: &Insert,
     now: Millis,
 ) -> Result<Row> {
-    let public_id = format!("ses_{}", time_ordered_base62(now, 10)?);
     let id: i64 = tx
         .prepare_cached(
-            "INSERT INTO sessions (public_id, guild_id, user_id, category_id, description, start_ms, end_ms, billable, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?9) RETURNING id",
+            "INSERT INTO sessions (guild_id, user_id, category_id, description, start_ms, end_ms, billable, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?8) RETURNING id",
         )?
-        .query_row(params![public_id, guild.id, user_id, cat.id, e.description, e.start, e.end, e.billable, now], |r| r.get(0))?;
+        .query_row(params![guild.id, user_id, cat.id, e.description, e.start, e.end, e.billable, now], |r| r.get(0))?;
     let row = Row {
         id,
-        public_id,
+        public_id: None,
+        created: now,
         guild_id: guild.id,
         user_id,
         category_id: cat.id,
@@ -573,6 +721,7 @@ impl Engine {
     /// assert_eq!(r.category, "Development");
     /// ```
     pub fn clock_in(&self, input: &ClockIn) -> Result<ClockInResult> {
+        let ids = self.session_ids();
         check_description(&input.description)?;
         self.with_guild(input.guild_id, |tx, guild, now| {
             let at = not_future("at", Timestamp::checked_opt(input.at, "at")?.unwrap_or(now), now)?;
@@ -580,7 +729,7 @@ impl Engine {
             ensure_member(tx, guild.id, input.user_id, now)?;
             let switched_from = match running_row(tx, guild.id, input.user_id)? {
                 Some(_) if !input.switch => return Err(Error::SessionAlreadyActive),
-                Some(running) => Some(close(tx, guild, &running, at, now)?.to_session(now)),
+                Some(running) => Some(close(tx, guild, &running, at, now)?.to_session(&ids, now)),
                 None => None,
             };
             check_overlap(tx, guild, input.user_id, 0, at, None)?;
@@ -594,7 +743,7 @@ impl Engine {
             )?;
             Ok(ClockInResult {
                 success: true,
-                session_id: row.public_id,
+                session_id: row.public_id(&ids),
                 category: row.category,
                 start_time: Timestamp(row.start),
                 user_id: row.user_id,
@@ -608,22 +757,25 @@ impl Engine {
     /// Clocks a user out; `NO_ACTIVE_SESSION` if nothing is running (including a session the
     /// guild's maximum length already closed).
     pub fn clock_out(&self, input: &ClockOut) -> Result<Session> {
+        let ids = self.session_ids();
         self.with_guild(input.guild_id, |tx, guild, now| {
             let at = not_future("at", Timestamp::checked_opt(input.at, "at")?.unwrap_or(now), now)?;
             let running = running_row(tx, guild.id, input.user_id)?.ok_or(Error::NoActiveSession)?;
-            Ok(close(tx, guild, &running, at, now)?.to_session(now))
+            Ok(close(tx, guild, &running, at, now)?.to_session(&ids, now))
         })
     }
 
     /// The user's running session in the guild, if any.
     pub fn active_session(&self, guild_id: i64, user_id: i64) -> Result<Option<Session>> {
+        let ids = self.session_ids();
         let now = self.now_ms();
-        self.read_guild(guild_id, now, |tx, _| Ok(running_row(tx, guild_id, user_id)?.map(|r| r.to_session(now))))
+        self.read_guild(guild_id, now, |tx, _| Ok(running_row(tx, guild_id, user_id)?.map(|r| r.to_session(&ids, now))))
     }
 
     /// Adds a closed manual entry. Overlap with another session of the user is
     /// `SESSION_OVERLAP` unless the guild allows it.
     pub fn add_entry(&self, input: &NewEntry) -> Result<Session> {
+        let ids = self.session_ids();
         check_description(&input.description)?;
         let (start, end) = (floor_second(input.start.checked("start")?), floor_second(input.end.checked("end")?));
         check_span(start, Some(end))?;
@@ -632,7 +784,7 @@ impl Engine {
             ensure_member(tx, guild.id, input.user_id, now)?;
             check_overlap(tx, guild, input.user_id, 0, start, Some(end))?;
             let e = Insert { start, end: Some(end), billable: input.billable, description: input.description.clone() };
-            Ok(insert(tx, guild, input.user_id, &cat, &e, now)?.to_session(now))
+            Ok(insert(tx, guild, input.user_id, &cat, &e, now)?.to_session(&ids, now))
         })
         .inspect(|_| self.sessions_added(input.guild_id, 1))
     }
@@ -667,6 +819,7 @@ impl Engine {
     }
 
     fn store_entries(&self, batch: &EntryBatch, lenient: bool) -> Result<(ImportResult, usize)> {
+        let session_ids = self.session_ids();
         if batch.entries.len() > MAX_IMPORT_BATCH {
             return Err(Error::invalid("entries", format!("at most {MAX_IMPORT_BATCH} entries per call")));
         }
@@ -726,7 +879,7 @@ impl Engine {
             // New rows wait here and are written in multi-row statements: before an overlap
             // check reads the sessions table, and at the end.
             let mut rows = NewRows::default();
-            let mut random = RandomBlock::new();
+            let mut row_ids = reserve_row_ids(tx, ready.len())?.into_iter();
             // File imports skip entries equal to a stored session or to one stored earlier in
             // this batch: the stored ones are looked up for the whole batch at once.
             let (mut stored_keys, mut batch_keys) = (HashSet::new(), HashSet::new());
@@ -748,17 +901,18 @@ impl Engine {
                     if let Some(Some(f)) = frontier.get_mut(&it.user_id) {
                         *f = (*f).max(end);
                     }
-                    let public_id = format!("ses_{}", time_ordered_base62_from(&mut random, now, 10)?);
+                    let id =
+                        row_ids.next().ok_or_else(|| Error::Storage("fewer session ids reserved than asked".into()))?;
                     pending
                         .add(&guild, Contribution { user_id: it.user_id, category_id: cat.id, start, end: Some(end) });
-                    rows.push(public_id.clone(), it.user_id, cat.id, it.description, start, end, it.billable);
+                    rows.push(id, it.user_id, cat.id, it.description, start, end, it.billable);
                     if lenient {
                         batch_keys.insert(key);
                     }
                     // The stored bound moved with this entry; later entries' overlap checks
                     // must read as wide a range.
                     guild.longest_session_ms = guild.longest_session_ms.max(end - start);
-                    Ok(Some(public_id))
+                    Ok(Some(session_ids.encode(id, now)))
                 })();
                 match attempt {
                     Ok(Some(id)) => ids.push(id),
@@ -817,27 +971,32 @@ impl Engine {
 
     /// The guild's running sessions (who is clocked in now), earliest start first.
     pub fn running_sessions(&self, guild_id: i64) -> Result<Vec<Session>> {
+        let ids = self.session_ids();
         let now = self.now_ms();
         self.read_guild(guild_id, now, |tx, _| {
             let mut stmt = tx.prepare_cached(&format!(
                 "{ROW_SELECT} WHERE s.guild_id = ?1 AND s.end_ms IS NULL ORDER BY s.start_ms, s.id"
             ))?;
             let rows = stmt.query_map([guild_id], row_from)?;
-            Ok(rows.into_iter().map(|r| r.to_session(now)).collect())
+            Ok(rows.into_iter().map(|r| r.to_session(&ids, now)).collect())
         })
     }
 
     /// One session by id.
     pub fn get_session(&self, guild_id: i64, session_id: &str) -> Result<Session> {
+        let ids = self.session_ids();
         let now = self.now_ms();
-        self.read_guild(guild_id, now, |tx, _| Ok(row_by_public_id(tx, guild_id, session_id)?.to_session(now)))
+        self.read_guild(guild_id, now, |tx, _| {
+            Ok(row_by_public_id(tx, &ids, guild_id, session_id)?.to_session(&ids, now))
+        })
     }
 
     /// Changes a session; its rollups move with it in the same transaction.
     pub fn update_session(&self, input: &SessionUpdate) -> Result<Session> {
+        let ids = self.session_ids();
         check_description(&input.description)?;
         self.with_guild(input.guild_id, |tx, guild, now| {
-            let old = row_by_public_id(tx, guild.id, &input.session_id)?;
+            let old = row_by_public_id(tx, &ids, guild.id, &input.session_id)?;
             let cat = match &input.category {
                 Some(name) => {
                     let c = categories::find(tx, guild.id, name)?;
@@ -878,14 +1037,16 @@ impl Engine {
             rollup::apply(tx, guild, new.contribution(), 1, 1)?;
             // A running session moved back past the cap is closed by the next settle.
             settle(tx, guild, now)?;
-            Ok(row_by_public_id(tx, guild.id, &new.public_id)?.to_session(now))
+            let row = tx.prepare_cached(&format!("{ROW_SELECT} WHERE s.id = ?1"))?.query_opt([new.id], row_from)?;
+            Ok(row.ok_or_else(|| Error::SessionNotFound(input.session_id.clone()))?.to_session(&ids, now))
         })
     }
 
     /// Deletes a session and takes it out of every aggregate.
     pub fn delete_session(&self, guild_id: i64, session_id: &str) -> Result<()> {
+        let ids = self.session_ids();
         self.with_guild(guild_id, |tx, guild, _| {
-            let old = row_by_public_id(tx, guild.id, session_id)?;
+            let old = row_by_public_id(tx, &ids, guild.id, session_id)?;
             tx.prepare_cached("DELETE FROM sessions WHERE id = ?1")?.execute([old.id])?;
             rollup::apply(tx, guild, old.contribution(), -1, -1)
         })
@@ -893,6 +1054,7 @@ impl Engine {
 
     /// Lists sessions, newest first, with filters and pagination.
     pub fn list_sessions(&self, q: &SessionQuery) -> Result<Page<Session>> {
+        let ids = self.session_ids();
         let page = q.page.unwrap_or(1);
         let per_page = q.per_page.unwrap_or(50);
         if page == 0 {
@@ -921,7 +1083,7 @@ impl Engine {
                 ))?
                 .query_map(params![q.guild_id, q.user_id, category_id, from, to, per_page, offset], row_from)?
                 .into_iter()
-                .map(|row| row.to_session(now))
+                .map(|row| row.to_session(&ids, now))
                 .collect();
             Ok(Page { data, meta: PageMeta { total, page, per_page } })
         })

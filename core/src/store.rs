@@ -342,6 +342,40 @@ const MIGRATIONS: &[&str] = &[
     CREATE TABLE hb_pending (guild_id INTEGER PRIMARY KEY);
     INSERT INTO hb_pending SELECT DISTINCT guild_id FROM heartbeats;
     "#,
+    // 10: sessions lose two thirds of their bytes beyond the plain row. A new session's public
+    // id is its row id and `created_at` encrypted (`sessions::SessionIds`), so nothing is stored
+    // for it; rows stored before keep their random id, indexed only where present. Row ids are
+    // never reused (`AUTOINCREMENT`), so the id of a deleted session never names another. The
+    // length index holds only sessions longer than four hours: the bound it keeps is never
+    // lowered below that (see `rollup::apply`), and sessions are mostly shorter.
+    r#"
+    CREATE TABLE sessions_v10 (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        public_id TEXT,
+        guild_id INTEGER NOT NULL REFERENCES guilds(guild_id),
+        user_id INTEGER NOT NULL REFERENCES users(user_id),
+        category_id INTEGER NOT NULL REFERENCES categories(category_id),
+        description TEXT,
+        start_ms INTEGER NOT NULL,
+        end_ms INTEGER,
+        billable INTEGER NOT NULL DEFAULT 0,
+        auto_closed INTEGER NOT NULL DEFAULT 0,
+        created_at INTEGER NOT NULL,
+        updated_at INTEGER NOT NULL,
+        CHECK (end_ms IS NULL OR end_ms >= start_ms)
+    );
+    INSERT INTO sessions_v10 SELECT id, public_id, guild_id, user_id, category_id, description, start_ms, end_ms,
+        billable, auto_closed, created_at, updated_at FROM sessions ORDER BY id;
+    DROP TABLE sessions;
+    ALTER TABLE sessions_v10 RENAME TO sessions;
+    CREATE UNIQUE INDEX sessions_public ON sessions(public_id) WHERE public_id IS NOT NULL;
+    CREATE INDEX sessions_user ON sessions(guild_id, user_id, start_ms);
+    CREATE INDEX sessions_start ON sessions(guild_id, start_ms);
+    CREATE INDEX sessions_category ON sessions(category_id);
+    CREATE UNIQUE INDEX sessions_running ON sessions(guild_id, user_id) WHERE end_ms IS NULL;
+    CREATE INDEX sessions_length ON sessions(guild_id, end_ms - start_ms)
+        WHERE end_ms IS NOT NULL AND end_ms - start_ms > 14400000;
+    "#,
 ];
 
 /// The schema version this build writes (the number of migrations).
@@ -378,6 +412,8 @@ pub struct Engine {
     /// Per (guild, user), on PostgreSQL: the user's latest heartbeats as this engine last wrote
     /// them (see `heartbeats::HbTail`).
     pub(crate) hb_tails: Mutex<std::collections::HashMap<(i64, i64), crate::heartbeats::HbTail>>,
+    /// The database's session ids (its key read at open; again after a copy into it).
+    session_ids: std::sync::RwLock<Arc<crate::sessions::SessionIds>>,
     /// Checkpoints the WAL of a file on a thread of its own (none for `:memory:`).
     _checkpointer: Option<Checkpointer>,
     /// The database file (none for `:memory:`), for reads on a connection of their own.
@@ -494,14 +530,28 @@ impl Engine {
             import_counts: Default::default(),
             hb_timeouts: Default::default(),
             hb_tails: Default::default(),
+            // Replaced below by the database's own before the engine answers anything.
+            session_ids: std::sync::RwLock::new(Arc::new(crate::sessions::SessionIds::new([0; 16]))),
         };
-        // A new database gets the default tiers (every tier one indexed row away); a migrated
-        // one its heartbeats' day prefixes.
-        engine.write(|tx| {
+        // A new database gets the default tiers (every tier one indexed row away) and its
+        // session id key; a migrated one its heartbeats' day prefixes.
+        let key = engine.write(|tx| {
             crate::keys::seed_default_tiers(tx)?;
-            crate::heartbeats::rebuild_pending(tx)
+            crate::heartbeats::rebuild_pending(tx)?;
+            crate::sessions::session_key(tx)
         })?;
+        engine.set_session_key(key);
         Ok(engine)
+    }
+
+    /// The database's session ids, as last read.
+    pub(crate) fn session_ids(&self) -> Arc<crate::sessions::SessionIds> {
+        Arc::clone(&self.session_ids.read().unwrap_or_else(|p| p.into_inner()))
+    }
+
+    /// Uses `key` for session ids from now on (the database's, read at open or after a copy).
+    pub(crate) fn set_session_key(&self, key: [u8; 16]) {
+        *self.session_ids.write().unwrap_or_else(|p| p.into_inner()) = Arc::new(crate::sessions::SessionIds::new(key));
     }
 
     /// Chooses how hard a commit tries to survive: `"normal"` (the default: WAL with
@@ -773,29 +823,6 @@ fn migrate(conn: &Connection) -> Result<()> {
     }
 }
 
-/// An id that sorts by creation time, as ULIDs do: 8 base62 digits of `ms` (zero-padded; good
-/// until the year 8000) and `random` random ones. Rows inserted with such ids land at the
-/// right edge of their unique index instead of at random pages of it, which at millions of
-/// sessions is most of an insert's cost.
-pub(crate) fn time_ordered_base62(ms: Millis, random: usize) -> Result<String> {
-    time_ordered_base62_from(&mut RandomBlock::new(), ms, random)
-}
-
-/// [`time_ordered_base62`] drawing its random digits from `block` (one per batch of ids).
-pub(crate) fn time_ordered_base62_from(block: &mut RandomBlock, ms: Millis, random: usize) -> Result<String> {
-    const ALPHABET: &[u8] = b"0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-    let mut n = ms.max(0) as u64;
-    let mut head = [b'0'; 8];
-    for slot in head.iter_mut().rev() {
-        *slot = ALPHABET[(n % 62) as usize];
-        n /= 62;
-    }
-    let mut out = String::with_capacity(8 + random);
-    out.extend(head.iter().map(|&b| b as char));
-    block.base62_into(&mut out, random)?;
-    Ok(out)
-}
-
 /// Random base62 string from the OS's secure source.
 pub(crate) fn random_base62(len: usize) -> Result<String> {
     let mut out = String::with_capacity(len);
@@ -803,9 +830,9 @@ pub(crate) fn random_base62(len: usize) -> Result<String> {
     Ok(out)
 }
 
-/// Bytes from the OS's secure source, fetched a block at a time: the ids of a batch of 10,000
-/// sessions cost a few system calls instead of one each. A block lives for one call of the
-/// engine, so no two processes (a fork) ever draw the same bytes.
+/// Bytes from the OS's secure source, fetched a block at a time (many random digits cost a few
+/// system calls instead of one each). A block lives for one call of the engine, so no two
+/// processes (a fork) ever draw the same bytes.
 pub(crate) struct RandomBlock {
     buf: Vec<u8>,
     used: usize,
@@ -849,22 +876,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ids_of_one_block_are_distinct_ordered_and_uniform() {
+    fn digits_of_one_block_are_distinct_and_uniform() {
         let mut block = RandomBlock::new();
         let mut seen = std::collections::HashSet::new();
         let mut counts = [0u32; 62];
         const ALPHABET: &str = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz";
-        let mut last = "00000000".to_string();
-        // 20,000 ids of 10 random digits draw ~215,000 bytes: the block refills ~50 times.
-        for i in 0..20_000i64 {
-            let id = time_ordered_base62_from(&mut block, 1_700_000_000_000 + i / 7, 10).unwrap();
-            assert_eq!(id.len(), 18);
-            assert!(id[..8] >= last[..8], "ids sort by time: {id} after {last}");
-            for c in id[8..].chars() {
+        // 20,000 strings of 10 random digits draw ~215,000 bytes: the block refills ~50 times.
+        for _ in 0..20_000 {
+            let mut id = String::new();
+            block.base62_into(&mut id, 10).unwrap();
+            assert_eq!(id.len(), 10);
+            for c in id.chars() {
                 counts[ALPHABET.find(c).expect("base62 digit")] += 1;
             }
-            last = id.clone();
-            assert!(seen.insert(id[8..].to_string()), "random parts repeat");
+            assert!(seen.insert(id), "random strings repeat");
         }
         // 200,000 digits: each of the 62 expected 3,226 times (sd ~56); a stuck or reused block
         // would skew this far beyond 10%.

@@ -250,7 +250,7 @@ impl Engine {
             // The guild's sessions and heartbeats can be millions of lines: read them on a
             // connection of their own, so the engine answers other calls meanwhile.
             self.read_apart(|tx| {
-                crate::sessions::for_each_session(tx, g, now, |s| {
+                crate::sessions::for_each_session(tx, &self.session_ids(), g, now, |s| {
                     line(&mut out, "session", serde_json::to_value(&s).unwrap_or_default())
                 })?;
                 crate::heartbeats::for_each_heartbeat(tx, g, |h| {

@@ -467,3 +467,226 @@ fn a_version_7_database_gets_its_coding_day_totals_and_day_prefixes() {
     assert_eq!(e.schema_version().unwrap(), SCHEMA_VERSION);
     assert_eq!(boards(&e), expected);
 }
+
+/// Where a session-id test's database lives: a new PostgreSQL database, or a new SQLite file.
+fn id_test_db(name: &str) -> String {
+    match common::postgres_server() {
+        Some(server) => common::new_postgres_database(&server, name),
+        None => temp_db(name).display().to_string(),
+    }
+}
+
+#[test]
+fn session_ids_name_one_session_of_one_guild_and_never_another() {
+    let db = id_test_db("ids");
+    let now = Timestamp::parse("2026-03-02T12:00:00Z").unwrap().millis();
+    let e = Engine::open(&db).unwrap();
+    e.set_now(Some(now)).unwrap();
+    dev(&e, 1);
+    dev(&e, 2);
+    let entry = |user: i64, h: u32| NewEntry {
+        guild_id: 1,
+        user_id: user,
+        category: "Dev".into(),
+        start: Timestamp::parse(&format!("2026-03-01T{h:02}:00:00Z")).unwrap(),
+        end: Timestamp::parse(&format!("2026-03-01T{h:02}:30:00Z")).unwrap(),
+        ..Default::default()
+    };
+    let a = e.add_entry(&entry(5, 9)).unwrap();
+    let imported = e
+        .import_entries(&EntryBatch {
+            guild_id: 1,
+            entries: (10..13)
+                .map(|h| json!({"user_id": 5, "category": "Dev", "start": format!("2026-03-01T{h}:00:00Z"), "end": format!("2026-03-01T{h}:30:00Z")}))
+                .collect(),
+        })
+        .unwrap();
+    let clocked =
+        e.clock_in(&ClockIn { guild_id: 1, user_id: 6, category: "Dev".into(), ..Default::default() }).unwrap();
+    let mut ids = vec![a.id.clone(), clocked.session_id.clone()];
+    ids.extend(imported.session_ids.iter().cloned());
+    let distinct: std::collections::HashSet<&String> = ids.iter().collect();
+    assert_eq!(distinct.len(), ids.len(), "{ids:?}");
+    for id in &ids {
+        assert!(id.starts_with("ses_") && id.len() == 26, "{id}");
+        assert!(id[4..].bytes().all(|b| b.is_ascii_alphanumeric()), "{id}");
+        assert_eq!(&e.get_session(1, id).unwrap().id, id);
+        // Another guild's id is no session of this one.
+        assert_eq!(e.get_session(2, id).unwrap_err().code(), "SESSION_NOT_FOUND");
+    }
+    // Each imported id names the entry imported at its place.
+    for (k, id) in imported.session_ids.iter().enumerate() {
+        let s = e.get_session(1, id).unwrap();
+        assert_eq!(s.start_time, Timestamp::parse(&format!("2026-03-01T{}:00:00Z", 10 + k)).unwrap());
+    }
+    // Listing answers the same ids.
+    let listed: std::collections::HashSet<String> = e
+        .list_sessions(&SessionQuery { guild_id: 1, ..Default::default() })
+        .unwrap()
+        .data
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    assert_eq!(listed, ids.iter().cloned().collect());
+    // Forged and malformed ids name nothing (each digit changed in turn, values past 128 bits,
+    // other characters, other lengths).
+    let mut forged: Vec<String> = (4..26)
+        .map(|i| {
+            let mut b = a.id.clone().into_bytes();
+            b[i] = if b[i] == b'0' { b'1' } else { b'0' };
+            String::from_utf8(b).unwrap()
+        })
+        .collect();
+    forged.extend(
+        [
+            "ses_zzzzzzzzzzzzzzzzzzzzzz",
+            "ses_!!!!!!!!!!!!!!!!!!!!!!",
+            "ses_",
+            "",
+            "ses_ééééééééééé",
+            "ses_000000000000000000",
+        ]
+        .map(String::from),
+    );
+    forged.push(format!("{}0", a.id));
+    forged.push(format!("ses_{}", "9".repeat(10_000)));
+    for id in &forged {
+        assert_eq!(e.get_session(1, id).unwrap_err().code(), "SESSION_NOT_FOUND", "{id}");
+        assert_eq!(e.delete_session(1, id).unwrap_err().code(), "SESSION_NOT_FOUND", "{id}");
+    }
+    // A deleted session's id never names a later one, even one made at the same instant by the
+    // same user.
+    e.delete_session(1, &clocked.session_id).unwrap();
+    let again = e.clock_in(&ClockIn { guild_id: 1, user_id: 6, category: "Dev".into(), ..Default::default() }).unwrap();
+    assert_ne!(again.session_id, clocked.session_id);
+    assert_eq!(e.get_session(1, &clocked.session_id).unwrap_err().code(), "SESSION_NOT_FOUND");
+    // The key lives in the database: reopened, every id still names its session.
+    drop(e);
+    let e = Engine::open(&db).unwrap();
+    e.set_now(Some(now)).unwrap();
+    for id in ids.iter().filter(|id| **id != clocked.session_id).chain([&again.session_id]) {
+        assert_eq!(&e.get_session(1, id).unwrap().id, id);
+    }
+    // Another database's key gives the same history other ids.
+    let other = Engine::open(":memory:").unwrap();
+    other.set_now(Some(now)).unwrap();
+    dev(&other, 1);
+    let b = other.add_entry(&entry(5, 9)).unwrap();
+    assert_ne!(b.id, a.id);
+    assert_eq!(other.get_session(1, &a.id).unwrap_err().code(), "SESSION_NOT_FOUND");
+}
+
+#[test]
+fn a_version_9_database_keeps_its_session_ids() {
+    let db = id_test_db("migrate9");
+    let now = Timestamp::parse("2026-03-02T12:00:00Z").unwrap().millis();
+    let before = {
+        let e = Engine::open(&db).unwrap();
+        e.set_now(Some(now)).unwrap();
+        dev(&e, 1);
+        for h in 0..5i64 {
+            let start = now - (20 - 3 * h) * 3_600_000;
+            e.add_entry(&NewEntry {
+                guild_id: 1,
+                user_id: 5,
+                category: "Dev".into(),
+                start: Timestamp(start),
+                end: Timestamp(start + (h + 1) * 30 * 60_000),
+                ..Default::default()
+            })
+            .unwrap();
+        }
+        e.clock_in(&ClockIn {
+            guild_id: 1,
+            user_id: 6,
+            category: "Dev".into(),
+            at: Some(Timestamp(now - 600_000)),
+            ..Default::default()
+        })
+        .unwrap();
+        e.guild_status(1).unwrap()
+    };
+    // Back to schema 9: every session with a stored random id (here of the old form: `ses_`
+    // and 18 digits), unique; no session id key; the length index over every closed session.
+    if db.starts_with("postgres") {
+        let mut c = postgres::Client::connect(&db, postgres::NoTls).unwrap();
+        c.batch_execute(
+            "UPDATE sessions SET public_id = 'ses_' || lpad(id::text, 18, '0');
+             ALTER TABLE sessions ALTER COLUMN public_id SET NOT NULL;
+             DROP INDEX sessions_public;
+             ALTER TABLE sessions ADD CONSTRAINT sessions_public_id_key UNIQUE (public_id);
+             DROP INDEX sessions_length;
+             CREATE INDEX sessions_length ON sessions (guild_id, (end_ms - start_ms)) WHERE end_ms IS NOT NULL;
+             DELETE FROM settings WHERE name = 'session_id_key';
+             UPDATE timeledger_schema SET version = 9",
+        )
+        .unwrap();
+    } else {
+        rusqlite::Connection::open(&db)
+            .unwrap()
+            .execute_batch(
+                "CREATE TABLE sessions_v9 (id INTEGER PRIMARY KEY, public_id TEXT NOT NULL UNIQUE,
+                   guild_id INTEGER NOT NULL REFERENCES guilds(guild_id), user_id INTEGER NOT NULL REFERENCES users(user_id),
+                   category_id INTEGER NOT NULL REFERENCES categories(category_id), description TEXT,
+                   start_ms INTEGER NOT NULL, end_ms INTEGER, billable INTEGER NOT NULL DEFAULT 0,
+                   auto_closed INTEGER NOT NULL DEFAULT 0, created_at INTEGER NOT NULL, updated_at INTEGER NOT NULL,
+                   CHECK (end_ms IS NULL OR end_ms >= start_ms));
+                 INSERT INTO sessions_v9 SELECT id, 'ses_' || substr('000000000000000000' || id, -18), guild_id, user_id,
+                   category_id, description, start_ms, end_ms, billable, auto_closed, created_at, updated_at FROM sessions;
+                 DROP TABLE sessions;
+                 ALTER TABLE sessions_v9 RENAME TO sessions;
+                 CREATE INDEX sessions_user ON sessions(guild_id, user_id, start_ms);
+                 CREATE INDEX sessions_start ON sessions(guild_id, start_ms);
+                 CREATE INDEX sessions_category ON sessions(category_id);
+                 CREATE UNIQUE INDEX sessions_running ON sessions(guild_id, user_id) WHERE end_ms IS NULL;
+                 CREATE INDEX sessions_length ON sessions(guild_id, end_ms - start_ms) WHERE end_ms IS NOT NULL;
+                 DELETE FROM settings WHERE name = 'session_id_key';
+                 PRAGMA user_version = 9;",
+            )
+            .unwrap();
+    }
+    let e = Engine::open(&db).unwrap();
+    e.set_now(Some(now)).unwrap();
+    assert_eq!(e.schema_version().unwrap(), SCHEMA_VERSION);
+    assert_eq!(e.guild_status(1).unwrap(), before);
+    let legacy = |id: i64| format!("ses_{id:018}");
+    let listed: Vec<String> = e
+        .list_sessions(&SessionQuery { guild_id: 1, ..Default::default() })
+        .unwrap()
+        .data
+        .into_iter()
+        .map(|s| s.id)
+        .collect();
+    let mut expected: Vec<String> = (1..=6).map(legacy).collect();
+    expected.reverse(); // newest first: the running session started last
+    assert_eq!(listed, expected);
+    // The old ids keep working for every call that takes one.
+    assert_eq!(e.get_session(1, &legacy(2)).unwrap().id, legacy(2));
+    let moved = e
+        .update_session(&SessionUpdate {
+            guild_id: 1,
+            session_id: legacy(3),
+            description: Some("moved".into()),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!((moved.id.as_str(), moved.description.as_deref()), (legacy(3).as_str(), Some("moved")));
+    let out = e.clock_out(&ClockOut { guild_id: 1, user_id: 6, ..Default::default() }).unwrap();
+    assert_eq!(out.id, legacy(6));
+    e.delete_session(1, &legacy(1)).unwrap();
+    assert_eq!(e.get_session(1, &legacy(1)).unwrap_err().code(), "SESSION_NOT_FOUND");
+    // New sessions get ids of the new form, beside the old ones.
+    let fresh = e
+        .add_entry(&NewEntry {
+            guild_id: 1,
+            user_id: 7,
+            category: "Dev".into(),
+            start: Timestamp(now - 3_600_000),
+            end: Timestamp(now),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(fresh.id.len(), 26);
+    assert_eq!(e.get_session(1, &fresh.id).unwrap().user_id, 7);
+    assert_eq!(e.list_sessions(&SessionQuery { guild_id: 1, ..Default::default() }).unwrap().meta.total, 6);
+}

@@ -375,16 +375,25 @@ fn deleting_a_very_long_entry_lowers_the_bound_again() {
     assert_eq!(code(e.add_entry(&entry("1000-01-01T00:00:00Z", "9999-01-01T00:00:00Z"))), "INVALID_INPUT");
     let long = e.add_entry(&entry("2025-08-01T00:00:00Z", "2026-08-01T00:00:00Z")).unwrap();
     e.add_entry(&entry("2026-08-19T09:00:00Z", "2026-08-19T10:00:00Z")).unwrap();
+    let five = e.add_entry(&entry("2026-08-20T09:00:00Z", "2026-08-20T14:00:00Z")).unwrap();
     let bound = || e.guild_settings(1).map(|_| ()).and_then(|_| e.call("guild_settings", json!({"guild_id": 1})));
     bound().unwrap();
+    let longest = |name: &str| -> i64 {
+        let path = temp_db(name);
+        e.backup_to(&path).unwrap();
+        rusqlite::Connection::open(&path)
+            .unwrap()
+            .query_row("SELECT longest_session_ms FROM guilds WHERE guild_id = 1", [], |r| r.get(0))
+            .unwrap()
+    };
+    assert_eq!(longest("bound0"), 365 * 86_400_000);
+    // The year-long entry gone, the bound is the longest left (five hours)...
     e.delete_session(1, &long.id).unwrap();
-    let path = temp_db("bound");
-    e.backup_to(&path).unwrap();
-    let longest: i64 = rusqlite::Connection::open(&path)
-        .unwrap()
-        .query_row("SELECT longest_session_ms FROM guilds WHERE guild_id = 1", [], |r| r.get(0))
-        .unwrap();
-    assert_eq!(longest, 3_600_000);
+    assert_eq!(longest("bound1"), 5 * 3_600_000);
+    // ... and with none longer than four hours left, four hours: the length index holds only
+    // longer sessions, and the bound stays at least every length (here one hour).
+    e.delete_session(1, &five.id).unwrap();
+    assert_eq!(longest("bound2"), 4 * 3_600_000);
     let board = e.leaderboard(&LeaderboardQuery { guild_id: 1, timeframe: Some("week".into()), ..Default::default() });
     assert_eq!(board.unwrap().leaderboard[0].total_seconds, 3600);
 }
